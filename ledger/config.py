@@ -1,0 +1,82 @@
+"""Configuration: one frozen Settings, read once at the entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ledger.domain.errors import LedgerError
+
+DEFAULT_STORE = "sqlite:///ledger.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the ledger keeps its events and whether it talks to Kafka."""
+
+    store: str = DEFAULT_STORE
+    kafka_bootstrap: str | None = None
+    topic_prefix: str = "ledger"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP and LEDGER_TOPIC_PREFIX."""
+        env = os.environ if environ is None else environ
+        return cls(
+            store=env.get("LEDGER_STORE") or DEFAULT_STORE,
+            kafka_bootstrap=env.get("LEDGER_KAFKA_BOOTSTRAP") or None,
+            topic_prefix=env.get("LEDGER_TOPIC_PREFIX") or "ledger",
+        )
+
+    def with_overrides(self, **changes: str | None) -> Settings:
+        """A copy with the given non-None values replaced (command-line options)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.store.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
+        if not self.store.startswith("sqlite:///"):
+            raise LedgerError(f"LEDGER_STORE: not a sqlite:/// URL: {self.store!r}")
+        return Path(self.store[len("sqlite:///") :])
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing library's environment for this store."""
+        common = {"ORIGINATOR_ID_TYPE": "uuid", "CREATE_TABLE": "y"}
+        if self.is_postgres:
+            url = urlparse(self.store)
+            if not url.hostname or not url.path.strip("/"):
+                raise LedgerError(f"LEDGER_STORE: cannot read host and database from {self.store!r}")
+            return {
+                **common,
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": "ledger.postgres:LedgerPostgresRecorder",
+                "POSTGRES_DBNAME": unquote(url.path.lstrip("/")),
+                "POSTGRES_HOST": url.hostname,
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": unquote(url.username or os.environ.get("USER", "postgres")),
+                "POSTGRES_PASSWORD": unquote(url.password or ""),
+                "POSTGRES_POOL_SIZE": "2",
+                "POSTGRES_MAX_OVERFLOW": "4",
+                "POSTGRES_LOCK_TIMEOUT": "30",
+            }
+        if self.store.startswith("sqlite:///"):
+            path = self.sqlite_path
+            if path.parent and not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return {
+                **common,
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "APPLICATION_RECORDER_TOPIC": "ledger.sqlite:LedgerSQLiteRecorder",
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        raise LedgerError(
+            f"LEDGER_STORE: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB, got {self.store!r}"
+        )

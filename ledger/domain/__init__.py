@@ -1,0 +1,1 @@
+"""Pure domain model: aggregates, values and errors. No I/O here."""

@@ -1,0 +1,49 @@
+"""The public shape of events: what history shows, projections fold and Kafka carries.
+
+Each stored domain event becomes a plain dict with ``type`` (the contract's event
+name), ``version`` (per aggregate), ``recorded_at`` and the event's own fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+
+OFFICER_EVENTS = (
+    "OfficerRegistered",
+    "OfficerTransferred",
+    "CourseEnrolled",
+    "ProgressRecorded",
+    "AssessmentAttempted",
+    "CourseCompleted",
+    "CourseWithdrawn",
+    "OfficerErased",
+)
+REFERENCE_EVENTS = ("OrganisationDefined", "CompetencyDefined", "PostDefined", "CoursePublished")
+
+# A FRAC revision is a second PostDefined for the same post; inside the aggregate it
+# needs its own class, so its class name differs from its public name.
+_PUBLIC_NAMES = {"PostRevised": "PostDefined"}
+_HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def public_type(event: object) -> str:
+    """The contract's name for a domain event."""
+    name = type(event).__name__
+    return _PUBLIC_NAMES.get(name, name)
+
+
+def to_public(event: DomainEventProtocol[Any]) -> dict[str, Any]:
+    """A domain event as the contract's plain dict."""
+    body = {k: v for k, v in event.__dict__.items() if k not in _HIDDEN}
+    return {
+        "type": public_type(event),
+        "version": event.originator_version,
+        "recorded_at": event.timestamp.isoformat(),
+        **body,
+    }
+
+
+def is_officer_event(public: dict[str, Any]) -> bool:
+    return public["type"] in OFFICER_EVENTS

@@ -1,0 +1,88 @@
+"""PostgreSQL event store: the eventsourcing recorder plus the ledger's side tables.
+
+As in :mod:`ledger.sqlite`, receipts and data keys share the events' transaction.
+The library's recorder takes an EXCLUSIVE lock on the events table while inserting,
+so notification ids become visible in commit order and a log follower never
+passes over an id that a slower transaction fills in later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """Application recorder that also keeps command receipts and officer data keys."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        prefix = events_table_name.removesuffix("_events")
+        schema = Identifier(datastore.schema)
+        self.receipts_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_command_receipts"))
+        self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_officer_keys"))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "command_id text PRIMARY KEY, content_hash text NOT NULL)"
+            ).format(self.receipts_table)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (officer_id text PRIMARY KEY, data_key bytea NOT NULL)"
+            ).format(self.keys_table)
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        receipts: dict[str, str] = kwargs.get("receipts") or {}
+        keys: dict[str, bytes] = kwargs.get("keys") or {}
+        if receipts:
+            curs.executemany(
+                SQL("INSERT INTO {} VALUES (%s, %s)").format(self.receipts_table),
+                list(receipts.items()),
+            )
+        if keys:
+            curs.executemany(
+                SQL("INSERT INTO {} VALUES (%s, %s)").format(self.keys_table), list(keys.items())
+            )
+
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
+        """The stored content hash of each of these command ids that was accepted."""
+        wanted = list(command_ids)
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT command_id, content_hash FROM {} WHERE command_id = ANY(%s)").format(
+                    self.receipts_table
+                ),
+                (wanted,),
+            )
+            return {row["command_id"]: row["content_hash"] for row in curs.fetchall()}
+
+    def select_key(self, officer_id: str) -> bytes | None:
+        """The officer's data key, or None once it was destroyed."""
+        return self.select_keys([officer_id]).get(officer_id)
+
+    def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
+        """Data keys of several officers at once (missing ones are absent)."""
+        wanted = list(officer_ids)
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT officer_id, data_key FROM {} WHERE officer_id = ANY(%s)").format(
+                    self.keys_table
+                ),
+                (wanted,),
+            )
+            return {row["officer_id"]: bytes(row["data_key"]) for row in curs.fetchall()}

@@ -1,0 +1,1 @@
+"""Read models: pure event -> change logic, shared by the embedded and Kafka modes."""

@@ -1,0 +1,82 @@
+"""SQLite event store: the eventsourcing recorder plus the ledger's side tables.
+
+Command receipts (idempotency) and officer data keys are written in the same
+transaction as the events they belong to, so a crash can never keep one without
+the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+RECEIPTS = "command_receipts"
+KEYS = "officer_keys"
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """Application recorder that also keeps command receipts and officer data keys."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {RECEIPTS} ("
+            "command_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {KEYS} ("
+            "officer_id TEXT PRIMARY KEY, data_key BLOB NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        receipts: dict[str, str] = kwargs.get("receipts") or {}
+        keys: dict[str, bytes] = kwargs.get("keys") or {}
+        if receipts:
+            c.executemany(f"INSERT INTO {RECEIPTS} VALUES (?, ?)", list(receipts.items()))
+        if keys:
+            c.executemany(f"INSERT INTO {KEYS} VALUES (?, ?)", list(keys.items()))
+        return ids
+
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
+        """The stored content hash of each of these command ids that was accepted."""
+        wanted = list(command_ids)
+        found: dict[str, str] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                c.execute(
+                    f"SELECT command_id, content_hash FROM {RECEIPTS} "
+                    f"WHERE command_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update((row[0], row[1]) for row in c.fetchall())
+        return found
+
+    def select_key(self, officer_id: str) -> bytes | None:
+        """The officer's data key, or None once it was destroyed."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT data_key FROM {KEYS} WHERE officer_id = ?", (officer_id,))
+            row = c.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
+        """Data keys of several officers at once (missing ones are absent)."""
+        wanted = list(officer_ids)
+        found: dict[str, bytes] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                c.execute(
+                    f"SELECT officer_id, data_key FROM {KEYS} "
+                    f"WHERE officer_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update((row[0], bytes(row[1])) for row in c.fetchall())
+        return found
