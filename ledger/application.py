@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -126,6 +126,31 @@ class Ledger(Application[UUID]):
             return None
         assert isinstance(loaded, cls)
         return loaded
+
+    def erase(self, officer_id: str, reason: str) -> None:
+        """Destroy the officer's data key and record ``OfficerErased``, atomically.
+
+        The ciphertext of name and email stays in the events (and on Kafka), but
+        without the key it is noise. Scrubbing the database files of the key's
+        old bytes is the storage layer's part of erasure.
+        """
+        for attempt in range(MAX_RETRIES):
+            officer = self.load(Officer, Officer.create_id(officer_id))
+            if officer is None:
+                raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
+            officer.erase(reason, datetime.now(timezone.utc))
+            try:
+                self.save(officer, destroy_keys=[officer_id])
+            except (IntegrityError, OperationalError):
+                self._cache.clear()
+                if attempt == MAX_RETRIES - 1:
+                    raise
+                continue
+            except BaseException:
+                self._cache.clear()
+                raise
+            self._remember(officer)
+            return
 
     # ---- reading ------------------------------------------------------------
 

@@ -54,6 +54,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.executemany(
                 SQL("INSERT INTO {} VALUES (%s, %s)").format(self.keys_table), list(keys.items())
             )
+        for officer_id in kwargs.get("destroy_keys") or ():
+            curs.execute(
+                SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)
+            )
 
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each of these command ids that was accepted."""

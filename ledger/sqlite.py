@@ -42,6 +42,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(f"INSERT INTO {RECEIPTS} VALUES (?, ?)", list(receipts.items()))
         if keys:
             c.executemany(f"INSERT INTO {KEYS} VALUES (?, ?)", list(keys.items()))
+        for officer_id in kwargs.get("destroy_keys") or ():
+            c.execute(f"DELETE FROM {KEYS} WHERE officer_id = ?", (officer_id,))
         return ids
 
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:

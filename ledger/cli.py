@@ -1,0 +1,249 @@
+"""The ``ledger`` command line.
+
+Exit status: 0 success; 1 some input was rejected or the thing asked for does not
+exist; 2 bad usage (unknown option, bad argument). Errors go to stderr, never as a
+traceback; ``--json`` output is machine-readable on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.config import Settings
+from ledger.domain.errors import LedgerError
+from ledger.domain.values import parse_instant
+
+err = Console(stderr=True)
+out = Console()
+
+
+class Context:
+    """What every subcommand needs: settings read once, the app built lazily."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._ledger: Any = None
+
+    @property
+    def ledger(self) -> Any:
+        if self._ledger is None:
+            from ledger.application import Ledger
+
+            try:
+                self._ledger = Ledger(self.settings)
+            except LedgerError:
+                raise
+            except Exception as exc:  # connection refused, bad path, ...
+                raise LedgerError(f"cannot open the event store {self.settings.store!r}: {exc}") from exc
+        return self._ledger
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error for people and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+class LedgerGroup(click.Group):
+    """Turns LedgerError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", envvar="LEDGER_STORE", help="Event store URL: sqlite:///PATH (default sqlite:///ledger.db) or postgresql://USER@HOST:PORT/DB. [env LEDGER_STORE]")
+@click.option("--kafka", "kafka_bootstrap", envvar="LEDGER_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers; unset means embedded mode. [env LEDGER_KAFKA_BOOTSTRAP]")
+@click.option("--topic-prefix", envvar="LEDGER_TOPIC_PREFIX", help="Topic prefix (default 'ledger'). [env LEDGER_TOPIC_PREFIX]")
+@click.version_option(package_name="learning-record-ledger")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topic_prefix: str | None) -> None:
+    """The learning-record ledger: an event-sourced system of record for civil-service learning.
+
+    Every registration, transfer, enrolment, progress report, assessment attempt and
+    completion is written once as an immutable event; the read models are folded
+    from them.
+    """
+    settings = Settings.from_env({}).with_overrides(
+        store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix
+    )
+    ctx.obj = Context(settings)
+
+
+def _count_lines(path: str) -> int | None:
+    if path == "-":
+        return None
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def _open_input(path: str) -> IO[str]:
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise LedgerError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
+
+
+@cli.command()
+@click.argument("file", metavar="FILE|-")
+@click.option("--json", "as_json", is_flag=True, help="One JSON answer per non-blank line on stdout.")
+@click.option("--batch-size", default=500, show_default=True, help="Commands per transaction.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.pass_obj
+def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bool | None) -> None:
+    """Apply the JSON Lines commands in FILE (or - for stdin), in order.
+
+    Each non-blank line is answered accepted, duplicate (same command_id and
+    content seen before) or rejected (with the reason). A rejected line writes
+    nothing; the lines around it are still applied. Exit status 0 when nothing
+    was rejected, 1 otherwise.
+    """
+    if batch_size < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
+    ledger = obj.ledger
+    total = _count_lines(file)
+    show = (err.is_terminal if progress is None else progress) and not as_json
+    counts: Counter[str] = Counter()
+    started = time.perf_counter()
+    with _open_input(file) as fh:
+        outcomes = ledger.ingest(fh, batch_size=batch_size)
+        with Progress(
+            TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} lines/s"), TimeRemainingColumn(),
+            console=err, disable=not show, transient=False,
+        ) as bar:
+            task = bar.add_task("ingest", total=total, rate="-")
+            for outcome in outcomes:
+                counts[outcome.status] += 1
+                if as_json:
+                    emit_json(outcome.as_json())
+                elif outcome.error:
+                    err.print(f"line {outcome.line}: rejected: {outcome.error}", highlight=False, markup=False)
+                if show:
+                    elapsed = time.perf_counter() - started
+                    bar.update(task, completed=outcome.line, rate=f"{outcome.line / elapsed:,.0f}" if elapsed else "-")
+    elapsed = time.perf_counter() - started
+    if not as_json:
+        n = sum(counts.values())
+        err.print(
+            f"{n:,} lines: {counts['accepted']:,} accepted, {counts['duplicate']:,} duplicate, "
+            f"{counts['rejected']:,} rejected in {elapsed:.1f}s ({n / elapsed if elapsed else 0:,.0f} lines/s)",
+            highlight=False,
+        )
+    sys.exit(1 if counts["rejected"] else 0)
+
+
+def _history_table(events: list[dict[str, Any]]) -> Table:
+    table = Table(title=None)
+    for column in ("version", "type", "occurred_at", "recorded_at", "details"):
+        table.add_column(column)
+    skip = {"type", "version", "occurred_at", "recorded_at", "event_id", "officer_id"}
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
+        table.add_row(str(e["version"]), e["type"], e["occurred_at"], e["recorded_at"], details)
+    return table
+
+
+@cli.command()
+@click.argument("officer_id")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of events.")
+@click.pass_obj
+def history(obj: Context, officer_id: str, as_json: bool) -> None:
+    """Show OFFICER_ID's events in order, with business time and recorded time."""
+    events = obj.ledger.history(officer_id)
+    if not events:
+        fail(f"officer {officer_id!r} is not registered")
+    if as_json:
+        emit_json(events)
+    else:
+        out.print(_history_table(events))
+
+
+def _record_view(record: dict[str, Any]) -> None:
+    out.print(f"[bold]{record['officer_id']}[/]  {record['name'] or '(erased)'}  <{record['email'] or '-'}>", highlight=False)
+    out.print(f"posted at {record['org_id']} (ministry {record['ministry_id']}), post {record['post_id'] or '-'}", highlight=False)
+    postings = Table(title="postings")
+    for column in ("from", "org_id", "post_id"):
+        postings.add_column(column)
+    for p in record["postings"]:
+        postings.add_row(p["from"], p["org_id"], p["post_id"] or "-")
+    out.print(postings)
+    courses = Table(title="enrolments")
+    for column in ("course_id", "status", "progress", "attempts", "enrolled_at", "completed_at"):
+        courses.add_column(column)
+    for e in record["enrolments"]:
+        attempts = " ".join(f"{a['score']:g}{'✓' if a['passed'] else '✗'}" for a in e["attempts"])
+        courses.add_row(e["course_id"], e["status"], f"{e['progress']}%", attempts or "-", e["enrolled_at"], e["completed_at"] or "-")
+    out.print(courses)
+    by_year = ", ".join(f"{fy}: {h:g} h" for fy, h in record["learning_hours_by_year"].items()) or "-"
+    out.print(f"completed {record['completed_count']} courses, {record['learning_hours']:g} learning hours ({by_year})", highlight=False)
+
+
+@cli.command()
+@click.argument("officer_id")
+@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold only events with occurred_at <= INSTANT (ISO 8601 with offset).")
+@click.option("--json", "as_json", is_flag=True, help="The record as JSON.")
+@click.pass_obj
+def record(obj: Context, officer_id: str, as_of: str | None, as_json: bool) -> None:
+    """Show OFFICER_ID's learning record (now, or as it was at --as-of)."""
+    when = parse_instant(as_of, "--as-of") if as_of else None
+    result = obj.ledger.record(officer_id, when)
+    if result is None:
+        fail(f"officer {officer_id!r} is not registered" + (f" as of {as_of}" if as_of else ""))
+    if as_json:
+        emit_json(result)
+    else:
+        _record_view(result)
+
+
+@cli.command()
+@click.option("--officers", default=2000, show_default=True, help="How many officers.")
+@click.option("--seed", default=1, show_default=True, help="Random seed: the same seed gives the same stream.")
+@click.option("--out", "out_path", default="-", show_default=True, help="Output file, or - for stdout.")
+def generate(officers: int, seed: int, out_path: str) -> None:
+    """Write a realistic synthetic command stream as JSON Lines.
+
+    Ministries, departments and organisations, a competency dictionary, FRAC posts,
+    about 50 courses, and officers' careers across three financial years, with a
+    few percent of invalid commands. Every command has a command_id.
+    """
+    from ledger.generate import generate_lines
+
+    if officers < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--officers")
+    target: IO[str] = sys.stdout if out_path == "-" else open(out_path, "w", encoding="utf-8")
+    with target:
+        for line in generate_lines(officers, seed):
+            target.write(line + "\n")
+
+
+def _iter_lines(fh: IO[str]) -> Iterator[str]:
+    yield from fh
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="ledger")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh store per test on SQLite, and on PostgreSQL when it answers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.config import Settings
+
+PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin_connect():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+
+
+def postgres_available() -> bool:
+    try:
+        with _pg_admin_connect():
+            return True
+    except Exception:
+        return False
+
+
+def pg_url(dbname: str) -> str:
+    base, _, _ = PG_ADMIN.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+def drop_database(dbname: str) -> None:
+    with _pg_admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def create_database() -> str:
+    dbname = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    with _pg_admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    return dbname
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+@pytest.fixture
+def pg_settings() -> Iterator[Settings]:
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL does not answer at {PG_ADMIN}")
+        pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN}")
+    dbname = create_database()
+    try:
+        yield Settings(store=pg_url(dbname))
+    finally:
+        drop_database(dbname)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Each test that takes ``settings`` runs once per backend."""
+    name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
