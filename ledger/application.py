@@ -154,6 +154,24 @@ class Ledger(Application[UUID]):
 
     # ---- reading ------------------------------------------------------------
 
+    def read_log(
+        self, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Up to ``limit`` events after notification id ``after``, as (id, public event)."""
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [(n.id, to_public(self.mapper.to_domain_event(n))) for n in notifications]
+
+    def iter_log(self, after: int = 0, page: int = 1000) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every event after ``after``, in notification order, one page at a time."""
+        while True:
+            batch = self.read_log(after, page)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1][0]
+
     def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
         """The officer's events in order, in the public shape."""
         return [to_public(e) for e in self.events.get(Officer.create_id(officer_id))]

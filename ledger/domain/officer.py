@@ -64,7 +64,8 @@ class Officer(Aggregate):
 
     @event("OfficerTransferred")
     def _transferred(
-        self, org_id: str, ministry_id: str, post_id: str | None, occurred_at: str, event_id: str
+        self,
+        officer_id: str, org_id: str, ministry_id: str, post_id: str | None, occurred_at: str, event_id: str
     ) -> None:
         self.org_id = org_id
         self.ministry_id = ministry_id
@@ -72,7 +73,9 @@ class Officer(Aggregate):
         self.latest_at = occurred_at
 
     @event("CourseEnrolled")
-    def _enrolled(self, course_id: str, occurred_at: str, event_id: str) -> None:
+    def _enrolled(
+        self,
+        officer_id: str, course_id: str, occurred_at: str, event_id: str) -> None:
         self.enrolments[course_id] = {
             "status": ENROLLED,
             "progress": 0,
@@ -82,13 +85,16 @@ class Officer(Aggregate):
         self.latest_at = occurred_at
 
     @event("ProgressRecorded")
-    def _progressed(self, course_id: str, percent: int, occurred_at: str, event_id: str) -> None:
+    def _progressed(
+        self,
+        officer_id: str, course_id: str, percent: int, occurred_at: str, event_id: str) -> None:
         self.enrolments[course_id]["progress"] = percent
         self.latest_at = occurred_at
 
     @event("AssessmentAttempted")
     def _attempted(
         self,
+        officer_id: str,
         course_id: str,
         score: float,
         passed: bool,
@@ -104,6 +110,7 @@ class Officer(Aggregate):
     @event("CourseCompleted")
     def _completed(
         self,
+        officer_id: str,
         course_id: str,
         duration_hours: float,
         competencies: list[dict[str, Any]],
@@ -114,12 +121,16 @@ class Officer(Aggregate):
         self.latest_at = occurred_at
 
     @event("CourseWithdrawn")
-    def _withdrawn(self, course_id: str, occurred_at: str, event_id: str) -> None:
+    def _withdrawn(
+        self,
+        officer_id: str, course_id: str, occurred_at: str, event_id: str) -> None:
         self.enrolments[course_id]["status"] = WITHDRAWN
         self.latest_at = occurred_at
 
     @event("OfficerErased")
-    def _erased(self, reason: str, occurred_at: str, event_id: str) -> None:
+    def _erased(
+        self,
+        officer_id: str, reason: str, occurred_at: str, event_id: str) -> None:
         self.erased = True
         self.name_ct = ""
         self.email_ct = ""
@@ -177,6 +188,7 @@ class Officer(Aggregate):
         if org.org_id == self.org_id and post_id == self.post_id:
             raise RuleViolation("org_id: officer is already in that organisation and post")
         self._transferred(
+            officer_id=self.officer_id,
             org_id=org.org_id,
             ministry_id=org.ministry_id,
             post_id=post_id,
@@ -192,7 +204,7 @@ class Officer(Aggregate):
             raise RuleViolation(
                 f"course_id: already {current['status']} in course {course.course_id!r}"
             )
-        self._enrolled(course_id=course.course_id, occurred_at=at, event_id=str(uuid4()))
+        self._enrolled(officer_id=self.officer_id, course_id=course.course_id, occurred_at=at, event_id=str(uuid4()))
 
     def record_progress(self, course_id: str, percent: int, occurred_at: datetime) -> bool:
         """Record progress; a percent not above the current one changes nothing (False)."""
@@ -200,7 +212,7 @@ class Officer(Aggregate):
         enrolment = self._enrolment(course_id)
         if percent <= enrolment["progress"]:
             return False
-        self._progressed(course_id=course_id, percent=percent, occurred_at=at, event_id=str(uuid4()))
+        self._progressed(officer_id=self.officer_id, course_id=course_id, percent=percent, occurred_at=at, event_id=str(uuid4()))
         return True
 
     def attempt_assessment(self, course: Course, score: float, occurred_at: datetime) -> bool:
@@ -218,6 +230,7 @@ class Officer(Aggregate):
             )
         passed = score >= course.assessment["pass_mark"]
         self._attempted(
+            officer_id=self.officer_id,
             course_id=course.course_id,
             score=float(score),
             passed=passed,
@@ -241,6 +254,7 @@ class Officer(Aggregate):
                 f"course_id: the assessment of {course.course_id!r} has not been passed"
             )
         self._completed(
+            officer_id=self.officer_id,
             course_id=course.course_id,
             duration_hours=course.duration_hours,
             competencies=course.competencies,
@@ -252,11 +266,11 @@ class Officer(Aggregate):
         """Withdraw from a course the officer is enrolled in."""
         at = self._check_time(occurred_at)
         self._enrolment(course_id)
-        self._withdrawn(course_id=course_id, occurred_at=at, event_id=str(uuid4()))
+        self._withdrawn(officer_id=self.officer_id, course_id=course_id, occurred_at=at, event_id=str(uuid4()))
 
     def erase(self, reason: str, occurred_at: datetime) -> None:
         """Record that the officer's personal data was destroyed (DPDP erasure)."""
         if self.erased:
             raise OfficerErasedError(f"officer_id: officer {self.officer_id!r} was erased")
         at = max(occurred_at, parse_instant(self.latest_at))
-        self._erased(reason=reason, occurred_at=format_instant(at), event_id=str(uuid4()))
+        self._erased(officer_id=self.officer_id, reason=reason, occurred_at=format_instant(at), event_id=str(uuid4()))
