@@ -172,6 +172,13 @@ class Ledger(Application[UUID]):
             yield from batch
             after = batch[-1][0]
 
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each type the store holds."""
+        counts: dict[str, int] = {}
+        for _, event in self.iter_log():
+            counts[event["type"]] = counts.get(event["type"], 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
     def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
         """The officer's events in order, in the public shape."""
         return [to_public(e) for e in self.events.get(Officer.create_id(officer_id))]

@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import IO, Any
 
 import click
@@ -108,8 +107,9 @@ def _open_input(path: str) -> IO[str]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON answer per non-blank line on stdout.")
 @click.option("--batch-size", default=500, show_default=True, help="Commands per transaction.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--show-rejected", default=20, show_default=True, help="Without --json: print at most this many rejected lines.")
 @click.pass_obj
-def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bool | None) -> None:
+def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bool | None, show_rejected: int) -> None:
     """Apply the JSON Lines commands in FILE (or - for stdin), in order.
 
     Each non-blank line is answered accepted, duplicate (same command_id and
@@ -136,7 +136,7 @@ def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bo
                 counts[outcome.status] += 1
                 if as_json:
                     emit_json(outcome.as_json())
-                elif outcome.error:
+                elif outcome.error and counts["rejected"] <= show_rejected:
                     err.print(f"line {outcome.line}: rejected: {outcome.error}", highlight=False, markup=False)
                 if show:
                     elapsed = time.perf_counter() - started
@@ -144,6 +144,8 @@ def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bo
     elapsed = time.perf_counter() - started
     if not as_json:
         n = sum(counts.values())
+        if counts["rejected"] > show_rejected:
+            err.print(f"... and {counts['rejected'] - show_rejected:,} more rejected lines (--json lists every answer)")
         err.print(
             f"{n:,} lines: {counts['accepted']:,} accepted, {counts['duplicate']:,} duplicate, "
             f"{counts['rejected']:,} rejected in {elapsed:.1f}s ({n / elapsed if elapsed else 0:,.0f} lines/s)",
@@ -236,8 +238,22 @@ def generate(officers: int, seed: int, out_path: str) -> None:
             target.write(line + "\n")
 
 
-def _iter_lines(fh: IO[str]) -> Iterator[str]:
-    yield from fh
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Counts as a JSON object.")
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """Count the events in the store, by type."""
+    counts = obj.ledger.event_counts()
+    if as_json:
+        emit_json(counts)
+        return
+    table = Table(title=f"events in {obj.settings.store}")
+    table.add_column("type")
+    table.add_column("events", justify="right")
+    for kind, n in counts.items():
+        table.add_row(kind, f"{n:,}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(counts.values()):,}[/]")
+    out.print(table)
 
 
 def main() -> None:

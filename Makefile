@@ -1,0 +1,46 @@
+# The front door. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := demo
+DEMO_OFFICERS ?= 2000
+
+.PHONY: help install demo test test-fast lint clean broker
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the ledger with test extras
+
+demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, show a summary
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/ledger generate --officers $(DEMO_OFFICERS) --seed 7 --out $(DEMO_DIR)/commands.jsonl
+	@echo "generated $$(wc -l < $(DEMO_DIR)/commands.jsonl) commands in $(DEMO_DIR)/commands.jsonl"
+	@# The generated stream contains a few percent of invalid commands on purpose,
+	@# so ingest exits 1 (some lines rejected); anything worse stops the demo.
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db ingest $(DEMO_DIR)/commands.jsonl --progress --show-rejected 5; \
+	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db stats
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db record OFF-0000042
+
+test: $(STAMP) ## Run the whole test suite (starts the broker and checks PostgreSQL itself)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP) ## Only the tests that need no service and no child processes
+	$(BIN)/pytest -q -m "not postgres and not kafka and not slow"
+
+lint: $(STAMP) ## ruff and mypy, as configured in pyproject.toml
+	$(BIN)/pip install --quiet ruff==0.15.17 mypy==2.1.0
+	$(BIN)/ruff check ledger tests
+	$(BIN)/mypy ledger
+
+clean: ## Remove the virtualenv, demo data and caches
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache ledger.db ledger.db-*
