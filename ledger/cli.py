@@ -256,6 +256,132 @@ def stats(obj: Context, as_json: bool) -> None:
     out.print(table)
 
 
+def _on_sigterm(stop: Any) -> None:
+    """SIGTERM (and Ctrl-C) ask the loop to finish its batch and exit 0."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _require_kafka(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise LedgerError(
+            "LEDGER_KAFKA_BOOTSTRAP is not set: the relay and tail need a broker "
+            "(embedded mode has no Kafka; `ledger broker` starts one for trying things out)"
+        )
+    return settings.kafka_bootstrap
+
+
+@cli.command()
+@click.option("--until-idle", is_flag=True, help="Publish what the store has, then exit.")
+@click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
+@click.pass_obj
+def relay(obj: Context, until_idle: bool, page: int) -> None:
+    """Publish the event store to Kafka, from the last published position.
+
+    Officer events go to <prefix>.officers keyed by officer_id, reference events to
+    <prefix>.reference keyed by the entity id, Avro single-object encoded. At least
+    once: after a crash a batch may be published again (consumers deduplicate by
+    officer_id and version). SIGTERM finishes the current batch and exits 0.
+    """
+    from ledger.db import Database
+    from ledger.relay import Relay
+
+    _logging()
+    bootstrap = _require_kafka(obj.settings)
+    db = Database(obj.settings)
+    worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page)
+    _on_sigterm(worker.stop)
+    stats = worker.run(until_idle=until_idle)
+    err.print(f"relay: published {stats.published:,} events in {stats.batches:,} batches; position {stats.position:,}", highlight=False)
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+@cli.command()
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest message (default: only new ones).")
+@click.option("--json", "as_json", is_flag=True, help="One decoded event per line as JSON.")
+@click.option("--until-idle", is_flag=True, help="Exit once no message arrived for --idle seconds.")
+@click.option("--idle", default=3.0, show_default=True, help="Seconds of silence that count as idle.")
+@click.option("--reference", "reference_topic", is_flag=True, help="Tail <prefix>.reference instead of <prefix>.officers.")
+@click.pass_obj
+def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, idle: float, reference_topic: bool) -> None:
+    """Decode and print the officer topic's events (for ops and integrators)."""
+    import threading
+
+    from ledger.avro import DecodeError, default_codec
+    from ledger.kafka import make_consumer, officers_topic, partitions_of
+    from ledger.kafka import reference_topic as ref_topic
+
+    bootstrap = _require_kafka(obj.settings)
+    prefix = obj.settings.topic_prefix
+    topic = ref_topic(prefix) if reference_topic else officers_topic(prefix)
+    codec = default_codec()
+    consumer = make_consumer(bootstrap)
+    stop = threading.Event()
+    _on_sigterm(stop)
+    try:
+        partitions = partitions_of(consumer, topic)
+    except TimeoutError as exc:
+        raise LedgerError(str(exc)) from None
+    consumer.assign(partitions)
+    if from_beginning:
+        consumer.seek_to_beginning(*partitions)
+    else:
+        consumer.seek_to_end(*partitions)
+    quiet_since = time.monotonic()
+    try:
+        while not stop.is_set():
+            batches = consumer.poll(timeout_ms=500)
+            if not batches:
+                if until_idle and time.monotonic() - quiet_since > idle:
+                    break
+                continue
+            quiet_since = time.monotonic()
+            for tp, messages in batches.items():
+                for m in messages:
+                    try:
+                        event = codec.decode(m.value)
+                    except DecodeError as exc:
+                        err.print(f"{tp.topic}[{tp.partition}]@{m.offset}: {exc}", highlight=False)
+                        continue
+                    if as_json:
+                        emit_json({"partition": tp.partition, "offset": m.offset, "event": event})
+                    else:
+                        who = event.get("officer_id") or m.key.decode()
+                        sys.stdout.write(f"{tp.partition}:{m.offset:<8} {who:<16} v{event['version']:<4} {event['type']:<20} {event['occurred_at']}\n")
+    finally:
+        consumer.close()
+
+
+@cli.command()
+@click.option("--port", default=9092, show_default=True, help="Loopback port to listen on.")
+def broker(port: int) -> None:
+    """Run the bundled Tansu Kafka-protocol broker in the foreground (memory only).
+
+    For trying the production mode on one machine:
+    LEDGER_KAFKA_BOOTSTRAP=127.0.0.1:PORT ledger relay. Ctrl-C stops it.
+    """
+    from ledger.broker import start_tansu
+
+    proc, bootstrap = start_tansu(port)
+    err.print(f"broker listening on {bootstrap} (memory only); Ctrl-C to stop", highlight=False)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ledger")

@@ -1,0 +1,130 @@
+"""A small database handle for the ledger's own tables (positions, read models).
+
+The same SQL runs on SQLite and PostgreSQL: statements are written with ``?``
+placeholders and translated for psycopg. Each ``transaction()`` is atomic, which is
+what lets a projection write its change and its position together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from ledger.config import Settings
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class _PgCursor:
+    """psycopg cursor that accepts ``?`` placeholders."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(sql.replace("?", "%s"), params)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+
+class Database:
+    """One connection to the store's database, for the ledger's own tables."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.is_postgres = settings.is_postgres
+        self.blob = "BYTEA" if self.is_postgres else "BLOB"
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            if self.is_postgres:
+                import psycopg
+
+                self._conn = psycopg.connect(self.settings.store, autocommit=True)
+            else:
+                conn = sqlite3.connect(
+                    str(self.settings.sqlite_path), timeout=30, isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                self._conn = conn
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """An atomic unit of work: commits on success, rolls back on any error."""
+        conn = self._connect()
+        if self.is_postgres:
+            with conn.transaction():
+                yield _PgCursor(conn.cursor())
+            return
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+POSITIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS ledger_positions ("
+    "name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
+)
+
+
+class Positions:
+    """Named positions in the notification log (the relay's, a projection's)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.transaction() as c:
+            c.execute(POSITIONS_DDL)
+
+    def get(self, name: str) -> int:
+        with self.db.transaction() as c:
+            return self.read(c, name)
+
+    @staticmethod
+    def read(c: Cursor, name: str) -> int:
+        c.execute("SELECT position FROM ledger_positions WHERE name = ?", (name,))
+        row = c.fetchone()
+        return 0 if row is None else int(row[0])
+
+    @staticmethod
+    def advance(c: Cursor, name: str, position: int) -> None:
+        """Move ``name`` forward to ``position`` inside the caller's transaction.
+
+        Never backwards: a late or replayed batch must not rewind a position that a
+        newer batch already committed, or its events would be processed twice.
+        """
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).isoformat()
+        c.execute(
+            "INSERT INTO ledger_positions (name, position, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "updated_at = excluded.updated_at WHERE ledger_positions.position < excluded.position",
+            (name, position, now),
+        )
