@@ -1,7 +1,7 @@
 """The ``ledger`` command line.
 
 Exit status: 0 success; 1 some input was rejected or the thing asked for does not
-exist; 2 bad usage (unknown option, bad argument). Errors go to stderr, never as a
+exist; 2 bad usage (unknown option, bad argument); 70 an internal error. Errors go to stderr, never as a
 traceback; ``--json`` output is machine-readable on stdout.
 """
 
@@ -65,6 +65,14 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LedgerError as exc:
             fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            import os
+
+            if os.environ.get("LEDGER_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set LEDGER_DEBUG=1 for the traceback)", 70)
 
 
 @click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -304,7 +312,7 @@ def _logging() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 @cli.command()

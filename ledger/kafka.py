@@ -11,7 +11,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from ledger.events import is_officer_event
 
@@ -40,8 +40,27 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
     raise ValueError(f"no key for event {event['type']}")
 
 
+def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
+    """Fail fast (KafkaConnectionError) when no bootstrap server accepts a connection.
+
+    The client library would otherwise spend its whole bootstrap timeout (30 s)
+    before saying the same thing.
+    """
+    import socket
+
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError):
+            continue
+    raise KafkaConnectionError(f"no broker accepts connections at {bootstrap}")
+
+
 def ensure_topics(bootstrap: str, prefix: str) -> None:
     """Create the two topics if they do not exist yet."""
+    check_reachable(bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
         wanted = {

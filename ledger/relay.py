@@ -45,6 +45,7 @@ class Relay:
         codec: Codec | None = None,
         page: int = 2000,
         poll_interval: float = 0.2,
+        max_backoff: float = 5.0,
     ) -> None:
         self.ledger = ledger
         self.positions = Positions(db)
@@ -54,6 +55,7 @@ class Relay:
         self.codec = codec or default_codec()
         self.page = page
         self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
         self.stop = threading.Event()
         self._producer: Any = None
 
@@ -105,7 +107,7 @@ class Relay:
                     )
                     self._drop_producer()
                     self.stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = 0.5
                 if new == stats.position:

@@ -68,3 +68,18 @@ def settings(request: pytest.FixtureRequest) -> Settings:
     """Each test that takes ``settings`` runs once per backend."""
     name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real Kafka-protocol broker for the whole run (see ledger.broker for the order tried)."""
+    from ledger.broker import kafka_broker
+
+    with kafka_broker() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A fresh topic prefix per test, so tests sharing the broker never see each other's data."""
+    return f"t{uuid.uuid4().hex[:10]}"
