@@ -82,6 +82,18 @@ class Database:
             raise
         conn.commit()
 
+    def create(self, *statements: str) -> None:
+        """Run CREATE ... IF NOT EXISTS statements, one process at a time on PostgreSQL.
+
+        Two processes creating the same table at once can otherwise fail with a
+        unique violation in the catalogue.
+        """
+        with self.transaction() as c:
+            if self.is_postgres:
+                c.execute("SELECT pg_advisory_xact_lock(?)", (0x1ED6E5,))
+            for statement in statements:
+                c.execute(statement)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -99,8 +111,7 @@ class Positions:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.transaction() as c:
-            c.execute(POSITIONS_DDL)
+        db.create(POSITIONS_DDL)
 
     def get(self, name: str) -> int:
         with self.db.transaction() as c:

@@ -18,6 +18,9 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 
+_SCHEMA_LOCK = 0x1ED6E5  # advisory-lock key for the ledger's DDL
+
+
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """Application recorder that also keeps command receipts and officer data keys."""
 
@@ -38,6 +41,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {} (officer_id text PRIMARY KEY, data_key bytea NOT NULL)"
             ).format(self.keys_table)
         )
+
+    def create_table(self) -> None:
+        """Create tables once, even when several processes start at the same moment.
+
+        Concurrent CREATE ... IF NOT EXISTS / CREATE OR REPLACE FUNCTION statements
+        can fail with "tuple concurrently updated"; a session advisory lock makes
+        the processes take turns.
+        """
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
