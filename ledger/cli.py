@@ -208,21 +208,147 @@ def _record_view(record: dict[str, Any]) -> None:
     out.print(f"completed {record['completed_count']} courses, {record['learning_hours']:g} learning hours ({by_year})", highlight=False)
 
 
+def _read_models(obj: Context) -> Any:
+    from ledger.db import Database
+    from ledger.readmodels import ReadModels
+
+    return ReadModels(Database(obj.settings), obj.ledger)
+
+
+def _not_projected(obj: Context, officer_id: str) -> None:
+    if obj.ledger.officer_events(officer_id):
+        fail(f"officer {officer_id!r} is in the store but not yet in the read model: run `ledger project`")
+    fail(f"officer {officer_id!r} is not registered")
+
+
 @cli.command()
 @click.argument("officer_id")
-@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold only events with occurred_at <= INSTANT (ISO 8601 with offset).")
+@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold the officer's events with occurred_at <= INSTANT (ISO 8601 with offset) instead of reading the read model.")
 @click.option("--json", "as_json", is_flag=True, help="The record as JSON.")
 @click.pass_obj
 def record(obj: Context, officer_id: str, as_of: str | None, as_json: bool) -> None:
-    """Show OFFICER_ID's learning record (now, or as it was at --as-of)."""
-    when = parse_instant(as_of, "--as-of") if as_of else None
-    result = obj.ledger.record(officer_id, when)
-    if result is None:
-        fail(f"officer {officer_id!r} is not registered" + (f" as of {as_of}" if as_of else ""))
+    """Show OFFICER_ID's learning record.
+
+    Without --as-of it comes from the read model (kept by `ledger project`); with
+    --as-of it is folded from the event store: the record as it was at that instant.
+    """
+    if as_of:
+        result = obj.ledger.record(officer_id, parse_instant(as_of, "--as-of"))
+        if result is None:
+            fail(f"officer {officer_id!r} is not registered as of {as_of}")
+    else:
+        result = _read_models(obj).record(officer_id)
+        if result is None:
+            _not_projected(obj, officer_id)
     if as_json:
         emit_json(result)
     else:
         _record_view(result)
+
+
+@cli.command()
+@click.argument("officer_id")
+@click.option("--json", "as_json", is_flag=True, help="The profile as JSON.")
+@click.pass_obj
+def competencies(obj: Context, officer_id: str, as_json: bool) -> None:
+    """Show OFFICER_ID's competency profile: FRAC needs of the post, acquired levels, gaps, recommended courses."""
+    profile = _read_models(obj).competency_profile(officer_id)
+    if profile is None:
+        _not_projected(obj, officer_id)
+    if as_json:
+        emit_json(profile)
+        return
+    out.print(f"[bold]{profile['officer_id']}[/] on post {profile['post_id'] or '-'}", highlight=False)
+    table = Table(title="competencies")
+    for column in ("competency", "required", "acquired", "gap"):
+        table.add_column(column)
+    for cid in sorted(set(profile["required"]) | set(profile["acquired"])):
+        table.add_row(cid, str(profile["required"].get(cid, "-")), str(profile["acquired"].get(cid, "-")), str(profile["gaps"].get(cid, "")))
+    out.print(table)
+    out.print("recommended: " + (", ".join(profile["recommended"]) or "-"), highlight=False)
+
+
+@cli.command()
+@click.argument("ministry_id")
+@click.option("--json", "as_json", is_flag=True, help="The aggregates as JSON.")
+@click.pass_obj
+def ministry(obj: Context, ministry_id: str, as_json: bool) -> None:
+    """Show MINISTRY_ID's headcount and, per financial year, enrolments, completions and hours."""
+    found = _read_models(obj).ministry(ministry_id)
+    if found is None:
+        fail(f"ministry {ministry_id!r} is not in the read model")
+    if as_json:
+        emit_json(found)
+        return
+    out.print(f"[bold]{found['ministry_id']}[/]: headcount {found['headcount']:,}", highlight=False)
+    table = Table(title="by financial year")
+    for column in ("year", "enrolments", "completions", "learning hours", "officers completed"):
+        table.add_column(column, justify="right")
+    for fy, y in found["years"].items():
+        table.add_row(fy, f"{y['enrolments']:,}", f"{y['completions']:,}", f"{y['learning_hours']:,.1f}", f"{y['officers_completed']:,}")
+    out.print(table)
+
+
+@cli.command()
+@click.argument("model", type=click.Choice(["records", "competencies", "ministries"]))
+@click.pass_obj
+def export(obj: Context, model: str) -> None:
+    """Print every row of a read model as JSON Lines on stdout."""
+    for row in _read_models(obj).export(model):
+        emit_json(row)
+
+
+@cli.command()
+@click.option("--until-idle", is_flag=True, help="Bring every projection up to date, then exit.")
+@click.option("--idle", default=2.0, show_default=True, help="Kafka mode: seconds without a message that count as idle.")
+@click.pass_obj
+def project(obj: Context, until_idle: bool, idle: float) -> None:
+    """Keep the read models (records, competencies, ministries) up to date.
+
+    Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
+    it consumes the topics. Positions are stored with each change, so a restart
+    resumes exactly where the last committed batch ended. SIGTERM finishes the
+    batch and exits 0. Exit status 1 if any event is in the dead-letter table.
+    """
+    from ledger.db import Database
+    from ledger.projections.runner import Runner
+
+    _logging()
+    runner = Runner(Database(obj.settings))
+    follower: Any
+    if obj.settings.kafka_bootstrap:
+        from ledger.consumers.kafka import KafkaFollower
+
+        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner)
+        _on_sigterm(follower.stop)
+        stats = follower.run(until_idle=until_idle, idle=idle)
+    else:
+        from ledger.consumers.log import LogFollower
+
+        follower = LogFollower(obj.ledger, runner)
+        _on_sigterm(follower.stop)
+        stats = follower.run(until_idle=until_idle)
+    dead = runner.dead_letter_count()
+    err.print(f"project: {stats.events:,} events in {stats.batches:,} batches; {dead:,} dead letters", highlight=False)
+    sys.exit(1 if dead else 0)
+
+
+@cli.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+@click.pass_obj
+def dead_letters(obj: Context, as_json: bool) -> None:
+    """List events the projections could not apply (and the officers held back behind them)."""
+    rows = _read_models(obj).dead_letters()
+    if as_json:
+        for row in rows:
+            emit_json(row)
+        return
+    table = Table(title=f"{len(rows)} dead letters")
+    for column in ("source", "partition", "position", "officer", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["source"], str(r["partition"]), str(r["position"]), r["officer_id"] or "-", r["reason"])
+    out.print(table)
 
 
 @cli.command()

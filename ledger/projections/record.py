@@ -1,4 +1,9 @@
-"""The learning record: a pure fold of one officer's public events."""
+"""The learning record: a pure fold of one officer's public events, and its table.
+
+The record in progress keeps personal data only as ciphertext (``name_ct``,
+``email_ct``); it is decrypted when a record is shown, so the read model never
+holds plaintext and destroying the officer's key erases it here too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.domain.values import financial_year, parse_instant
+from ledger.projections.base import OfficerDocProjection
 
 Decrypt = Callable[[str, str], str | None]
 
@@ -15,8 +21,8 @@ def new_record(officer_id: str) -> dict[str, Any]:
     """The record before any event."""
     return {
         "officer_id": officer_id,
-        "name": None,
-        "email": None,
+        "name_ct": "",
+        "email_ct": "",
         "org_id": None,
         "ministry_id": None,
         "post_id": None,
@@ -26,13 +32,13 @@ def new_record(officer_id: str) -> dict[str, Any]:
     }
 
 
-def apply(record: dict[str, Any], event: dict[str, Any], decrypt: Decrypt) -> None:
+def apply(record: dict[str, Any], event: dict[str, Any]) -> None:
     """Apply one officer event to a record in progress (mutates ``record``)."""
     kind = event["type"]
     at = event["occurred_at"]
     if kind == "OfficerRegistered":
-        record["name"] = decrypt("name", event["name_ct"])
-        record["email"] = decrypt("email", event["email_ct"])
+        record["name_ct"] = event["name_ct"]
+        record["email_ct"] = event["email_ct"]
     if kind in ("OfficerRegistered", "OfficerTransferred"):
         record["org_id"] = event["org_id"]
         record["ministry_id"] = event["ministry_id"]
@@ -64,12 +70,12 @@ def apply(record: dict[str, Any], event: dict[str, Any], decrypt: Decrypt) -> No
     elif kind == "CourseWithdrawn":
         record["enrolments"][event["course_id"]]["status"] = "withdrawn"
     elif kind == "OfficerErased":
-        record["name"] = None
-        record["email"] = None
+        record["name_ct"] = ""
+        record["email_ct"] = ""
         record["erased"] = True
 
 
-def finish(record: dict[str, Any]) -> dict[str, Any]:
+def finish(record: dict[str, Any], decrypt: Decrypt) -> dict[str, Any]:
     """The spec's JSON shape of a record in progress."""
     enrolments = []
     hours = 0.0
@@ -83,10 +89,11 @@ def finish(record: dict[str, Any]) -> dict[str, Any]:
             fy = financial_year(parse_instant(e["completed_at"]))
             by_year[fy] = by_year.get(fy, 0.0) + e["duration_hours"]
         enrolments.append({k: v for k, v in e.items() if k != "duration_hours"})
+    erased = record["erased"]
     return {
         "officer_id": record["officer_id"],
-        "name": record["name"],
-        "email": record["email"],
+        "name": None if erased else decrypt("name", record["name_ct"]),
+        "email": None if erased else decrypt("email", record["email_ct"]),
         "org_id": record["org_id"],
         "ministry_id": record["ministry_id"],
         "post_id": record["post_id"],
@@ -113,6 +120,19 @@ def fold(
     for event in events:
         if as_of is not None and parse_instant(event["occurred_at"]) > as_of:
             continue
-        apply(record, event, decrypt)
+        apply(record, event)
         seen = True
-    return finish(record) if seen else None
+    return finish(record, decrypt) if seen else None
+
+
+class RecordsProjection(OfficerDocProjection):
+    """Each officer's learning record, one JSON document per officer."""
+
+    name = "records"
+    doc_table = "rm_records"
+
+    def new_doc(self, officer_id: str) -> dict[str, Any]:
+        return new_record(officer_id)
+
+    def apply_event(self, c: Any, doc: dict[str, Any], event: dict[str, Any]) -> None:
+        apply(doc, event)

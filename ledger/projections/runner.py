@@ -1,0 +1,168 @@
+"""Applies batches of positioned events to every projection, in one transaction.
+
+Each projection has its own position per source partition (the embedded log is one
+partition of source ``log``; Kafka has a partition per topic partition). A batch
+writes the read-model changes, the dead letters and the new positions together,
+so a crash, a restart or a duplicate delivery can never count an event twice or
+lose one.
+
+Poison: a message that cannot be decoded, or an officer event that skips a version,
+goes to the dead-letter table with its reason and position. From then on that
+officer's later events are held back (also recorded there, never applied out of
+order); every other officer keeps flowing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.db import Cursor, Database
+from ledger.events import OFFICER_EVENTS
+from ledger.projections.base import Projection, select_in
+
+log = logging.getLogger("ledger.projections")
+
+RUNNER_DDL = (
+    "CREATE TABLE IF NOT EXISTS ledger_offsets ("
+    "projection TEXT NOT NULL, source TEXT NOT NULL, part INTEGER NOT NULL, "
+    "next_offset BIGINT NOT NULL, updated_at TEXT NOT NULL, "
+    "PRIMARY KEY (projection, source, part))",
+    "CREATE TABLE IF NOT EXISTS ledger_dead_letters ("
+    "source TEXT NOT NULL, part INTEGER NOT NULL, position BIGINT NOT NULL, "
+    "officer_id TEXT, reason TEXT NOT NULL, payload TEXT, recorded_at TEXT NOT NULL, "
+    "PRIMARY KEY (source, part, position))",
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message from a source: its position, key, and decoded event or error."""
+
+    source: str
+    part: int
+    offset: int
+    key: str | None
+    event: dict[str, Any] | None
+    error: str | None = None
+    payload: str | None = None
+
+
+def all_projections() -> list[Projection]:
+    from ledger.projections.competency import CompetenciesProjection
+    from ledger.projections.ministry import MinistriesProjection
+    from ledger.projections.record import RecordsProjection
+
+    return [RecordsProjection(), CompetenciesProjection(), MinistriesProjection()]
+
+
+class Runner:
+    """Owns the positions and dead letters; drives the projections batch by batch."""
+
+    def __init__(self, db: Database, projections: Sequence[Projection] | None = None) -> None:
+        self.db = db
+        self.projections = list(projections or all_projections())
+        db.create(*RUNNER_DDL, *(s for p in self.projections for s in p.ddl()))
+
+    def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
+        """Next offset to apply, per projection and (source, partition)."""
+        if c is None:
+            with self.db.transaction() as cur:
+                return self.offsets(cur)
+        c.execute("SELECT projection, source, part, next_offset FROM ledger_offsets")
+        found: dict[str, dict[tuple[str, int], int]] = {p.name: {} for p in self.projections}
+        for name, source, part, next_offset in c.fetchall():
+            found.setdefault(name, {})[(source, int(part))] = int(next_offset)
+        return found
+
+    def start_offsets(self) -> dict[tuple[str, int], int]:
+        """Where a source must resume: the lowest next offset over all projections."""
+        per = self.offsets()
+        keys = {k for offsets in per.values() for k in offsets}
+        return {k: min(per[p.name].get(k, 0) for p in self.projections) for k in keys}
+
+    def dead_letter_count(self) -> int:
+        with self.db.transaction() as c:
+            c.execute("SELECT COUNT(*) FROM ledger_dead_letters")
+            return int(c.fetchone()[0])
+
+    def process(self, items: Sequence[Item]) -> int:
+        """Apply a batch; returns how many events were applied to at least one projection."""
+        if not items:
+            return 0
+        with self.db.transaction() as c:
+            return self._process(c, items)
+
+    def _process(self, c: Cursor, items: Sequence[Item]) -> int:
+        now = datetime.now(timezone.utc).isoformat()
+        offsets = self.offsets(c)
+        officer_keys = sorted({i.key for i in items if i.key and (i.event is None or i.event["type"] in OFFICER_EVENTS)})
+        blocked = {
+            r[0] for r in select_in(
+                c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})", officer_keys
+            )
+        }
+        dead: list[tuple[Any, ...]] = []
+        good: list[Item] = []
+        for item in items:
+            officer = item.key if item.event is None or item.event["type"] in OFFICER_EVENTS else None
+            if item.event is None:
+                dead.append((item, item.error or "undecodable"))
+                if officer:
+                    blocked.add(officer)
+            elif officer and officer in blocked:
+                dead.append((item, f"held back: officer {officer} has an earlier dead letter"))
+            else:
+                good.append(item)
+
+        applied = 0
+        by_position = {(i.source, i.part, i.offset): i for i in good}
+        for projection in self.projections:
+            mine = offsets.get(projection.name, {})
+            events = []
+            for item in good:
+                if item.offset >= mine.get((item.source, item.part), 0):
+                    assert item.event is not None
+                    events.append({**item.event, "_pos": (item.source, item.part, item.offset)})
+            gaps = projection.apply_batch(c, events)
+            applied = max(applied, len(events))
+            for gap in gaps:
+                # The gap's event is the first one of that officer at that version.
+                for event in events:
+                    if event.get("officer_id") == gap.officer_id and event["version"] == gap.got:
+                        item = by_position[event["_pos"]]
+                        dead.append((item, f"version gap: expected {gap.expected}, got {gap.got}"))
+                        break
+
+        if dead:
+            c.executemany(
+                "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(i.source, i.part, i.offset, i.key if i.event is None or i.event["type"] in OFFICER_EVENTS else None,
+                  reason, i.payload, now) for i, reason in dead],
+            )
+            for i, reason in dead:
+                log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason)
+
+        ends: dict[tuple[str, int], int] = defaultdict(int)
+        for item in items:
+            key = (item.source, item.part)
+            ends[key] = max(ends[key], item.offset + 1)
+        rows = [
+            (p.name, source, part, end, now)
+            for p in self.projections
+            for (source, part), end in ends.items()
+        ]
+        # Never move a position backwards: a replayed or late batch must not rewind
+        # past changes that a newer batch already committed.
+        c.executemany(
+            "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (projection, source, part) DO UPDATE SET next_offset = excluded.next_offset, "
+            "updated_at = excluded.updated_at WHERE ledger_offsets.next_offset < excluded.next_offset",
+            rows,
+        )
+        return applied

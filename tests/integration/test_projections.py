@@ -1,0 +1,148 @@
+"""Projections in both modes: equal to an independent fold, through crashes and duplicates."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.generate import generate_lines
+from tests.integration.util import popen_ledger, run_ledger
+from tests.oracle import exported, fold_store
+
+KEYS = {"records": "officer_id", "competencies": "officer_id", "ministries": "ministry_id"}
+
+
+def export_all(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
+    out = {}
+    for model, key in KEYS.items():
+        done = run_ledger(settings, "export", model)
+        assert done.returncode == 0, done.stderr
+        out[model] = exported([json.loads(line) for line in done.stdout.splitlines()], key)
+    return out
+
+
+def assert_matches_fold(settings: Settings) -> None:
+    expected = fold_store(settings)
+    actual = export_all(settings)
+    for model in KEYS:
+        assert actual[model].keys() == expected[model].keys(), model
+        for key, row in expected[model].items():
+            assert actual[model][key] == row, (model, key)
+
+
+def kafka_args(settings: Settings) -> list[str]:
+    assert settings.kafka_bootstrap
+    return ["--kafka", settings.kafka_bootstrap, "--topic-prefix", settings.topic_prefix]
+
+
+def test_embedded_projections_equal_a_fresh_fold(settings: Settings) -> None:
+    list(Ledger(settings).ingest(generate_lines(150, seed=31)))
+    Ledger(settings).erase("OFF-0000007", reason="request")
+    done = run_ledger(settings, "project", "--until-idle")
+    assert done.returncode == 0, done.stderr
+    assert_matches_fold(settings)
+    record = json.loads(run_ledger(settings, "record", "OFF-0000007", "--json").stdout)
+    assert record["name"] is None and record["email"] is None
+
+
+@pytest.mark.kafka
+def test_kafka_projections_equal_a_fresh_fold(settings: Settings, kafka_bootstrap: str, topic_prefix: str) -> None:
+    settings = Settings(store=settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    list(Ledger(settings).ingest(generate_lines(150, seed=32)))
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
+    done = run_ledger(settings, *kafka_args(settings), "project", "--until-idle")
+    assert done.returncode == 0, done.stderr
+    assert_matches_fold(settings)
+
+    # The same topic data again: offsets reset to the start, and every event
+    # published a second time by a relay whose position was lost.
+    before = export_all(settings)
+    db = Database(settings)
+    with db.transaction() as c:
+        c.execute("DELETE FROM ledger_offsets")
+        c.execute("DELETE FROM ledger_positions WHERE name = 'relay'")
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
+    assert run_ledger(settings, *kafka_args(settings), "project", "--until-idle").returncode == 0
+    assert export_all(settings) == before
+
+
+@pytest.mark.slow
+def test_projection_killed_ten_times_ends_equal_to_the_fold(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings
+    list(Ledger(settings).ingest(generate_lines(1500, seed=33)))
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(10):
+        child = popen_ledger(settings, "project")
+        time.sleep(rng.uniform(0.8, 1.6))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        kills += child.returncode == -signal.SIGKILL
+    assert kills == 10
+    db = Database(settings)
+    with db.transaction() as c:
+        c.execute("SELECT MIN(next_offset) FROM ledger_offsets")
+        position = c.fetchone()[0]
+    total = Ledger(settings).recorder.max_notification_id()
+    assert position is not None and 1 < position <= total, "the kills never landed mid-run"
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    assert_matches_fold(settings)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_relay_and_consumer_killed_together_end_equal_to_the_fold(
+    sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = Settings(store=sqlite_settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    list(Ledger(settings).ingest(generate_lines(1000, seed=34)))
+    rng = random.Random(8)
+    for _ in range(10):
+        relay = popen_ledger(settings, *kafka_args(settings), "relay", "--page", "500")
+        consumer = popen_ledger(settings, *kafka_args(settings), "project")
+        time.sleep(rng.uniform(1.0, 2.0))
+        for child in (relay, consumer):
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
+    assert run_ledger(settings, *kafka_args(settings), "project", "--until-idle").returncode == 0
+    assert_matches_fold(settings)
+
+
+@pytest.mark.kafka
+def test_a_corrupt_message_is_dead_lettered_and_holds_back_only_its_officer(
+    sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    from kafka import KafkaProducer
+
+    from tests.helpers import officer_cmd, reference, register
+
+    settings = Settings(store=sqlite_settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    ledger = Ledger(settings)
+    list(ledger.ingest(json.dumps(c) for c in [*reference(), register("O1"), register("O2")]))
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
+    # A message for O1 that no schema can decode, on the partition O1's events use.
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer.send(f"{topic_prefix}.officers", key=b"O1", value=b"\xc3\x01garbage!garbage!").get(timeout=30)
+    producer.close()
+    list(ledger.ingest(json.dumps(c) for c in [officer_cmd("enrol", 1, "O1", course_id="K-ETH"),
+                                               officer_cmd("enrol", 1, "O2", course_id="K-ETH")]))
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
+    done = run_ledger(settings, *kafka_args(settings), "project", "--until-idle")
+    assert done.returncode == 1 and "2 dead letters" in done.stderr  # the corrupt one, O1 held back
+
+    letters = [json.loads(line) for line in run_ledger(settings, "dead-letters", "--json").stdout.splitlines()]
+    assert [(d["officer_id"], d["reason"].split(":")[0]) for d in letters] == [
+        ("O1", "message"), ("O1", "held back")]
+    o1 = json.loads(run_ledger(settings, "record", "O1", "--json").stdout)
+    o2 = json.loads(run_ledger(settings, "record", "O2", "--json").stdout)
+    assert o1["enrolments"] == [] and [e["course_id"] for e in o2["enrolments"]] == ["K-ETH"]
