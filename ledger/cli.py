@@ -301,8 +301,9 @@ def export(obj: Context, model: str) -> None:
 @cli.command()
 @click.option("--until-idle", is_flag=True, help="Bring every projection up to date, then exit.")
 @click.option("--idle", default=2.0, show_default=True, help="Kafka mode: seconds without a message that count as idle.")
+@click.option("--page", default=2000, show_default=True, help="Events per batch (one transaction each).")
 @click.pass_obj
-def project(obj: Context, until_idle: bool, idle: float) -> None:
+def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
     """Keep the read models (records, competencies, ministries) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
@@ -319,13 +320,13 @@ def project(obj: Context, until_idle: bool, idle: float) -> None:
     if obj.settings.kafka_bootstrap:
         from ledger.consumers.kafka import KafkaFollower
 
-        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner)
+        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner, max_records=page)
         _on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:
         from ledger.consumers.log import LogFollower
 
-        follower = LogFollower(obj.ledger, runner)
+        follower = LogFollower(obj.ledger, runner, page=page)
         _on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle)
     dead = runner.dead_letter_count()

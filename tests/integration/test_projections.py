@@ -75,25 +75,59 @@ def test_kafka_projections_equal_a_fresh_fold(settings: Settings, kafka_bootstra
     assert export_all(settings) == before
 
 
+def _progress(settings: Settings, source: str | None = None) -> int:
+    """How many events the slowest projection has applied (sum over partitions)."""
+    db = Database(settings)
+    try:
+        with db.transaction() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS ledger_offsets (projection TEXT NOT NULL, source TEXT NOT NULL, "
+                      "part INTEGER NOT NULL, next_offset BIGINT NOT NULL, updated_at TEXT NOT NULL, "
+                      "PRIMARY KEY (projection, source, part))")
+            c.execute("SELECT projection, source, next_offset FROM ledger_offsets")
+            rows = c.fetchall()
+    finally:
+        db.close()
+    per: dict[str, int] = {}
+    for projection, src, next_offset in rows:
+        if source is None or src == source:
+            per[projection] = per.get(projection, 0) + int(next_offset)
+    return min(per.values()) if per else 0
+
+
+def _kill_at_marks(
+    settings: Settings, start: Any, total: int, marks: list[float], source: str | None = None
+) -> tuple[int, list[int]]:
+    """Start processes with ``start()``; SIGKILL them as progress passes each mark.
+
+    Returns the number of processes that died by the signal and the progress seen
+    just after each round of kills.
+    """
+    kills = 0
+    seen = []
+    for mark in marks:
+        children = start()
+        deadline = time.monotonic() + 120
+        while _progress(settings, source) < mark * total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for child in children:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+            kills += child.returncode == -signal.SIGKILL
+        seen.append(_progress(settings, source))
+    return kills, seen
+
+
 @pytest.mark.slow
 def test_projection_killed_ten_times_ends_equal_to_the_fold(sqlite_settings: Settings) -> None:
     settings = sqlite_settings
-    list(Ledger(settings).ingest(generate_lines(1500, seed=33)))
+    list(Ledger(settings).ingest(generate_lines(1000, seed=33)))
+    ledger = Ledger(settings)
+    total = ledger.recorder.max_notification_id()
     rng = random.Random(7)
-    kills = 0
-    for _ in range(10):
-        child = popen_ledger(settings, "project")
-        time.sleep(rng.uniform(0.8, 1.6))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        kills += child.returncode == -signal.SIGKILL
+    marks = sorted(rng.uniform(0.05, 0.95) for _ in range(10))
+    kills, seen = _kill_at_marks(settings, lambda: [popen_ledger(settings, "project", "--page", "300")], total, marks)
     assert kills == 10
-    db = Database(settings)
-    with db.transaction() as c:
-        c.execute("SELECT MIN(next_offset) FROM ledger_offsets")
-        position = c.fetchone()[0]
-    total = Ledger(settings).recorder.max_notification_id()
-    assert position is not None and 1 < position <= total, "the kills never landed mid-run"
+    assert sum(0 < p < total for p in seen) >= 8, f"the kills did not land mid-run: {seen}"
     assert run_ledger(settings, "project", "--until-idle").returncode == 0
     assert_matches_fold(settings)
 
@@ -104,15 +138,18 @@ def test_relay_and_consumer_killed_together_end_equal_to_the_fold(
     sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     settings = Settings(store=sqlite_settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
-    list(Ledger(settings).ingest(generate_lines(1000, seed=34)))
+    list(Ledger(settings).ingest(generate_lines(600, seed=34)))
+    officer_events = sum(1 for _, e in Ledger(settings).iter_log() if "officer_id" in e)
     rng = random.Random(8)
-    for _ in range(10):
-        relay = popen_ledger(settings, *kafka_args(settings), "relay", "--page", "500")
-        consumer = popen_ledger(settings, *kafka_args(settings), "project")
-        time.sleep(rng.uniform(1.0, 2.0))
-        for child in (relay, consumer):
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
+    marks = sorted(rng.uniform(0.05, 0.9) for _ in range(10))
+
+    def start() -> list[Any]:
+        return [popen_ledger(settings, *kafka_args(settings), "relay", "--page", "200"),
+                popen_ledger(settings, *kafka_args(settings), "project", "--page", "300")]
+
+    kills, seen = _kill_at_marks(settings, start, officer_events, marks, source=f"{topic_prefix}.officers")
+    assert kills == 20
+    assert 0 < seen[0] < officer_events, f"the first kill did not land mid-run: {seen}"
     assert run_ledger(settings, *kafka_args(settings), "relay", "--until-idle").returncode == 0
     assert run_ledger(settings, *kafka_args(settings), "project", "--until-idle").returncode == 0
     assert_matches_fold(settings)
