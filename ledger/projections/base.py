@@ -36,11 +36,16 @@ def select_in(c: Cursor, sql: str, keys: Sequence[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class Gap:
-    """An officer event that does not follow the last applied version."""
+    """An officer event refused because it does not follow the last applied version.
+
+    ``held`` marks the officer's later events in the same batch: once a version is
+    missing, nothing after it may be applied out of order.
+    """
 
     officer_id: str
     expected: int
     got: int
+    held: bool = False
 
 
 class Projection:
@@ -111,6 +116,7 @@ class OfficerDocProjection(Projection):
         docs = self.load_docs(c, (e["officer_id"] for e in events if e["type"] in OFFICER_EVENTS), suffix)
         changed: set[str] = set()
         gaps: list[Gap] = []
+        stalled: set[str] = set()
         for event in events:
             if event["type"] not in OFFICER_EVENTS:
                 self.apply_reference(c, event, suffix)
@@ -119,8 +125,9 @@ class OfficerDocProjection(Projection):
             version, doc = docs.get(officer_id) or (0, self.new_doc(officer_id))
             if event["version"] <= version:
                 continue  # delivered before: already in the document
-            if event["version"] != version + 1:
-                gaps.append(Gap(officer_id, version + 1, event["version"]))
+            if officer_id in stalled or event["version"] != version + 1:
+                gaps.append(Gap(officer_id, version + 1, event["version"], officer_id in stalled))
+                stalled.add(officer_id)
                 continue
             self.apply_event(c, doc, event)
             docs[officer_id] = (event["version"], doc)

@@ -106,16 +106,17 @@ class Runner:
                 c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})", officer_keys
             )
         }
-        dead: list[tuple[Any, ...]] = []
+        dead: dict[tuple[str, int, int], tuple[Item, str]] = {}
         good: list[Item] = []
         for item in items:
             officer = item.key if item.event is None or item.event["type"] in OFFICER_EVENTS else None
+            position = (item.source, item.part, item.offset)
             if item.event is None:
-                dead.append((item, item.error or "undecodable"))
+                dead[position] = (item, item.error or "undecodable")
                 if officer:
                     blocked.add(officer)
             elif officer and officer in blocked:
-                dead.append((item, f"held back: officer {officer} has an earlier dead letter"))
+                dead[position] = (item, f"held back: officer {officer} has an earlier dead letter")
             else:
                 good.append(item)
 
@@ -131,11 +132,15 @@ class Runner:
             gaps = projection.apply_batch(c, events)
             applied = max(applied, len(events))
             for gap in gaps:
-                # The gap's event is the first one of that officer at that version.
                 for event in events:
                     if event.get("officer_id") == gap.officer_id and event["version"] == gap.got:
                         item = by_position[event["_pos"]]
-                        dead.append((item, f"version gap: expected {gap.expected}, got {gap.got}"))
+                        reason = (
+                            f"held back: officer {gap.officer_id} has an earlier dead letter"
+                            if gap.held
+                            else f"version gap: expected {gap.expected}, got {gap.got}"
+                        )
+                        dead.setdefault(event["_pos"], (item, reason))
                         break
 
         if dead:
@@ -143,9 +148,9 @@ class Runner:
                 "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(i.source, i.part, i.offset, i.key if i.event is None or i.event["type"] in OFFICER_EVENTS else None,
-                  reason, i.payload, now) for i, reason in dead],
+                  reason, i.payload, now) for i, reason in dead.values()],
             )
-            for i, reason in dead:
+            for i, reason in dead.values():
                 log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason)
 
         ends: dict[tuple[str, int], int] = defaultdict(int)
