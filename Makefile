@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the ledger with test extras
 
-demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, show a summary
+demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, project, show a summary
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/ledger generate --officers $(DEMO_OFFICERS) --seed 7 --out $(DEMO_DIR)/commands.jsonl
 	@echo "generated $$(wc -l < $(DEMO_DIR)/commands.jsonl) commands in $(DEMO_DIR)/commands.jsonl"
@@ -28,8 +28,11 @@ demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, 
 	@# so ingest exits 1 (some lines rejected); anything worse stops the demo.
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db ingest $(DEMO_DIR)/commands.jsonl --progress --show-rejected 5; \
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db project --until-idle
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db stats
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db record OFF-0000042
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db competencies OFF-0000042
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db ministry MOF
 
 test: $(STAMP) ## Run the whole test suite (starts the broker and checks PostgreSQL itself)
 	$(BIN)/pytest -q
