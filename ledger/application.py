@@ -172,6 +172,42 @@ class Ledger(Application[UUID]):
             yield from batch
             after = batch[-1][0]
 
+    def verify(self, officer_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """Recompute hash chains (one officer's, or every aggregate's).
+
+        Returns how many aggregates were checked and every break found, each with
+        the entity it belongs to, the version, and what is wrong.
+        """
+        from ledger.chain import verify_chain
+
+        recorder: Any = self.recorder
+        if officer_id is not None:
+            originators = [Officer.create_id(officer_id).hex]
+        else:
+            originators = sorted(recorder.originators())
+        breaks: list[dict[str, Any]] = []
+        for originator in originators:
+            stored = recorder.select_events(UUID(originator))
+            found = verify_chain(
+                ((s.originator_version, s.state) for s in stored), recorder.select_chain(originator), originator
+            )
+            if not found:
+                continue
+            entity = officer_id or self._entity_of(stored) or originator
+            breaks += [{"entity": entity, "version": b.version, "problem": b.problem} for b in found]
+        return len(originators), breaks
+
+    def _entity_of(self, stored: list[Any]) -> str | None:
+        for s in stored:
+            try:
+                event = to_public(self.mapper.to_domain_event(s))
+            except Exception:  # an altered event may not even decode
+                continue
+            for field in ("officer_id", "post_id", "course_id", "competency_id", "org_id"):
+                if event.get(field):
+                    return f"{field}={event[field]}"
+        return None
+
     def event_counts(self) -> dict[str, int]:
         """How many events of each type the store holds."""
         counts: dict[str, int] = {}

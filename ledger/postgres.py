@@ -17,6 +17,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from ledger import chain
+
 
 _SCHEMA_LOCK = 0x1ED6E5  # advisory-lock key for the ledger's DDL
 
@@ -30,6 +32,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         schema = Identifier(datastore.schema)
         self.receipts_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_command_receipts"))
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_officer_keys"))
+        self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
@@ -41,6 +44,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {} (officer_id text PRIMARY KEY, data_key bytea NOT NULL)"
             ).format(self.keys_table)
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (originator_id text NOT NULL, version bigint NOT NULL, "
+                "hash bytea NOT NULL, PRIMARY KEY (originator_id, version))"
+            ).format(self.chain_table)
+        )
+
+    def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
+        pairs = chain.needed_previous(stored_events)
+        previous: dict[str, bytes] = {}
+        for start in range(0, len(pairs), 400):
+            sql, params = chain.previous_query(pairs[start : start + 400], "%s")
+            curs.execute(sql, params)
+            previous.update((row["originator_id"], bytes(row["hash"])) for row in curs.fetchall())
+        rows = chain.extend(previous, stored_events)
+        if rows:
+            curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self.chain_table), rows)
 
     def create_table(self) -> None:
         """Create tables once, even when several processes start at the same moment.
@@ -60,6 +80,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
+        self._extend_chains(curs, stored_events)
         receipts: dict[str, str] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         if receipts:
@@ -75,6 +96,30 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)
             )
+
+    def select_chain(self, originator: str) -> dict[int, bytes]:
+        """Recorded chain hashes of one aggregate (hex UUID), by version."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT version, hash FROM {} WHERE originator_id = %s").format(self.chain_table),
+                (originator,),
+            )
+            return {int(r["version"]): bytes(r["hash"]) for r in curs.fetchall()}
+
+    def originators(self) -> set[str]:
+        """Every aggregate (hex UUID) that has events or chain entries."""
+        from uuid import UUID
+
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT DISTINCT originator_id::text AS o FROM {}.{}").format(
+                    Identifier(self.datastore.schema), Identifier(self.events_table_name)
+                )
+            )
+            found = {UUID(r["o"]).hex for r in curs.fetchall()}
+            curs.execute(SQL("SELECT DISTINCT originator_id AS o FROM {}").format(self.chain_table))
+            found.update(r["o"] for r in curs.fetchall())
+        return found
 
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each of these command ids that was accepted."""

@@ -13,6 +13,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
+from ledger import chain
+
 RECEIPTS = "command_receipts"
 KEYS = "officer_keys"
 
@@ -30,12 +32,16 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "command_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {KEYS} ("
             "officer_id TEXT PRIMARY KEY, data_key BLOB NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {chain.TABLE} ("
+            "originator_id TEXT NOT NULL, version INTEGER NOT NULL, hash BLOB NOT NULL, "
+            "PRIMARY KEY (originator_id, version))",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        self._extend_chains(c, stored_events)
         receipts: dict[str, str] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         if receipts:
@@ -45,6 +51,30 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         for officer_id in kwargs.get("destroy_keys") or ():
             c.execute(f"DELETE FROM {KEYS} WHERE officer_id = ?", (officer_id,))
         return ids
+
+    def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> None:
+        pairs = chain.needed_previous(stored_events)
+        previous: dict[str, bytes] = {}
+        for start in range(0, len(pairs), 400):
+            sql, params = chain.previous_query(pairs[start : start + 400], "?")
+            c.execute(sql, params)
+            previous.update((row[0], bytes(row[1])) for row in c.fetchall())
+        c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", chain.extend(previous, stored_events))
+
+    def select_chain(self, originator: str) -> dict[int, bytes]:
+        """Recorded chain hashes of one aggregate (hex UUID), by version."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT version, hash FROM {chain.TABLE} WHERE originator_id = ?", (originator,))
+            return {int(r[0]): bytes(r[1]) for r in c.fetchall()}
+
+    def originators(self) -> set[str]:
+        """Every aggregate (hex UUID) that has events or chain entries."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_id FROM {self.events_table_name} "
+                f"UNION SELECT originator_id FROM {chain.TABLE}"
+            )
+            return {r[0] for r in c.fetchall()}
 
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each of these command ids that was accepted."""

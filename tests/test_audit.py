@@ -1,0 +1,88 @@
+"""Audit: hash chains reveal edits made behind the ledger's back; erasure is real."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from ledger.application import Ledger
+from ledger.config import Settings
+from ledger.domain.officer import Officer
+from tests.helpers import officer_cmd, reference, register
+
+
+def _setup(settings: Settings) -> Ledger:
+    ledger = Ledger(settings)
+    commands = [*reference(), register("O1"), register("O2"),
+                officer_cmd("enrol", 1, "O1", course_id="K-ETH"),
+                officer_cmd("record_progress", 2, "O1", course_id="K-ETH", percent=40),
+                officer_cmd("record_progress", 3, "O1", course_id="K-ETH", percent=80),
+                officer_cmd("record_progress", 4, "O1", course_id="K-ETH", percent=100)]
+    assert all(o.status == "accepted" for o in ledger.ingest(json.dumps(c) for c in commands))
+    return ledger
+
+
+def _sql(settings: Settings, statements: Callable[[str, str], list[tuple[str, tuple[Any, ...]]]]) -> None:
+    """Run raw SQL against the events table, as an intruder with database access would."""
+    oid = Officer.create_id("O1")
+    if settings.is_postgres:
+        with psycopg.connect(settings.store) as conn:
+            for sql, params in statements("ledger_events", "%s"):
+                conn.execute(sql, [oid if p == "OID" else p for p in params])
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(settings.sqlite_path)
+        for sql, params in statements("stored_events", "?"):
+            conn.execute(sql.replace("%s", "?"), [oid.hex if p == "OID" else p for p in params])
+        conn.commit()
+        conn.close()
+
+
+def test_an_untouched_store_verifies(settings: Settings) -> None:
+    ledger = _setup(settings)
+    checked, breaks = ledger.verify()
+    assert breaks == [] and checked > 10
+    ledger.erase("O1", reason="request")
+    assert ledger.verify("O1") == (1, [])
+
+
+@pytest.mark.parametrize("attack, version, problem", [
+    ("modify", 4, "altered"),
+    ("delete", 3, "removed"),
+    ("swap", 3, "altered or reordered"),
+])
+def test_verify_finds_a_tampered_event(settings: Settings, attack: str, version: int, problem: str) -> None:
+    ledger = _setup(settings)
+
+    def statements(table: str, p: str) -> list[tuple[str, tuple[Any, ...]]]:
+        where = f"originator_id = {p} AND originator_version = {p}"
+        if attack == "modify":
+            # Change the recorded progress from 80 to 90 in the stored bytes.
+            state = next(s.state for s in ledger.recorder.select_events(Officer.create_id("O1"))
+                         if s.originator_version == 4)
+            forged = state.replace(b'"percent":80', b'"percent":90')
+            assert forged != state
+            return [(f"UPDATE {table} SET state = {p} WHERE {where}", (forged, "OID", 4))]
+        if attack == "delete":
+            return [(f"DELETE FROM {table} WHERE {where}", ("OID", 3))]
+        return [  # swap the contents of versions 3 and 4
+            (f"UPDATE {table} SET originator_version = 99 WHERE {where}", ("OID", 3)),
+            (f"UPDATE {table} SET originator_version = 3 WHERE {where}", ("OID", 4)),
+            (f"UPDATE {table} SET originator_version = 4 WHERE {where}", ("OID", 99)),
+        ]
+
+    _sql(settings, statements)
+    if attack == "modify":
+        assert [e["percent"] for e in Ledger(settings).officer_events("O1") if e["type"] == "ProgressRecorded"] == [40, 90, 100]
+    checked, breaks = Ledger(settings).verify()
+    assert breaks, "tampering went unnoticed"
+    assert {(b["entity"], b["version"]) for b in breaks} >= {("officer_id=O1", version)}
+    assert all(b["entity"] == "officer_id=O1" for b in breaks), breaks
+    assert any(problem in b["problem"] for b in breaks if b["version"] == version), breaks
+    only_o1 = Ledger(settings).verify("O1")
+    assert only_o1[1] and Ledger(settings).verify("O2") == (1, [])
