@@ -150,6 +150,7 @@ class Ledger(Application[UUID]):
                 self._cache.clear()
                 raise
             self._remember(officer)
+            self.recorder.scrub()  # type: ignore[attr-defined]
             return
 
     # ---- reading ------------------------------------------------------------

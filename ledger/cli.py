@@ -412,6 +412,26 @@ def _require_kafka(settings: Settings) -> str:
 
 
 @cli.command()
+@click.argument("officer_id")
+@click.option("--reason", required=True, help="Why (kept in the OfficerErased event; no personal data).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def erase(obj: Context, officer_id: str, reason: str, yes: bool) -> None:
+    """Erase OFFICER_ID's personal data for good (DPDP).
+
+    Destroys the officer's data key (so every copy of the encrypted name and email,
+    in the store and on the topics, becomes unreadable), records OfficerErased,
+    scrubs the database files of the key's old bytes, and refuses later commands
+    for the officer. Learning facts and aggregates stay. Run `ledger project`
+    afterwards to clear the read models.
+    """
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Erase the personal data of {officer_id} for good?", abort=True)
+    obj.ledger.erase(officer_id, reason)
+    err.print(f"erased {officer_id}: data key destroyed, OfficerErased recorded", highlight=False)
+
+
+@cli.command()
 @click.argument("officer_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_obj

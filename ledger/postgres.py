@@ -97,6 +97,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)
             )
 
+    def scrub(self) -> None:
+        """Leave no dead row version of a destroyed key in the key table's files."""
+        with self.datastore.get_connection() as conn:
+            conn.autocommit = True
+            try:
+                conn.execute(SQL("VACUUM (FULL) {}").format(self.keys_table))
+            finally:
+                conn.autocommit = False
+
     def select_chain(self, originator: str) -> dict[int, bytes]:
         """Recorded chain hashes of one aggregate (hex UUID), by version."""
         with self.datastore.transaction(commit=False) as curs:

@@ -48,9 +48,27 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(f"INSERT INTO {RECEIPTS} VALUES (?, ?)", list(receipts.items()))
         if keys:
             c.executemany(f"INSERT INTO {KEYS} VALUES (?, ?)", list(keys.items()))
-        for officer_id in kwargs.get("destroy_keys") or ():
+        destroy = kwargs.get("destroy_keys") or ()
+        if destroy:
+            # Overwrite the deleted key's bytes in the page instead of leaving them
+            # in free space; scrub() then clears the WAL and the free pages.
+            c.execute("PRAGMA secure_delete = ON")
+        for officer_id in destroy:
             c.execute(f"DELETE FROM {KEYS} WHERE officer_id = ?", (officer_id,))
         return ids
+
+    def scrub(self) -> None:
+        """Leave no copy of destroyed keys in the database files (WAL, free pages)."""
+        import sqlite3
+
+        raw = sqlite3.connect(self.datastore.pool.db_name, isolation_level=None, timeout=30)
+        try:
+            raw.execute("PRAGMA secure_delete = ON")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raw.execute("VACUUM")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
 
     def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> None:
         pairs = chain.needed_previous(stored_events)

@@ -86,3 +86,57 @@ def test_verify_finds_a_tampered_event(settings: Settings, attack: str, version:
     assert any(problem in b["problem"] for b in breaks if b["version"] == version), breaks
     only_o1 = Ledger(settings).verify("O1")
     assert only_o1[1] and Ledger(settings).verify("O2") == (1, [])
+
+
+def _raw_database_bytes(settings: Settings) -> bytes:
+    """Every byte the database keeps for the ledger, dead row versions included."""
+    if not settings.is_postgres:
+        path = settings.sqlite_path
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    chunks = []
+    with psycopg.connect(settings.store, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        for table in tables:
+            blocks = conn.execute(f"SELECT pg_relation_size('\"{table}\"') / 8192").fetchone()[0]
+            for block in range(int(blocks)):
+                chunks.append(bytes(conn.execute(f"SELECT get_raw_page('\"{table}\"', {block})").fetchone()[0]))
+    return b"".join(chunks)
+
+
+def test_erasure_leaves_no_personal_data_and_no_key_in_the_database(settings: Settings) -> None:
+    from ledger.consumers.log import LogFollower
+    from ledger.db import Database
+    from ledger.projections.runner import Runner
+    from ledger.readmodels import ReadModels
+
+    name, email = "Zorawar Erasablesingh", "zorawar.erasable@example.gov.in"
+    ledger = Ledger(settings)
+    commands = [*reference(), register("O1", name=name, email=email),
+                officer_cmd("enrol", 1, "O1", course_id="K-ETH"),
+                officer_cmd("record_progress", 2, "O1", course_id="K-ETH", percent=100),
+                officer_cmd("complete_course", 3, "O1", course_id="K-ETH")]
+    assert all(o.status == "accepted" for o in ledger.ingest(json.dumps(c) for c in commands))
+    db = Database(settings)
+    LogFollower(ledger, Runner(db)).run(until_idle=True)
+    key = ledger.recorder.select_key("O1")
+    assert key is not None and key in _raw_database_bytes(settings)
+
+    ledger.erase("O1", reason="data principal's request")
+    LogFollower(ledger, Runner(db)).run(until_idle=True)
+
+    raw = _raw_database_bytes(settings)
+    for secret in (name.encode(), email.encode(), key):
+        assert secret not in raw
+    fresh = Ledger(settings)
+    assert fresh.execute(officer_cmd("enrol", 9, "O1", course_id="K-BUD")).status == "rejected"
+    assert [e["type"] for e in fresh.history("O1")][-1] == "OfficerErased"
+    assert fresh.verify("O1") == (1, [])
+    reads = ReadModels(db, fresh)
+    record = reads.record("O1")
+    assert record is not None and (record["name"], record["email"]) == (None, None)
+    assert record["completed_count"] == 1
+    # Headcount counts officers who are not erased; the learning facts stay.
+    assert reads.ministry("MOF") == {"ministry_id": "MOF", "headcount": 0, "years": {
+        "2025-26": {"enrolments": 1, "completions": 1, "learning_hours": 4.0, "officers_completed": 1}}}
