@@ -334,6 +334,83 @@ def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
     sys.exit(1 if dead else 0)
 
 
+@cli.command()
+@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "all"]))
+@click.option("--page", default=2000, show_default=True, help="Events per batch.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.pass_obj
+def rebuild(obj: Context, projection: str, page: int, progress: bool | None) -> None:
+    """Rebuild a read model (or all) from the event store, then swap it in atomically.
+
+    Builds fresh tables beside the live ones, streaming the history (memory stays
+    flat), and swaps them in one transaction. Queries and the live `ledger project`
+    keep working throughout; afterwards consumption continues with nothing lost or
+    counted twice.
+    """
+    from ledger.db import Database
+    from ledger.projections.rebuild import rebuild as run_rebuild
+    from ledger.projections.runner import Runner
+
+    runner = Runner(Database(obj.settings))
+    names = [p.name for p in runner.projections] if projection == "all" else [projection]
+    show = err.is_terminal if progress is None else progress
+    started = time.perf_counter()
+    with Progress(
+        TextColumn(f"rebuilding {projection}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
+        console=err, disable=not show,
+    ) as bar:
+        task = bar.add_task("rebuild", total=None, rate="-")
+
+        def report(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - started
+            bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f}" if elapsed else "-")
+
+        folded = run_rebuild(obj.ledger, runner, names, page, report, embedded=not obj.settings.kafka_bootstrap)
+    elapsed = time.perf_counter() - started
+    err.print(f"rebuilt {', '.join(names)} from {folded:,} events in {elapsed:.1f}s "
+              f"({folded / elapsed if elapsed else 0:,.0f} events/s) and swapped it in", highlight=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("--stuck-after", default=60.0, show_default=True, help="Seconds without progress, while behind, that count as stuck.")
+@click.pass_obj
+def status(obj: Context, as_json: bool, stuck_after: float) -> None:
+    """Report position, lag and health of the relay and each projection.
+
+    Lag is in events and in seconds behind the newest event. Exit status 1 when the
+    store or broker does not answer or something is behind and not moving, so it
+    can serve as a health check.
+    """
+    from ledger.status import collect
+
+    try:
+        ledger = obj.ledger
+    except LedgerError as exc:
+        report: dict[str, Any] = {"ok": False, "store": {"ok": False, "error": str(exc)}, "problems": [str(exc)]}
+    else:
+        report = collect(ledger, obj.settings, stuck_after)
+    if as_json:
+        emit_json(report)
+    else:
+        store = report["store"]
+        out.print(f"store: {'ok' if store['ok'] else 'DOWN'} {store.get('events', '')} events, newest recorded {store.get('newest_recorded_at')}", highlight=False)
+        if "broker" in report:
+            out.print(f"broker {report['broker']['bootstrap']}: {'ok' if report['broker']['ok'] else 'UNREACHABLE'}", highlight=False)
+        table = Table()
+        for column in ("component", "position", "lag (events)", "lag (s)", "last processed"):
+            table.add_column(column)
+        rows = ([("relay", report["relay"])] if "relay" in report else []) + list(report.get("projections", {}).items())
+        for name, e in rows:
+            table.add_row(name, str(e["position"]), str(e["lag_events"]), str(e["lag_seconds"]), str(e["last_processed_at"]))
+        out.print(table)
+        out.print(f"dead letters: {report.get('dead_letters', 0)}", highlight=False)
+        for problem in report.get("problems", []):
+            err.print(f"[bold red]problem:[/] {problem}", highlight=False)
+    sys.exit(0 if report["ok"] else 1)
+
+
 @cli.command("dead-letters")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
 @click.pass_obj

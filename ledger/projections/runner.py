@@ -27,6 +27,8 @@ from ledger.projections.base import Projection, select_in
 
 log = logging.getLogger("ledger.projections")
 
+READ_MODEL_LOCK = 0x1ED6E6
+
 RUNNER_DDL = (
     "CREATE TABLE IF NOT EXISTS ledger_offsets ("
     "projection TEXT NOT NULL, source TEXT NOT NULL, part INTEGER NOT NULL, "
@@ -97,7 +99,17 @@ class Runner:
         with self.db.transaction() as c:
             return self._process(c, items)
 
+    def lock(self, c: Cursor) -> None:
+        """Serialize with other writers of the read models (a rebuild's swap, other runners).
+
+        SQLite's BEGIN IMMEDIATE already holds the one write lock; PostgreSQL needs an
+        explicit transaction-scoped advisory lock.
+        """
+        if self.db.is_postgres:
+            c.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_LOCK,))
+
     def _process(self, c: Cursor, items: Sequence[Item]) -> int:
+        self.lock(c)
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
         officer_keys = sorted({i.key for i in items if i.key and (i.event is None or i.event["type"] in OFFICER_EVENTS)})

@@ -1,0 +1,86 @@
+"""Rebuild read models from the event store without stopping anything.
+
+The new tables are built beside the live ones (``<table>_rebuild``) by streaming the
+store's log page by page, so memory stays flat however long the history. Then, in
+one transaction that holds the read-model write lock, the rebuild catches up with
+the last events, drops the live tables, renames the new ones into place and sets the
+position. Queries keep reading the live tables until that commit; the live consumer
+waits for the lock and continues afterwards. Every officer document carries its last
+applied version, so events the consumer delivers again after the swap count once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.consumers.log import SOURCE
+from ledger.db import Cursor
+from ledger.projections.base import Projection
+from ledger.projections.runner import Runner
+
+SUFFIX = "_rebuild"
+Progress = Callable[[int, int], None]
+
+
+def _apply(c: Cursor, projections: Sequence[Projection], page: list[tuple[int, dict[str, Any]]]) -> None:
+    events = [event for _, event in page]
+    for projection in projections:
+        projection.apply_batch(c, events, SUFFIX)
+
+
+def rebuild(
+    ledger: Any,
+    runner: Runner,
+    names: Sequence[str],
+    page_size: int = 2000,
+    progress: Progress | None = None,
+    embedded: bool = True,
+) -> int:
+    """Rebuild the named projections; returns the number of events folded."""
+    chosen = [p for p in runner.projections if p.name in names]
+    db = runner.db
+    with db.transaction() as c:
+        for projection in chosen:
+            for table in projection.tables():
+                c.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
+            for statement in projection.ddl(SUFFIX):
+                c.execute(statement)
+    total = ledger.recorder.max_notification_id() or 0
+    after = 0
+    while True:
+        page = ledger.read_log(after, page_size)
+        if not page:
+            break
+        with db.transaction() as c:
+            _apply(c, chosen, page)
+        after = page[-1][0]
+        if progress:
+            progress(after, max(total, after))
+    with db.transaction() as c:
+        runner.lock(c)
+        while True:  # what was written meanwhile, under the lock this time
+            page = ledger.read_log(after, page_size)
+            if not page:
+                break
+            _apply(c, chosen, page)
+            after = page[-1][0]
+        for projection in chosen:
+            for table in projection.tables():
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+                c.execute(f"ALTER TABLE {table}{SUFFIX} RENAME TO {table}")
+                if db.is_postgres:  # index names are schema-wide there; free the shadow name
+                    c.execute(f"ALTER INDEX IF EXISTS {table}{SUFFIX}_pkey RENAME TO {table}_pkey")
+            if embedded:
+                # The new tables hold every event up to ``after``; the live follower
+                # was blocked by the lock, so it had not gone further.
+                c.execute(
+                    "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
+                    "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
+                    "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                    (projection.name, SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
+                )
+    if progress:
+        progress(after, after)
+    return after

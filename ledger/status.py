@@ -1,0 +1,121 @@
+"""Health and lag of the relay and each projection, for people and for health checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.domain.values import parse_instant
+
+
+def _recorded_at(ledger: Any, position: int) -> datetime | None:
+    """When the event at notification id ``position`` was recorded."""
+    if position < 1:
+        return None
+    page = ledger.read_log(position - 1, 1)
+    return parse_instant(page[0][1]["recorded_at"]) if page else None
+
+
+def _lag(ledger: Any, newest: int, newest_at: datetime | None, position: int) -> dict[str, Any]:
+    lag_events = max(newest - position, 0)
+    lag_seconds = 0.0
+    if lag_events and newest_at is not None:
+        # Behind by the age difference between the newest event and the first unprocessed one.
+        first_unprocessed = _recorded_at(ledger, position + 1)
+        if first_unprocessed is not None:
+            lag_seconds = max((newest_at - first_unprocessed).total_seconds(), 0.0)
+    return {"position": position, "lag_events": lag_events, "lag_seconds": round(lag_seconds, 3)}
+
+
+def _stuck(entry: dict[str, Any], now: datetime, stuck_after: float) -> bool:
+    if not entry["lag_events"]:
+        return False
+    last = entry.get("last_processed_at")
+    return last is None or (now - parse_instant(last)).total_seconds() > stuck_after
+
+
+def _kafka_lag(settings: Settings, offsets: dict[tuple[str, int], int]) -> int:
+    from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
+
+    consumer = make_consumer(settings.kafka_bootstrap or "")
+    try:
+        parts = [tp for t in (officers_topic(settings.topic_prefix), reference_topic(settings.topic_prefix))
+                 for tp in partitions_of(consumer, t, timeout=5)]
+        ends = consumer.end_offsets(parts)
+    finally:
+        consumer.close()
+    return sum(max(end - offsets.get((tp.topic, tp.partition), 0), 0) for tp, end in ends.items())
+
+
+def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[str, Any]:
+    """Everything ``ledger status`` reports; ``ok`` is False when something is stuck or down."""
+    now = datetime.now(timezone.utc)
+    report: dict[str, Any] = {"checked_at": now.isoformat(), "mode": "kafka" if settings.kafka_bootstrap else "embedded"}
+    try:
+        newest = int(ledger.recorder.max_notification_id() or 0)
+        newest_at = _recorded_at(ledger, newest)
+        report["store"] = {"ok": True, "events": newest, "newest_recorded_at": newest_at.isoformat() if newest_at else None}
+    except Exception as exc:
+        report["store"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        report["ok"] = False
+        return report
+
+    if settings.kafka_bootstrap:
+        from ledger.kafka import check_reachable
+
+        try:
+            check_reachable(settings.kafka_bootstrap)
+            report["broker"] = {"ok": True, "bootstrap": settings.kafka_bootstrap}
+        except Exception as exc:
+            report["broker"] = {"ok": False, "bootstrap": settings.kafka_bootstrap, "error": str(exc)}
+
+    from ledger.projections.runner import Runner
+
+    db = Database(settings)
+    runner = Runner(db)
+    with db.transaction() as c:
+        c.execute("CREATE TABLE IF NOT EXISTS ledger_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)")
+        c.execute("SELECT name, position, updated_at FROM ledger_positions")
+        positions = {r[0]: (int(r[1]), r[2]) for r in c.fetchall()}
+        c.execute("SELECT projection, MAX(updated_at) FROM ledger_offsets GROUP BY projection")
+        updated = {r[0]: r[1] for r in c.fetchall()}
+    offsets = runner.offsets()
+
+    if settings.kafka_bootstrap or "relay" in positions:
+        position, at = positions.get("relay", (0, None))
+        report["relay"] = {**_lag(ledger, newest, newest_at, position), "last_processed_at": at}
+
+    projections = {}
+    for projection in runner.projections:
+        mine = offsets.get(projection.name, {})
+        if settings.kafka_bootstrap:
+            entry: dict[str, Any] = {"position": sum(mine.values()), "lag_seconds": None, "lag_events": None}
+            if report["broker"]["ok"]:
+                try:
+                    # End offsets may under-report on some brokers: a lower bound.
+                    entry["lag_events"] = _kafka_lag(settings, mine)
+                except Exception as exc:
+                    entry["error"] = str(exc)
+        else:
+            entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
+        entry["last_processed_at"] = updated.get(projection.name)
+        projections[projection.name] = entry
+    report["projections"] = projections
+    report["dead_letters"] = runner.dead_letter_count()
+    db.close()
+
+    problems = []
+    if report.get("broker", {}).get("ok") is False:
+        problems.append("broker unreachable")
+    for name, entry in [("relay", report.get("relay")), *projections.items()]:
+        if entry is None:
+            continue
+        if entry.get("lag_events") is None:
+            problems.append(f"{name}: lag unknown")
+        elif _stuck(entry, now, stuck_after):
+            problems.append(f"{name}: {entry['lag_events']} events behind and not moving")
+    report["problems"] = problems
+    report["ok"] = not problems
+    return report

@@ -1,0 +1,117 @@
+"""Operations: status and lag, and rebuilding read models under live load."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from ledger.application import Ledger
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.generate import generate_lines
+from ledger.readmodels import ReadModels
+from tests.integration.test_projections import assert_matches_fold, export_all
+from tests.integration.util import popen_ledger, run_ledger
+
+
+def _status(settings: Settings) -> tuple[int, dict]:  # type: ignore[type-arg]
+    done = run_ledger(settings, "status", "--json", "--stuck-after", "3600")
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_status_reports_the_lag_of_what_is_not_yet_projected(settings: Settings, tmp_path: Path) -> None:
+    lines = list(generate_lines(80, seed=41))
+    half = len(lines) // 2
+    ledger = Ledger(settings)
+    list(ledger.ingest(lines[:half]))
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    code, report = _status(settings)
+    assert code == 0 and report["ok"]
+    assert {p["lag_events"] for p in report["projections"].values()} == {0}
+
+    before = ledger.recorder.max_notification_id()
+    list(ledger.ingest(lines[half:]))
+    added = ledger.recorder.max_notification_id() - before
+    assert added > 100
+    code, report = _status(settings)
+    assert {p["lag_events"] for p in report["projections"].values()} == {added}
+    assert all(p["lag_seconds"] >= 0 for p in report["projections"].values())
+
+    # Behind and not moving is a failed health check.
+    stuck = run_ledger(settings, "status", "--json", "--stuck-after", "0")
+    assert stuck.returncode == 1 and json.loads(stuck.stdout)["problems"]
+
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    code, report = _status(settings)
+    assert code == 0 and {p["lag_events"] for p in report["projections"].values()} == {0}
+
+
+def test_status_fails_when_the_broker_does_not_answer(sqlite_settings: Settings) -> None:
+    from ledger.broker import free_port
+
+    settings = Settings(store=sqlite_settings.store, kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    list(Ledger(settings).ingest(generate_lines(5, seed=1)))
+    done = run_ledger(settings, "--kafka", settings.kafka_bootstrap or "", "status", "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["broker"]["ok"] is False
+
+
+def test_rebuild_equals_the_incremental_model(settings: Settings) -> None:
+    list(Ledger(settings).ingest(generate_lines(120, seed=42)))
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    incremental = export_all(settings)
+    for target in ("records", "all", "ministries"):  # twice over the same tables, too
+        done = run_ledger(settings, "rebuild", target)
+        assert done.returncode == 0, done.stderr
+        assert export_all(settings) == incremental
+
+
+def test_rebuild_under_live_ingest_and_projection_swaps_without_a_failed_query(settings: Settings, tmp_path: Path) -> None:
+    lines = list(generate_lines(900, seed=43))
+    reference = [line for line in lines if "officer_id" not in json.loads(line)]
+    officers = [line for line in lines if "officer_id" in json.loads(line)]
+    list(Ledger(settings).ingest(reference + officers[: len(officers) // 3]))
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    rest = tmp_path / "rest.jsonl"
+    rest.write_text("\n".join(officers[len(officers) // 3:]) + "\n")
+
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def query_loop() -> None:
+        nonlocal answered
+        ledger = Ledger(settings)
+        reads = ReadModels(Database(settings), ledger)
+        while not stop.is_set():
+            try:
+                record = reads.record("OFF-0000001")
+                profile = reads.competency_profile("OFF-0000001")
+                ministry = reads.ministry("MOF")
+                assert record is not None and profile is not None and ministry is not None
+                answered += 1
+            except Exception as exc:  # any failure is a finding
+                failures.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.005)
+
+    reader = threading.Thread(target=query_loop)
+    reader.start()
+    ingest = popen_ledger(settings, "ingest", str(rest), "--batch-size", "100")
+    live = popen_ledger(settings, "project", "--page", "200")
+    time.sleep(0.5)
+    rebuild = run_ledger(settings, "rebuild", "all", "--page", "500")
+    ingest.communicate(timeout=300)
+    time.sleep(1.0)
+    live.terminate()
+    _, live_err = live.communicate(timeout=60)
+    stop.set()
+    reader.join(timeout=30)
+
+    assert rebuild.returncode == 0, rebuild.stderr
+    assert ingest.returncode in (0, 1)
+    assert live.returncode == 0, live_err
+    assert failures == [] and answered > 10
+    assert run_ledger(settings, "project", "--until-idle").returncode == 0
+    assert_matches_fold(settings)
