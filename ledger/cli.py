@@ -411,6 +411,96 @@ def status(obj: Context, as_json: bool, stuck_after: float) -> None:
     sys.exit(0 if report["ok"] else 1)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Worker processes (each group-commits its own requests).")
+@click.option("--project/--no-project", default=None, help="Follow the store and keep the read models fresh in-process (default: on in embedded mode).")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, workers: int, project: bool | None) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
+
+    Create tokens first with `ledger token create`.
+    """
+    import os
+
+    import uvicorn
+
+    os.environ["LEDGER_STORE"] = obj.settings.store
+    os.environ["LEDGER_TOPIC_PREFIX"] = obj.settings.topic_prefix
+    if obj.settings.kafka_bootstrap:
+        os.environ["LEDGER_KAFKA_BOOTSTRAP"] = obj.settings.kafka_bootstrap
+    if project is not None:
+        os.environ["LEDGER_SERVE_PROJECT"] = "1" if project else "0"
+    if workers > 1 and (project or (project is None and not obj.settings.kafka_bootstrap)):
+        os.environ["LEDGER_SERVE_PROJECT"] = "0"
+        err.print("note: with several workers, run `ledger project` beside the server to keep read models fresh")
+    uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@cli.group()
+def token() -> None:
+    """Create, list and revoke API bearer tokens."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(["ingest", "officer", "ministry_hr", "cbc", "auditor", "admin"]))
+@click.option("--ministry", "ministry_id", help="The ministry (ministry_hr).")
+@click.option("--officer", "officer_id", help="The officer (officer role).")
+@click.option("--name", required=True, help="A unique name; it appears in the access log.")
+@click.pass_obj
+def token_create(obj: Context, role: str, ministry_id: str | None, officer_id: str | None, name: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from ledger.api.auth import create_token
+    from ledger.db import Database
+
+    sys.stdout.write(create_token(Database(obj.settings), name, role, ministry_id, officer_id) + "\n")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def token_revoke(obj: Context, name: str) -> None:
+    """Revoke the token called NAME."""
+    from ledger.api.auth import revoke_token
+    from ledger.db import Database
+
+    revoke_token(Database(obj.settings), name)
+    err.print(f"revoked {name}")
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def token_list(obj: Context, as_json: bool) -> None:
+    """List tokens (never their secrets)."""
+    from ledger.api.auth import list_tokens
+    from ledger.db import Database
+
+    for row in list_tokens(Database(obj.settings)):
+        if as_json:
+            emit_json(row)
+        else:
+            sys.stdout.write(f"{row['name']:<24} {row['role']:<12} {row['ministry_id'] or '-':<10} {row['officer_id'] or '-':<14} {'revoked' if row['revoked_at'] else 'active'}\n")
+
+
+@cli.command("access-log")
+@click.option("--officer", "officer_id", help="Only reads of this officer.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def access_log(obj: Context, officer_id: str | None, as_json: bool) -> None:
+    """Show who read which officer's personal data or history, and when."""
+    from ledger.api.auth import read_access_log
+    from ledger.db import Database
+
+    for row in read_access_log(Database(obj.settings), officer_id):
+        if as_json:
+            emit_json(row)
+        else:
+            sys.stdout.write(f"{row['at']}  {row['token_name']:<20} {row['role']:<12} {row['officer_id']:<16} {row['endpoint']}\n")
+
+
 @cli.command("dead-letters")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
 @click.pass_obj
