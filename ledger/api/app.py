@@ -183,8 +183,25 @@ def create_app(settings: Settings, project: bool | None = None) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    from ledger.commands import SCHEMAS
+
+    command_schema = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": sorted(SCHEMAS)},
+            "command_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        },
+        "additionalProperties": True,
+        "description": "A command of the specification (fields by type; unknown fields are rejected).",
+    }
+    body_schema = {
+        "oneOf": [command_schema, {"type": "array", "items": command_schema, "minItems": 1, "maxItems": MAX_COMMANDS}]
+    }
+
     @app.post("/commands", response_model=list[CommandResult], responses={**ERRORS, 503: {"model": Error}},
-              summary="Apply one command or an array of commands")
+              summary="Apply one command or an array of commands",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}}})
     async def post_commands(request: Request, who: Principal = Depends(principal)) -> Any:
         """Each command is answered accepted, duplicate or rejected (with the field named).
 

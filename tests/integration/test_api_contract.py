@@ -1,0 +1,63 @@
+"""Schemathesis against the app's own OpenAPI document: no 500, no schema violation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings as hsettings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from ledger.api.app import create_app
+from ledger.api.auth import create_token
+from ledger.application import Ledger
+from ledger.config import Settings
+from ledger.consumers.log import LogFollower
+from ledger.db import Database
+from ledger.generate import generate_lines
+from ledger.projections.runner import Runner
+
+_STORE = Path(__file__).resolve().parent / ".schemathesis-store"
+
+
+def _app_with_data():  # type: ignore[no-untyped-def]
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ledger-api-"))
+    settings = Settings(store=f"sqlite:///{folder / 'api.db'}")
+    ledger = Ledger(settings)
+    list(ledger.ingest(generate_lines(20, seed=9)))
+    db = Database(settings)
+    LogFollower(ledger, Runner(db)).run(until_idle=True)
+    tokens = {"ingest": create_token(db, "feed", "ingest"), "auditor": create_token(db, "audit", "auditor")}
+    return create_app(settings, project=False), tokens
+
+
+APP, TOKENS = _app_with_data()
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(APP) as c:
+        yield c
+
+
+@schema.parametrize()
+@hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_honours_its_openapi_document(case: schemathesis.Case, client: TestClient) -> None:
+    role = "ingest" if case.method.upper() == "POST" else "auditor"
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKENS[role]}"}
+    response = case.call(session=client)
+    case.validate_response(
+        response,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
