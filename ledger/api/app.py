@@ -94,13 +94,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class State:
     """Per-process resources: the ledger, thread-local database handles, the committer."""
 
-    def __init__(self, settings: Settings, project: bool) -> None:
+    def __init__(self, settings: Settings, project: bool, token_ttl: float = 2.0) -> None:
         from ledger.application import Ledger
 
         self.settings = settings
         self.ledger = Ledger(settings)
         self._local = threading.local()
         auth.ensure_tables(self.db())
+        self.tokens = auth.TokenCache(Database(settings), token_ttl)
         self.committer = GroupCommitter(self.ledger)
         self.follower: Any = None
         if project:
@@ -130,14 +131,18 @@ class State:
         self.committer.close()
 
 
-def create_app(settings: Settings, project: bool | None = None) -> FastAPI:
-    """The API for these settings (``project``: follow the store in-process; default in embedded mode)."""
+def create_app(settings: Settings, project: bool | None = None, token_ttl: float = 2.0) -> FastAPI:
+    """The API for these settings.
+
+    ``project``: follow the store in-process (default in embedded mode); ``token_ttl``:
+    seconds an authentication result is reused (a revocation takes at most that long).
+    """
     follow = (not settings.kafka_bootstrap) if project is None else project
     holder: dict[str, State] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        holder["state"] = State(settings, follow)
+        holder["state"] = State(settings, follow, token_ttl)
         yield
         holder["state"].close()
 
@@ -153,10 +158,10 @@ def create_app(settings: Settings, project: bool | None = None) -> FastAPI:
     def state() -> State:
         return holder["state"]
 
-    def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    async def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        found = auth.authenticate(state().db(), creds.credentials)
+        found = state().tokens.get(creds.credentials)
         if found is None:
             raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})
         return found

@@ -133,3 +133,32 @@ def read_access_log(db: Database, officer_id: str | None = None) -> list[dict[st
             c.execute("SELECT at, token_name, role, officer_id, endpoint FROM access_log ORDER BY at")
         keys = ("at", "token_name", "role", "officer_id", "endpoint")
         return [dict(zip(keys, row, strict=True)) for row in c.fetchall()]
+
+
+class TokenCache:
+    """Authentication results kept for a few seconds, so a request costs no query.
+
+    A revoked token stops working within ``ttl`` seconds.
+    """
+
+    def __init__(self, db: Database, ttl: float = 2.0) -> None:
+        import threading
+
+        self.db = db
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            hit = self._seen.get(token)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+            found = authenticate(self.db, token)
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[token] = (now, found)
+            return found

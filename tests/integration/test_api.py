@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +51,7 @@ class Api:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[Api]:
-    with TestClient(create_app(settings, project=False)) as client:
+    with TestClient(create_app(settings, project=False, token_ttl=0.3)) as client:
         a = Api(settings, client)
         results = a.post(*reference(), register("O1"),
                          register("O2", org_id="AIIMS", post_id="P-DOC", name="Ravi Nair", email="ravi@example.gov.in"))
@@ -100,6 +101,7 @@ def test_ministry_hr_follows_the_officer_after_a_transfer(api: Api) -> None:
 def test_a_revoked_token_is_refused(api: Api) -> None:
     assert api.call("cbc", "GET", "/ministries/MOF").status_code == 200
     revoke_token(api.db, "commission")
+    time.sleep(0.35)  # authentication results are reused for token_ttl seconds
     assert api.call("cbc", "GET", "/ministries/MOF").status_code == 401
 
 
