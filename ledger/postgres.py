@@ -54,9 +54,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
         pairs = chain.needed_previous(stored_events)
         previous: dict[str, bytes] = {}
-        for start in range(0, len(pairs), 400):
-            sql, params = chain.previous_query(pairs[start : start + 400], "%s")
-            curs.execute(sql, params)
+        if pairs:
+            curs.execute(chain.POSTGRES_PREVIOUS, ([o for o, _ in pairs], [v for _, v in pairs]))
             previous.update((row["originator_id"], bytes(row["hash"])) for row in curs.fetchall())
         rows = chain.extend(previous, stored_events)
         if rows:

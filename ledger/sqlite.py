@@ -71,12 +71,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             raw.close()
 
     def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> None:
-        pairs = chain.needed_previous(stored_events)
         previous: dict[str, bytes] = {}
-        for start in range(0, len(pairs), 400):
-            sql, params = chain.previous_query(pairs[start : start + 400], "?")
-            c.execute(sql, params)
-            previous.update((row[0], bytes(row[1])) for row in c.fetchall())
+        for pair in chain.needed_previous(stored_events):
+            c.execute(chain.SQLITE_PREVIOUS, pair)
+            row = c.fetchone()
+            if row is not None:
+                previous[row[0]] = bytes(row[1])
         c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", chain.extend(previous, stored_events))
 
     def select_chain(self, originator: str) -> dict[int, bytes]:

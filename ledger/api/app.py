@@ -14,12 +14,12 @@ import asyncio
 import json
 import threading
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.api import auth
 from ledger.api.auth import Principal
@@ -79,6 +79,28 @@ class Ministry(Model):
 
 class Health(BaseModel):
     ok: bool
+
+
+class EraseRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Erased(BaseModel):
+    officer_id: str
+    erased: bool
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["ingest", "officer", "ministry_hr", "cbc", "auditor", "admin"]
+    ministry_id: str | None = None
+    officer_id: str | None = None
+
+
+class NewToken(BaseModel):
+    name: str
+    role: str
+    token: str
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -183,6 +205,14 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
         if who.role == "ministry_hr" and current["ministry_id"] != who.ministry_id:
             raise HTTPException(403, f"officer {officer_id!r} is not posted under ministry {who.ministry_id}")
         return current
+
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ["body"], "msg": "invalid"}
+        field = ".".join(str(p) for p in first.get("loc", []) if p != "body") or "body"
+        return JSONResponse({"detail": f"{field}: {first.get('msg')}"}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -291,6 +321,42 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
         from ledger.status import collect
 
         return collect(state().ledger, settings)
+
+    def admin_only(who: Principal) -> None:
+        if who.role != "admin":
+            raise HTTPException(403, f"role {who.role} may not administer the ledger")
+
+    @app.post("/officers/{officer_id}/erase", response_model=Erased, responses=ERRORS)
+    def erase_officer(officer_id: str, body: EraseRequest, who: Principal = Depends(principal)) -> Any:
+        """DPDP erasure: destroy the officer's data key and record OfficerErased."""
+        admin_only(who)
+        check_id(officer_id, "officer_id")
+        try:
+            state().ledger.erase(officer_id, body.reason)
+        except LedgerError as exc:
+            code = 404 if "not registered" in str(exc) else 422
+            raise HTTPException(code, str(exc)) from None
+        return {"officer_id": officer_id, "erased": True}
+
+    @app.post("/tokens", response_model=NewToken, responses=ERRORS)
+    def post_token(body: TokenRequest, who: Principal = Depends(principal)) -> Any:
+        """Create a token (shown once in this response)."""
+        admin_only(who)
+        try:
+            token = auth.create_token(state().db(), body.name, body.role, body.ministry_id, body.officer_id)
+        except LedgerError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"name": body.name, "role": body.role, "token": token}
+
+    @app.delete("/tokens/{name}", response_model=Health, responses=ERRORS)
+    def delete_token(name: str, who: Principal = Depends(principal)) -> Any:
+        """Revoke a token by name."""
+        admin_only(who)
+        try:
+            auth.revoke_token(state().db(), name)
+        except LedgerError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"ok": True}
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Any:

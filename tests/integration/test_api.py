@@ -72,11 +72,16 @@ MATRIX = {
     ("GET", "/ministries/MOH"): {"hr_moh", "cbc", "auditor"},
     ("GET", "/status"): {"auditor", "admin"},
     ("POST", "/commands"): {"ingest"},
+    ("POST", "/tokens"): {"admin"},
 }
 
 
 def _probe(api: Api, who: str | None, method: str, path: str) -> int:
-    body = officer_cmd("enrol", 30, "O2", course_id="K-BUD") if method == "POST" else None
+    body: Any = None
+    if path == "/commands":
+        body = officer_cmd("enrol", 30, "O2", course_id="K-BUD")
+    elif path == "/tokens":
+        body = {"name": f"t-{time.monotonic_ns()}", "role": "cbc"}
     return int(api.call(who, method, path, body).status_code)
 
 
@@ -156,3 +161,27 @@ def test_the_openapi_document_lists_every_endpoint(api: Api) -> None:
     assert set(spec["paths"]) >= {"/commands", "/officers/{officer_id}/record", "/officers/{officer_id}/competencies",
                                   "/officers/{officer_id}/history", "/ministries/{ministry_id}", "/status", "/healthz"}
     assert api.client.get("/docs").status_code == 200
+
+
+def test_admin_erases_through_the_api_and_only_admin_may(api: Api) -> None:
+    body = {"reason": "data principal's request"}
+    for role in ("ingest", "officer", "hr_mof", "cbc", "auditor"):
+        assert api.call(role, "POST", "/officers/O1/erase", body).status_code == 403
+    assert api.call("admin", "POST", "/officers/NOBODY/erase", body).status_code == 404
+    assert api.call("admin", "POST", "/officers/O1/erase", {"reason": ""}).status_code == 422
+    assert api.call("admin", "POST", "/officers/O1/erase", body).json() == {"officer_id": "O1", "erased": True}
+    api.project()
+    record = api.call("auditor", "GET", "/officers/O1/record").json()
+    assert record["name"] is None and record["email"] is None
+    assert api.post(officer_cmd("enrol", 40, "O1", course_id="K-BUD"))[0]["status"] == "rejected"
+
+
+def test_admin_creates_and_revokes_tokens_through_the_api(api: Api) -> None:
+    made = api.call("admin", "POST", "/tokens", {"name": "hr-2", "role": "ministry_hr", "ministry_id": "MOH"})
+    assert made.status_code == 200
+    token = made.json()["token"]
+    assert api.call(token, "GET", "/ministries/MOH").status_code == 200
+    assert api.call("admin", "POST", "/tokens", {"name": "x", "role": "ministry_hr"}).status_code == 422
+    assert api.call("admin", "DELETE", "/tokens/hr-2").status_code == 200
+    time.sleep(0.35)
+    assert api.call(token, "GET", "/ministries/MOH").status_code == 401

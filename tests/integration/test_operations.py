@@ -115,3 +115,55 @@ def test_rebuild_under_live_ingest_and_projection_swaps_without_a_failed_query(s
     assert failures == [] and answered > 10
     assert run_ledger(settings, "project", "--until-idle").returncode == 0
     assert_matches_fold(settings)
+
+
+def test_rebuild_under_ingest_relay_and_consume_equals_the_fold(
+    sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    import pytest
+
+    pytest.importorskip("kafka")
+    settings = Settings(store=sqlite_settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    kafka = ["--kafka", kafka_bootstrap, "--topic-prefix", topic_prefix]
+    lines = list(generate_lines(700, seed=44))
+    reference = [line for line in lines if "officer_id" not in json.loads(line)]
+    officers = [line for line in lines if "officer_id" in json.loads(line)]
+    list(Ledger(settings).ingest(reference + officers[: len(officers) // 3]))
+    assert run_ledger(settings, *kafka, "relay", "--until-idle").returncode == 0
+    assert run_ledger(settings, *kafka, "project", "--until-idle").returncode == 0
+    rest = tmp_path / "rest.jsonl"
+    rest.write_text("\n".join(officers[len(officers) // 3:]) + "\n")
+
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def query_loop() -> None:
+        reads = ReadModels(Database(settings), Ledger(settings))
+        while not stop.is_set():
+            try:
+                assert reads.record("OFF-0000002") is not None and reads.ministry("MOF") is not None
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.005)
+
+    reader = threading.Thread(target=query_loop)
+    reader.start()
+    ingest = popen_ledger(settings, "ingest", str(rest), "--batch-size", "100")
+    relay = popen_ledger(settings, *kafka, "relay", "--page", "300")
+    consumer = popen_ledger(settings, *kafka, "project", "--page", "300")
+    time.sleep(0.5)
+    rebuild = run_ledger(settings, *kafka, "rebuild", "all", "--page", "500")
+    ingest.communicate(timeout=300)
+    time.sleep(2.0)
+    for child in (relay, consumer):
+        child.terminate()
+        child.communicate(timeout=60)
+    stop.set()
+    reader.join(timeout=30)
+
+    assert rebuild.returncode == 0, rebuild.stderr
+    assert relay.returncode == 0 and consumer.returncode == 0
+    assert failures == []
+    assert run_ledger(settings, *kafka, "relay", "--until-idle").returncode == 0
+    assert run_ledger(settings, *kafka, "project", "--until-idle").returncode == 0
+    assert_matches_fold(settings)
