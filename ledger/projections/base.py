@@ -9,10 +9,11 @@ version is reported as a gap (never applied out of order).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ledger.db import Cursor
 from ledger.events import OFFICER_EVENTS
@@ -21,7 +22,11 @@ CHUNK = 500
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 def select_in(c: Cursor, sql: str, keys: Sequence[Any]) -> list[Any]:
@@ -109,7 +114,7 @@ class OfficerDocProjection(Projection):
             f"SELECT officer_id, version, doc FROM {self.doc_table}{suffix} WHERE officer_id IN ({{}})",
             sorted(set(officer_ids)),
         )
-        return {row[0]: (int(row[1]), json.loads(row[2])) for row in rows}
+        return {row[0]: (int(row[1]), loads(row[2])) for row in rows}
 
     def apply_batch(self, c: Cursor, events: list[dict[str, Any]], suffix: str = "") -> list[Gap]:
         self.begin()
@@ -144,9 +149,9 @@ class OfficerDocProjection(Projection):
     def get_doc(self, c: Cursor, officer_id: str) -> dict[str, Any] | None:
         c.execute(f"SELECT doc FROM {self.doc_table} WHERE officer_id = ?", (officer_id,))
         row = c.fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else dict(loads(row[0]))
 
     def all_docs(self, c: Cursor) -> Iterable[dict[str, Any]]:
         c.execute(f"SELECT doc FROM {self.doc_table} ORDER BY officer_id")
         for row in c.fetchall():
-            yield json.loads(row[0])
+            yield loads(row[0])

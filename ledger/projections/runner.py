@@ -99,6 +99,15 @@ class Runner:
         with self.db.transaction() as c:
             return self._process(c, items)
 
+    @staticmethod
+    def _first_offsets(events: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+        first: dict[tuple[str, int], int] = {}
+        for e in events:
+            source, part, offset = e["_pos"]
+            if offset < first.get((source, part), offset + 1):
+                first[(source, part)] = offset
+        return first
+
     def lock(self, c: Cursor) -> None:
         """Serialize with other writers of the read models (a rebuild's swap, other runners).
 
@@ -134,13 +143,15 @@ class Runner:
 
         applied = 0
         by_position = {(i.source, i.part, i.offset): i for i in good}
+        positioned = [{**i.event, "_pos": (i.source, i.part, i.offset)} for i in good if i.event is not None]
+        firsts = self._first_offsets(positioned)
         for projection in self.projections:
             mine = offsets.get(projection.name, {})
-            events = []
-            for item in good:
-                if item.offset >= mine.get((item.source, item.part), 0):
-                    assert item.event is not None
-                    events.append({**item.event, "_pos": (item.source, item.part, item.offset)})
+            # Usually no projection has seen any of the batch: then they share one list.
+            if all(mine.get(key, 0) <= first for key, first in firsts.items()):
+                events = positioned
+            else:
+                events = [e for e in positioned if e["_pos"][2] >= mine.get(e["_pos"][:2], 0)]
             gaps = projection.apply_batch(c, events)
             applied = max(applied, len(events))
             for gap in gaps:
