@@ -94,39 +94,27 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return {r[0] for r in c.fetchall()}
 
-    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
-        """The stored content hash of each of these command ids that was accepted."""
-        wanted = list(command_ids)
-        found: dict[str, str] = {}
+    def _pairs_for(self, sql: str, keys: Iterable[str]) -> list[tuple[Any, Any]]:
+        """Run ``sql`` (one ``IN ({})``) over ``keys`` in chunks; the rows as pairs."""
+        wanted = list(keys)
+        rows: list[tuple[Any, Any]] = []
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                c.execute(
-                    f"SELECT command_id, content_hash FROM {RECEIPTS} "
-                    f"WHERE command_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                found.update((row[0], row[1]) for row in c.fetchall())
-        return found
+                c.execute(sql.format(",".join("?" * len(chunk))), chunk)
+                rows.extend((row[0], row[1]) for row in c.fetchall())
+        return rows
+
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
+        """The stored content hash of each of these command ids that was accepted."""
+        sql = f"SELECT command_id, content_hash FROM {RECEIPTS} WHERE command_id IN ({{}})"
+        return dict(self._pairs_for(sql, command_ids))
 
     def select_key(self, officer_id: str) -> bytes | None:
         """The officer's data key, or None once it was destroyed."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT data_key FROM {KEYS} WHERE officer_id = ?", (officer_id,))
-            row = c.fetchone()
-        return None if row is None else bytes(row[0])
+        return self.select_keys([officer_id]).get(officer_id)
 
     def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
         """Data keys of several officers at once (missing ones are absent)."""
-        wanted = list(officer_ids)
-        found: dict[str, bytes] = {}
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                c.execute(
-                    f"SELECT officer_id, data_key FROM {KEYS} "
-                    f"WHERE officer_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                found.update((row[0], bytes(row[1])) for row in c.fetchall())
-        return found
+        sql = f"SELECT officer_id, data_key FROM {KEYS} WHERE officer_id IN ({{}})"
+        return {officer: bytes(key) for officer, key in self._pairs_for(sql, officer_ids)}
