@@ -47,7 +47,7 @@ bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-
 	$(BIN)/python bench/run.py --quick
 
 lint: $(STAMP) ## ruff and mypy, as configured in pyproject.toml
-	$(BIN)/pip install --quiet ruff==0.15.17 mypy==2.1.0
+	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1
 	$(BIN)/ruff check ledger tests
 	$(BIN)/mypy ledger
 

@@ -121,7 +121,7 @@ class Ledger(Application[UUID]):
             assert isinstance(cached, cls)
             return cached
         try:
-            loaded = self.repository.get(aggregate_id)
+            loaded: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(loaded, cls)

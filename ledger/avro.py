@@ -88,8 +88,9 @@ class Codec:
             raise LedgerError(f"type: no schema for event {name!r}") from None
         datum = {field: event.get(field) for field in self._fields[name]}
         for field in _BYTES_FIELDS:
-            if isinstance(datum.get(field), str):
-                datum[field] = base64.b64decode(datum[field])
+            value = datum.get(field)
+            if isinstance(value, str):
+                datum[field] = base64.b64decode(value)
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(self._fingerprints[name])

@@ -536,10 +536,15 @@ def generate(officers: int, seed: int, out_path: str) -> None:
 
     if officers < 0:
         raise click.BadParameter("must be >= 0", param_hint="--officers")
-    target: IO[str] = sys.stdout if out_path == "-" else open(out_path, "w", encoding="utf-8")
-    with target:
+    def write(target: IO[str]) -> None:
         for line in generate_lines(officers, seed):
             target.write(line + "\n")
+
+    if out_path == "-":
+        write(sys.stdout)
+    else:
+        with open(out_path, "w", encoding="utf-8") as fh:
+            write(fh)
 
 
 @cli.command()

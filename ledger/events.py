@@ -40,7 +40,7 @@ def to_public(event: DomainEventProtocol[Any]) -> dict[str, Any]:
     return {
         "type": public_type(event),
         "version": event.originator_version,
-        "recorded_at": event.timestamp.isoformat(),
+        "recorded_at": event.timestamp.isoformat(),  # type: ignore[attr-defined]
         **body,
     }
 

@@ -19,7 +19,6 @@ from psycopg.sql import SQL, Identifier
 
 from ledger import chain
 
-
 _SCHEMA_LOCK = 0x1ED6E5  # advisory-lock key for the ledger's DDL
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +86,7 @@ class Relay:
         producer.flush(timeout=60)
         for future in futures:
             future.get(timeout=60)  # raises if the broker did not acknowledge
-        position = page[-1][0]
+        position = int(page[-1][0])
         with self.db.transaction() as c:
             Positions.advance(c, POSITION, position)
         return position

@@ -109,9 +109,10 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
     problems = []
     if report.get("broker", {}).get("ok") is False:
         problems.append("broker unreachable")
-    for name, entry in [("relay", report.get("relay")), *projections.items()]:
-        if entry is None:
-            continue
+    components: list[tuple[str, dict[str, Any]]] = list(projections.items())
+    if "relay" in report:
+        components.insert(0, ("relay", report["relay"]))
+    for name, entry in components:
         if entry.get("lag_events") is None:
             problems.append(f"{name}: lag unknown")
         elif _stuck(entry, now, stuck_after):

@@ -199,7 +199,7 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
             raise HTTPException(403, f"role {who.role} may not read officers")
         if who.role == "officer" and who.officer_id != officer_id:
             raise HTTPException(403, "an officer token reads only its own officer")
-        current = state().reads().record(officer_id)
+        current: dict[str, Any] | None = state().reads().record(officer_id)
         if current is None:
             raise HTTPException(404, f"officer {officer_id!r} is not registered")
         if who.role == "ministry_hr" and current["ministry_id"] != who.ministry_id:
@@ -270,8 +270,7 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     @app.get("/officers/{officer_id}/record", response_model=Record, responses=ERRORS)
     def get_record(officer_id: str, as_of: str | None = None, who: Principal = Depends(principal)) -> Any:
         """The learning record (now, or `as_of` an ISO 8601 instant)."""
-        current = officer_scope(who, officer_id)
-        result = current
+        result: dict[str, Any] | None = officer_scope(who, officer_id)
         if as_of is not None:
             try:
                 when = parse_instant(as_of, "as_of")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,7 @@ def test_sigkilled_ingest_rerun_applies_every_command_exactly_once(
     for stop_after in (400, 1500, 3000):
         child = popen_ledger(settings, "ingest", str(data), "--json", "--batch-size", "50")
         assert child.stdout is not None
-        answered = 0
-        for _ in child.stdout:
-            answered += 1
+        for answered, _ in enumerate(child.stdout, start=1):
             if answered >= stop_after:
                 break
         child.send_signal(signal.SIGKILL)

@@ -70,9 +70,9 @@ def test_relayed_topics_carry_every_stored_event_exactly_as_stored(
     officers = read_topic(kafka_bootstrap, f"{topic_prefix}.officers", len(officer_stored))
     reference = read_topic(kafka_bootstrap, f"{topic_prefix}.reference", len(reference_stored))
 
-    assert sorted((json.dumps(_wire(m.record), sort_keys=True) for m in officers)) == sorted(
+    assert sorted(json.dumps(_wire(m.record), sort_keys=True) for m in officers) == sorted(
         json.dumps(e, sort_keys=True) for e in officer_stored)
-    assert sorted((json.dumps(_wire(m.record), sort_keys=True) for m in reference)) == sorted(
+    assert sorted(json.dumps(_wire(m.record), sort_keys=True) for m in reference) == sorted(
         json.dumps(e, sort_keys=True) for e in reference_stored)
     assert all(m.key == m.record["officer_id"].encode() for m in officers)
     # Per-officer order: within its partition each officer's versions run 1, 2, 3, ...
