@@ -9,7 +9,9 @@ same transaction as the events, so a resend after a crash answers ``duplicate``.
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -32,6 +34,7 @@ from ledger.events import to_public
 from ledger.projections import record as record_fold
 
 A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger("ledger.application")
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_RETRIES = 20
@@ -62,6 +65,10 @@ class Ledger(Application[UUID]):
         super().__init__(env=settings.eventsourcing_env())
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size
+        # One writer at a time per process: the aggregate cache and the cached
+        # aggregates are mutated by writes (the API's committer thread and an
+        # erasure request may otherwise race).
+        self._write_lock = threading.RLock()
 
     # ---- writing ------------------------------------------------------------
 
@@ -86,6 +93,10 @@ class Ledger(Application[UUID]):
         return next(iter(self._apply_batch([(1, line)])))
 
     def _apply_batch(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
+        with self._write_lock:
+            return self._apply_batch_locked(chunk)
+
+    def _apply_batch_locked(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
         for attempt in range(MAX_RETRIES):
             unit = UnitOfWork(self)
             outcomes = unit.handle_all(chunk)
@@ -127,31 +138,39 @@ class Ledger(Application[UUID]):
         assert isinstance(loaded, cls)
         return loaded
 
-    def erase(self, officer_id: str, reason: str) -> None:
+    def erase(self, officer_id: str, reason: str) -> bool:
         """Destroy the officer's data key and record ``OfficerErased``, atomically.
 
         The ciphertext of name and email stays in the events (and on Kafka), but
-        without the key it is noise. Scrubbing the database files of the key's
-        old bytes is the storage layer's part of erasure.
+        without the key it is noise. Then the storage layer scrubs the database
+        files of the key's old bytes; returns False (and logs why) if that part
+        could not run now, e.g. another process held the database. The erasure
+        itself has happened either way; a later erasure's scrub covers it too.
         """
-        for attempt in range(MAX_RETRIES):
-            officer = self.load(Officer, Officer.create_id(officer_id))
-            if officer is None:
-                raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
-            officer.erase(reason, datetime.now(timezone.utc))
-            try:
-                self.save(officer, destroy_keys=[officer_id])
-            except (IntegrityError, OperationalError):
-                self._cache.clear()
-                if attempt == MAX_RETRIES - 1:
+        with self._write_lock:
+            for attempt in range(MAX_RETRIES):
+                officer = self.load(Officer, Officer.create_id(officer_id))
+                if officer is None:
+                    raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
+                officer.erase(reason, datetime.now(timezone.utc))
+                try:
+                    self.save(officer, destroy_keys=[officer_id])
+                except (IntegrityError, OperationalError):
+                    self._cache.clear()
+                    if attempt == MAX_RETRIES - 1:
+                        raise
+                    continue
+                except BaseException:
+                    self._cache.clear()
                     raise
-                continue
-            except BaseException:
-                self._cache.clear()
-                raise
-            self._remember(officer)
-            self.recorder.scrub()  # type: ignore[attr-defined]
-            return
+                self._remember(officer)
+                break
+            try:
+                self.recorder.scrub()  # type: ignore[attr-defined]
+            except Exception as exc:
+                log.warning("officer %s erased, but scrubbing the database files failed: %s", officer_id, exc)
+                return False
+            return True
 
     # ---- reading ------------------------------------------------------------
 

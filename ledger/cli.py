@@ -601,8 +601,11 @@ def erase(obj: Context, officer_id: str, reason: str, yes: bool) -> None:
     """
     if not yes and sys.stdin.isatty():
         click.confirm(f"Erase the personal data of {officer_id} for good?", abort=True)
-    obj.ledger.erase(officer_id, reason)
+    scrubbed = obj.ledger.erase(officer_id, reason)
     err.print(f"erased {officer_id}: data key destroyed, OfficerErased recorded", highlight=False)
+    if not scrubbed:
+        fail("the database files could not be scrubbed now (another process holds the database); "
+             "the key is destroyed, but its old bytes may remain until the next erasure or VACUUM")
 
 
 @cli.command()
