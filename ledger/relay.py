@@ -23,6 +23,10 @@ from ledger.kafka import ensure_topics, make_producer, route
 log = logging.getLogger("ledger.relay")
 
 POSITION = "relay"
+RELAY_OFFSETS_DDL = (
+    "CREATE TABLE IF NOT EXISTS ledger_relay_offsets ("
+    "topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (topic, part))"
+)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Relay:
         self.ledger = ledger
         self.positions = Positions(db)
         self.db = db
+        db.create(RELAY_OFFSETS_DDL)
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.codec = codec or default_codec()
@@ -84,11 +89,22 @@ class Relay:
             headers = [("type", event["type"].encode())]
             futures.append(producer.send(topic, key=key, value=self.codec.encode(event), headers=headers))
         producer.flush(timeout=60)
+        ends: dict[tuple[str, int], int] = {}
         for future in futures:
-            future.get(timeout=60)  # raises if the broker did not acknowledge
+            sent = future.get(timeout=60)  # raises if the broker did not acknowledge
+            where = (sent.topic, sent.partition)
+            ends[where] = max(ends.get(where, 0), sent.offset + 1)
         position = int(page[-1][0])
         with self.db.transaction() as c:
             Positions.advance(c, POSITION, position)
+            # The partitions' ends as the broker acknowledged them: status measures
+            # consumer lag against these, since ListOffsets may under-report.
+            c.executemany(
+                "INSERT INTO ledger_relay_offsets (topic, part, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset "
+                "WHERE ledger_relay_offsets.next_offset < excluded.next_offset",
+                [(t, p, o) for (t, p), o in sorted(ends.items())],
+            )
         return position
 
     def run(self, until_idle: bool = False) -> RelayStats:

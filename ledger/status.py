@@ -36,6 +36,16 @@ def _stuck(entry: dict[str, Any], now: datetime, stuck_after: float) -> bool:
     return last is None or (now - parse_instant(last)).total_seconds() > stuck_after
 
 
+def _relayed_ends(db: Database, prefix: str) -> dict[tuple[str, int], int]:
+    """Partition ends as acknowledged to the relay (empty if it never ran against this database)."""
+    from ledger.relay import RELAY_OFFSETS_DDL
+
+    db.create(RELAY_OFFSETS_DDL)
+    with db.transaction() as c:
+        c.execute("SELECT topic, part, next_offset FROM ledger_relay_offsets")
+        return {(t, int(p)): int(o) for t, p, o in c.fetchall() if t.startswith(prefix + ".")}
+
+
 def _kafka_lag(settings: Settings, offsets: dict[tuple[str, int], int]) -> int:
     from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
 
@@ -87,14 +97,19 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
         position, at = positions.get("relay", (0, None))
         report["relay"] = {**_lag(ledger, newest, newest_at, position), "last_processed_at": at}
 
+    relayed = _relayed_ends(db, settings.topic_prefix) if settings.kafka_bootstrap else {}
     projections = {}
     for projection in runner.projections:
         mine = offsets.get(projection.name, {})
         if settings.kafka_bootstrap:
             entry: dict[str, Any] = {"position": sum(mine.values()), "lag_seconds": None, "lag_events": None}
-            if report["broker"]["ok"]:
+            if relayed:
+                # Messages the relay had acknowledged that this projection has not consumed.
+                entry["lag_events"] = sum(max(end - mine.get(key, 0), 0) for key, end in relayed.items())
+            elif report["broker"]["ok"]:
                 try:
-                    # End offsets may under-report on some brokers: a lower bound.
+                    # Without the relay's record, ask the broker; some brokers
+                    # under-report end offsets, so this is a lower bound.
                     entry["lag_events"] = _kafka_lag(settings, mine)
                 except Exception as exc:
                     entry["error"] = str(exc)
