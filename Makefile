@@ -46,7 +46,7 @@ bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); wri
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick
 
-lint: $(STAMP) ## ruff and mypy, as configured in pyproject.toml
+lint: $(STAMP) ## ruff and mypy --strict, as configured in pyproject.toml (CI runs it after the tests)
 	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1
 	$(BIN)/ruff check ledger tests
 	$(BIN)/mypy ledger
