@@ -22,7 +22,7 @@ from ledger.config import Settings
 from ledger.domain.errors import LedgerError
 from ledger.domain.values import parse_instant
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: scripts grep stderr
 out = Console()
 
 
@@ -97,8 +97,11 @@ def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topi
 def _count_lines(path: str) -> int | None:
     if path == "-":
         return None
-    with open(path, "rb") as fh:
-        return sum(1 for _ in fh)
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for _ in fh)
+    except OSError as exc:
+        raise LedgerError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
 
 
 def _open_input(path: str) -> IO[str]:

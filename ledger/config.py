@@ -65,6 +65,9 @@ class Settings:
                 "POSTGRES_POOL_SIZE": "2",
                 "POSTGRES_MAX_OVERFLOW": "4",
                 "POSTGRES_LOCK_TIMEOUT": "30",
+                # Seconds to wait for a connection: a server that is down is reported
+                # after this long instead of the library's 30 s.
+                "POSTGRES_CONNECT_TIMEOUT": "10",
             }
         if self.store.startswith("sqlite:///"):
             path = self.sqlite_path

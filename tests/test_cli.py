@@ -1,0 +1,59 @@
+"""The command line's promises to people and scripts: clear errors, trustworthy exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ledger.cli import cli
+from tests.helpers import reference, register
+
+
+def run(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--store", f"sqlite:///{tmp_path / 'cli.db'}", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_missing_input_file_is_a_one_line_error(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, "ingest", str(tmp_path / "nope.jsonl"))
+    assert code == 1 and "FILE: cannot read" in err and "Traceback" not in err
+
+
+def test_a_bad_store_url_names_the_variable(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--store", "bogus://x", "stats"])
+    assert result.exit_code == 1 and "LEDGER_STORE" in result.stderr
+
+
+def test_exit_codes_of_ingest_follow_the_spec(tmp_path: Path) -> None:
+    commands = [{**c, "command_id": f"c{i}"} for i, c in enumerate([*reference(), register()])]
+    good = "\n".join(json.dumps(c) for c in commands) + "\n"
+    code, out, _ = run(tmp_path, "ingest", "-", "--json", stdin=good)
+    assert code == 0 and {json.loads(line)["status"] for line in out.splitlines()} == {"accepted"}
+    code, out, _ = run(tmp_path, "ingest", "-", "--json", stdin=good + "{bad\n")
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and answers[-1]["status"] == "rejected" and answers[0]["status"] == "duplicate"
+
+
+def test_queries_for_unknown_things_exit_1_and_bad_instants_name_the_option(tmp_path: Path) -> None:
+    run(tmp_path, "ingest", "-", stdin="\n".join(json.dumps(c) for c in [*reference(), register()]) + "\n")
+    assert run(tmp_path, "record", "NOBODY")[0] == 1
+    code, _, err = run(tmp_path, "record", "O1")
+    assert code == 1 and "ledger project" in err  # in the store, not yet projected
+    code, _, err = run(tmp_path, "record", "O1", "--as-of", "yesterday")
+    assert code == 1 and "--as-of" in err
+    code, out, _ = run(tmp_path, "record", "O1", "--as-of", "2030-01-01T00:00:00Z", "--json")
+    assert code == 0 and json.loads(out)["name"] == "Asha Verma"
+    assert run(tmp_path, "project", "--until-idle")[0] == 0
+    assert run(tmp_path, "ministry", "NOWHERE")[0] == 1
+    assert json.loads(run(tmp_path, "competencies", "O1", "--json")[1])["post_id"] == "P-US"
+
+
+def test_verify_and_status_are_health_checks(tmp_path: Path) -> None:
+    run(tmp_path, "ingest", "-", stdin="\n".join(json.dumps(c) for c in [*reference(), register()]) + "\n")
+    code, out, _ = run(tmp_path, "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    assert run(tmp_path, "status", "--stuck-after", "0")[0] == 1  # behind and nothing projecting
+    run(tmp_path, "project", "--until-idle")
+    assert run(tmp_path, "status")[0] == 0
