@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -24,7 +25,8 @@ def link(previous: bytes, state: bytes) -> bytes:
 
 
 def originator_key(originator_id: Any) -> str:
-    return originator_id.hex if hasattr(originator_id, "hex") and not isinstance(originator_id, str) else str(originator_id)
+    """The chain table's key for an aggregate: a UUID's hex, as the SQLite events table has it."""
+    return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
 
 
 def needed_previous(stored_events: Sequence[StoredEvent]) -> list[tuple[str, int]]:

@@ -53,6 +53,13 @@ class Item:
     error: str | None = None
     payload: str | None = None
 
+    @property
+    def officer(self) -> str | None:
+        """The officer this message belongs to (undecodable messages count by their key)."""
+        if self.event is None or self.event["type"] in OFFICER_EVENTS:
+            return self.key
+        return None
+
 
 def all_projections() -> list[Projection]:
     from ledger.projections.competency import CompetenciesProjection
@@ -121,7 +128,7 @@ class Runner:
         self.lock(c)
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
-        officer_keys = sorted({i.key for i in items if i.key and (i.event is None or i.event["type"] in OFFICER_EVENTS)})
+        officer_keys = sorted({i.officer for i in items if i.officer})
         blocked = {
             r[0] for r in select_in(
                 c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})", officer_keys
@@ -130,7 +137,7 @@ class Runner:
         dead: dict[tuple[str, int, int], tuple[Item, str]] = {}
         good: list[Item] = []
         for item in items:
-            officer = item.key if item.event is None or item.event["type"] in OFFICER_EVENTS else None
+            officer = item.officer
             position = (item.source, item.part, item.offset)
             if item.event is None:
                 dead[position] = (item, item.error or "undecodable")
@@ -170,7 +177,7 @@ class Runner:
             c.executemany(
                 "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(i.source, i.part, i.offset, i.key if i.event is None or i.event["type"] in OFFICER_EVENTS else None,
+                [(i.source, i.part, i.offset, i.officer,
                   reason, i.payload, now) for i, reason in dead.values()],
             )
             for i, reason in dead.values():
