@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import crypto
+from ledger import crypto, schema
 from ledger.commands import Command, parse_line
 from ledger.config import Settings
 from ledger.domain.errors import AlreadyExists, DuplicateCommandConflict, LedgerError, NotFound
@@ -62,6 +62,7 @@ class Ledger(Application[UUID]):
 
     def __init__(self, settings: Settings, cache_size: int = 200_000) -> None:
         self.settings = settings
+        schema.ensure_store(settings)  # the library's recorders expect the tables to exist
         super().__init__(env=settings.eventsourcing_env())
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size

@@ -47,8 +47,11 @@ class Settings:
         return Path(self.store[len("sqlite:///") :])
 
     def eventsourcing_env(self) -> dict[str, str]:
-        """The eventsourcing library's environment for this store."""
-        common = {"ORIGINATOR_ID_TYPE": "uuid", "CREATE_TABLE": "y"}
+        """The eventsourcing library's environment for this store.
+
+        The library never creates tables: the schema is ledger.schema's migrations.
+        """
+        common = {"ORIGINATOR_ID_TYPE": "uuid", "CREATE_TABLE": "n"}
         if self.is_postgres:
             url = urlparse(self.store)
             if not url.hostname or not url.path.strip("/"):

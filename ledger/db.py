@@ -49,6 +49,7 @@ class Database:
         self.is_postgres = settings.is_postgres
         self.blob = "BYTEA" if self.is_postgres else "BLOB"
         self._conn: Any = None
+        self.schema_checked = False
 
     def _connect(self) -> Any:
         if self._conn is None:
@@ -57,12 +58,22 @@ class Database:
 
                 self._conn = psycopg.connect(self.settings.store, autocommit=True)
             else:
+                path = self.settings.sqlite_path
+                path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(
-                    str(self.settings.sqlite_path), timeout=30, isolation_level=None,
+                    str(path), timeout=30, isolation_level=None,
                     check_same_thread=False,
                 )
                 conn.execute("PRAGMA journal_mode=WAL")
                 self._conn = conn
+            if not self.schema_checked:
+                from ledger import schema  # schema builds on this module
+
+                try:
+                    schema.ensure(self)
+                except BaseException:
+                    self.close()
+                    raise
         return self._conn
 
     @contextmanager
@@ -82,28 +93,10 @@ class Database:
             raise
         conn.commit()
 
-    def create(self, *statements: str) -> None:
-        """Run CREATE ... IF NOT EXISTS statements, one process at a time on PostgreSQL.
-
-        Two processes creating the same table at once can otherwise fail with a
-        unique violation in the catalogue.
-        """
-        with self.transaction() as c:
-            if self.is_postgres:
-                c.execute("SELECT pg_advisory_xact_lock(?)", (0x1ED6E5,))
-            for statement in statements:
-                c.execute(statement)
-
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-POSITIONS_DDL = (
-    "CREATE TABLE IF NOT EXISTS ledger_positions ("
-    "name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)"
-)
 
 
 class Positions:
@@ -111,7 +104,6 @@ class Positions:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.create(POSITIONS_DDL)
 
     def get(self, name: str) -> int:
         with self.db.transaction() as c:

@@ -19,8 +19,6 @@ from psycopg.sql import SQL, Identifier
 
 from ledger import chain
 
-_SCHEMA_LOCK = 0x1ED6E5  # advisory-lock key for the ledger's DDL
-
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """Application recorder that also keeps command receipts and officer data keys."""
@@ -32,23 +30,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.receipts_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_command_receipts"))
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_officer_keys"))
         self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} ("
-                "command_id text PRIMARY KEY, content_hash text NOT NULL)"
-            ).format(self.receipts_table)
-        )
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (officer_id text PRIMARY KEY, data_key bytea NOT NULL)"
-            ).format(self.keys_table)
-        )
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (originator_id text NOT NULL, version bigint NOT NULL, "
-                "hash bytea NOT NULL, PRIMARY KEY (originator_id, version))"
-            ).format(self.chain_table)
-        )
+        # The tables themselves come from ledger.schema's migrations, never from here.
+        self.sql_create_statements.clear()
 
     def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
         pairs = chain.needed_previous(stored_events)
@@ -59,20 +42,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         rows = chain.extend(previous, stored_events)
         if rows:
             curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self.chain_table), rows)
-
-    def create_table(self) -> None:
-        """Create tables once, even when several processes start at the same moment.
-
-        Concurrent CREATE ... IF NOT EXISTS / CREATE OR REPLACE FUNCTION statements
-        can fail with "tuple concurrently updated"; a session advisory lock makes
-        the processes take turns.
-        """
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -23,11 +23,6 @@ from ledger.kafka import ensure_topics, make_producer, route
 log = logging.getLogger("ledger.relay")
 
 POSITION = "relay"
-RELAY_OFFSETS_DDL = (
-    "CREATE TABLE IF NOT EXISTS ledger_relay_offsets ("
-    "topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (topic, part))"
-)
-
 
 @dataclass
 class RelayStats:
@@ -53,7 +48,6 @@ class Relay:
         self.ledger = ledger
         self.positions = Positions(db)
         self.db = db
-        db.create(RELAY_OFFSETS_DDL)
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.codec = codec or default_codec()

@@ -23,19 +23,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     """Application recorder that also keeps command receipts and officer data keys."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        # The tables themselves come from ledger.schema's migrations, never from here.
         super().__init__(datastore, events_table_name)
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {RECEIPTS} ("
-            "command_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {KEYS} ("
-            "officer_id TEXT PRIMARY KEY, data_key BLOB NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {chain.TABLE} ("
-            "originator_id TEXT NOT NULL, version INTEGER NOT NULL, hash BLOB NOT NULL, "
-            "PRIMARY KEY (originator_id, version))",
-        ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

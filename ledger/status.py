@@ -38,9 +38,6 @@ def _stuck(entry: dict[str, Any], now: datetime, stuck_after: float) -> bool:
 
 def _relayed_ends(db: Database, prefix: str) -> dict[tuple[str, int], int]:
     """Partition ends as acknowledged to the relay (empty if it never ran against this database)."""
-    from ledger.relay import RELAY_OFFSETS_DDL
-
-    db.create(RELAY_OFFSETS_DDL)
     with db.transaction() as c:
         c.execute("SELECT topic, part, next_offset FROM ledger_relay_offsets")
         return {(t, int(p)): int(o) for t, p, o in c.fetchall() if t.startswith(prefix + ".")}
@@ -86,7 +83,6 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
     db = Database(settings)
     runner = Runner(db)
     with db.transaction() as c:
-        c.execute("CREATE TABLE IF NOT EXISTS ledger_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)")
         c.execute("SELECT name, position, updated_at FROM ledger_positions")
         positions = {r[0]: (int(r[1]), r[2]) for r in c.fetchall()}
         c.execute("SELECT projection, MAX(updated_at) FROM ledger_offsets GROUP BY projection")

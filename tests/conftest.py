@@ -45,9 +45,23 @@ def create_database() -> str:
     return dbname
 
 
+def migrated(settings: Settings) -> Settings:
+    """The store with its schema created by the migrations, as `ledger migrate` does."""
+    from ledger import schema
+    from ledger.db import Database
+
+    db = Database(settings)
+    db.schema_checked = True  # migrate explicitly, not through the first-use check
+    try:
+        schema.migrate(db)
+    finally:
+        db.close()
+    return settings
+
+
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}")
+    return migrated(Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}"))
 
 
 @pytest.fixture
@@ -58,7 +72,7 @@ def pg_settings() -> Iterator[Settings]:
         pytest.skip(f"PostgreSQL does not answer at {PG_ADMIN}")
     dbname = create_database()
     try:
-        yield Settings(store=pg_url(dbname))
+        yield migrated(Settings(store=pg_url(dbname)))
     finally:
         drop_database(dbname)
 

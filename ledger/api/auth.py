@@ -18,31 +18,6 @@ from ledger.domain.errors import LedgerError
 
 ROLES = ("ingest", "officer", "ministry_hr", "cbc", "auditor", "admin")
 
-TOKENS_DDL = (
-    "CREATE TABLE IF NOT EXISTS api_tokens ("
-    "token_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, ministry_id TEXT, "
-    "officer_id TEXT, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
-)
-ACCESS_DDL = (
-    "CREATE TABLE IF NOT EXISTS access_log ("
-    "at TEXT NOT NULL, token_name TEXT NOT NULL, role TEXT NOT NULL, officer_id TEXT NOT NULL, "
-    "endpoint TEXT NOT NULL)"
-)
-# Append-only: the database itself refuses to change or remove an entry.
-SQLITE_GUARDS = (
-    "CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log "
-    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log "
-    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
-)
-POSTGRES_GUARDS = (
-    "CREATE OR REPLACE FUNCTION access_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'access_log is append-only'; END $$",
-    "DROP TRIGGER IF EXISTS access_log_append_only ON access_log",
-    "CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log "
-    "FOR EACH ROW EXECUTE FUNCTION access_log_append_only()",
-)
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -55,7 +30,10 @@ class Principal:
 
 
 def ensure_tables(db: Database) -> None:
-    db.create(TOKENS_DDL, ACCESS_DDL, *(POSTGRES_GUARDS if db.is_postgres else SQLITE_GUARDS))
+    """The token and access-log tables exist: the store's schema is current (ledger.schema)."""
+    from ledger import schema
+
+    schema.ensure(db)
 
 
 def _hash(secret: str) -> str:
@@ -71,7 +49,6 @@ def create_token(db: Database, name: str, role: str, ministry_id: str | None = N
         raise LedgerError("--ministry: required for the ministry_hr role")
     if role == "officer" and not officer_id:
         raise LedgerError("--officer: required for the officer role")
-    ensure_tables(db)
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     with db.transaction() as c:
@@ -87,7 +64,6 @@ def create_token(db: Database, name: str, role: str, ministry_id: str | None = N
 
 
 def revoke_token(db: Database, name: str) -> None:
-    ensure_tables(db)
     with db.transaction() as c:
         c.execute("UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                   (datetime.now(timezone.utc).isoformat(), name))
@@ -97,7 +73,6 @@ def revoke_token(db: Database, name: str) -> None:
 
 
 def list_tokens(db: Database) -> list[dict[str, Any]]:
-    ensure_tables(db)
     with db.transaction() as c:
         c.execute("SELECT name, role, ministry_id, officer_id, created_at, revoked_at FROM api_tokens ORDER BY created_at")
         keys = ("name", "role", "ministry_id", "officer_id", "created_at", "revoked_at")
@@ -125,7 +100,6 @@ def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> 
 
 
 def read_access_log(db: Database, officer_id: str | None = None) -> list[dict[str, Any]]:
-    ensure_tables(db)
     with db.transaction() as c:
         if officer_id:
             c.execute("SELECT at, token_name, role, officer_id, endpoint FROM access_log WHERE officer_id = ? ORDER BY at", (officer_id,))

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.events import is_officer_event
+from ledger.projections.runner import LOG_SOURCE as SOURCE
 from ledger.projections.runner import Item, Runner
-
-SOURCE = "log"
 
 
 def entity_key(event: dict[str, Any]) -> str | None:

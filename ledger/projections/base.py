@@ -62,10 +62,6 @@ class Projection:
         """The tables this projection owns (a rebuild recreates exactly these)."""
         raise NotImplementedError
 
-    def ddl(self, suffix: str = "") -> list[str]:
-        """CREATE statements for the tables, with ``suffix`` appended to each name."""
-        raise NotImplementedError
-
     def apply_batch(self, c: Cursor, events: list[dict[str, Any]], suffix: str = "") -> list[Gap]:
         """Apply events in order; returns the officer events it refused as gaps."""
         raise NotImplementedError
@@ -80,16 +76,6 @@ class OfficerDocProjection(Projection):
         return [self.doc_table, *self.extra_tables()]
 
     def extra_tables(self) -> list[str]:
-        return []
-
-    def ddl(self, suffix: str = "") -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {self.doc_table}{suffix} ("
-            "officer_id TEXT PRIMARY KEY, version BIGINT NOT NULL, doc TEXT NOT NULL)",
-            *self.extra_ddl(suffix),
-        ]
-
-    def extra_ddl(self, suffix: str) -> list[str]:
         return []
 
     def new_doc(self, officer_id: str) -> dict[str, Any]:

@@ -79,14 +79,6 @@ class CompetenciesProjection(OfficerDocProjection):
     def extra_tables(self) -> list[str]:
         return ["rm_posts", "rm_courses"]
 
-    def extra_ddl(self, suffix: str) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS rm_posts{suffix} (post_id TEXT PRIMARY KEY, "
-            "org_id TEXT NOT NULL, version BIGINT NOT NULL, required TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS rm_courses{suffix} (course_id TEXT PRIMARY KEY, "
-            "duration_hours DOUBLE PRECISION NOT NULL, competencies TEXT NOT NULL)",
-        ]
-
     def new_doc(self, officer_id: str) -> dict[str, Any]:
         return new_profile(officer_id)
 

@@ -30,19 +30,6 @@ class MinistriesProjection(OfficerDocProjection):
     def extra_tables(self) -> list[str]:
         return ["rm_ministries", "rm_ministry_years", "rm_ministry_completers"]
 
-    def extra_ddl(self, suffix: str) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS rm_ministries{suffix} ("
-            "ministry_id TEXT PRIMARY KEY, headcount BIGINT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS rm_ministry_years{suffix} ("
-            "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, enrolments BIGINT NOT NULL, "
-            "completions BIGINT NOT NULL, learning_hours DOUBLE PRECISION NOT NULL, "
-            "PRIMARY KEY (ministry_id, fy))",
-            f"CREATE TABLE IF NOT EXISTS rm_ministry_completers{suffix} ("
-            "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, officer_id TEXT NOT NULL, "
-            "PRIMARY KEY (ministry_id, fy, officer_id))",
-        ]
-
     def new_doc(self, officer_id: str) -> dict[str, Any]:
         return new_posting(officer_id)
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.consumers.log import SOURCE
 from ledger.db import Cursor
 from ledger.projections.base import Projection
-from ledger.projections.runner import Runner
+from ledger.projections.runner import LOG_SOURCE, Runner
+from ledger.schema import create_shadow_tables, swap_in_shadow_tables
 
 SUFFIX = "_rebuild"
 Progress = Callable[[int, int], None]
@@ -42,11 +42,7 @@ def rebuild(
     chosen = [p for p in runner.projections if p.name in names]
     db = runner.db
     with db.transaction() as c:
-        for projection in chosen:
-            for table in projection.tables():
-                c.execute(f"DROP TABLE IF EXISTS {table}{SUFFIX}")
-            for statement in projection.ddl(SUFFIX):
-                c.execute(statement)
+        create_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX)
     total = ledger.recorder.max_notification_id() or 0
     after = 0
     while True:
@@ -66,12 +62,8 @@ def rebuild(
                 break
             _apply(c, chosen, page)
             after = page[-1][0]
+        swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, db.is_postgres)
         for projection in chosen:
-            for table in projection.tables():
-                c.execute(f"DROP TABLE IF EXISTS {table}")
-                c.execute(f"ALTER TABLE {table}{SUFFIX} RENAME TO {table}")
-                if db.is_postgres:  # index names are schema-wide there; free the shadow name
-                    c.execute(f"ALTER INDEX IF EXISTS {table}{SUFFIX}_pkey RENAME TO {table}_pkey")
             if embedded:
                 # The new tables hold every event up to ``after``; the live follower
                 # was blocked by the lock, so it had not gone further.
@@ -79,7 +71,7 @@ def rebuild(
                     "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
                     "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
                     "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-                    (projection.name, SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
+                    (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
                 )
     if progress:
         progress(after, after)

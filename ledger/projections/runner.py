@@ -28,17 +28,8 @@ from ledger.projections.base import Projection, select_in
 log = logging.getLogger("ledger.projections")
 
 READ_MODEL_LOCK = 0x1ED6E6
-
-RUNNER_DDL = (
-    "CREATE TABLE IF NOT EXISTS ledger_offsets ("
-    "projection TEXT NOT NULL, source TEXT NOT NULL, part INTEGER NOT NULL, "
-    "next_offset BIGINT NOT NULL, updated_at TEXT NOT NULL, "
-    "PRIMARY KEY (projection, source, part))",
-    "CREATE TABLE IF NOT EXISTS ledger_dead_letters ("
-    "source TEXT NOT NULL, part INTEGER NOT NULL, position BIGINT NOT NULL, "
-    "officer_id TEXT, reason TEXT NOT NULL, payload TEXT, recorded_at TEXT NOT NULL, "
-    "PRIMARY KEY (source, part, position))",
-)
+# The source name of the store's own notification log (embedded mode: one partition, 0).
+LOG_SOURCE = "log"
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,6 @@ class Runner:
     def __init__(self, db: Database, projections: Sequence[Projection] | None = None) -> None:
         self.db = db
         self.projections = list(projections or all_projections())
-        db.create(*RUNNER_DDL, *(s for p in self.projections for s in p.ddl()))
 
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
