@@ -1,4 +1,9 @@
-"""One Avro codec: parses ``schemas/`` once; encodes and decodes single-object messages.
+"""One Avro codec: parses the schemas once; encodes and decodes single-object messages.
+
+The schemas ship inside the package (``ledger/schemas/``, package data read through
+:mod:`importlib.resources`), so an installed wheel can encode and decode without the
+source tree. The repository's top-level ``schemas/`` is the same tree published for
+subscribers; ``tests/test_packaging.py`` fails if the two differ by a byte.
 
 Framing is the Avro specification's single-object encoding: the two marker bytes
 ``C3 01``, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
@@ -14,7 +19,8 @@ import io
 import json
 import struct
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import fastavro
@@ -22,7 +28,9 @@ from fastavro.schema import to_parsing_canonical_form
 
 from ledger.domain.errors import LedgerError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+# The packaged schema tree: ``<Name>.avsc`` (current) and ``history/<Name>/vN.avsc``.
+# A Traversable, not necessarily a filesystem path (the package may be zipped).
+SCHEMAS: Traversable = files("ledger") / "schemas"
 MAGIC = b"\xc3\x01"
 _EMPTY = 0xC15D213AA4D7A795
 _TABLE: list[int] = []
@@ -54,24 +62,50 @@ def fingerprint(schema: Any) -> bytes:
     return struct.pack("<Q", crc64_avro(canonical.encode("utf-8")))
 
 
-def _load(path: Path) -> Any:
+def _stem(resource: Traversable) -> str:
+    return resource.name[: -len(".avsc")]
+
+
+def _avsc_files(folder: Traversable) -> list[Traversable]:
+    """The ``*.avsc`` files directly in ``folder``, sorted by name (none if it is absent)."""
+    if not folder.is_dir():
+        return []
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".avsc") and f.is_file()),
+                  key=lambda f: f.name)
+
+
+def current_schema_files(schema_dir: Traversable) -> list[tuple[str, Traversable]]:
+    """``(name, file)`` for each current schema ``<Name>.avsc``, sorted by name."""
+    return [(_stem(f), f) for f in _avsc_files(schema_dir)]
+
+
+def history_schema_files(schema_dir: Traversable, name: str) -> list[Traversable]:
+    """Every published version ``history/<name>/vN.avsc`` of one schema, oldest first."""
+    found = [f for f in _avsc_files(schema_dir / "history" / name) if f.name.startswith("v")]
+    return sorted(found, key=lambda f: int(_stem(f)[1:]))
+
+
+def _load(path: Traversable) -> Any:
     return fastavro.parse_schema(json.loads(path.read_text(encoding="utf-8")))
 
 
 class Codec:
     """Encodes public events with the current schemas; decodes any published version."""
 
-    def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
+    def __init__(self, schema_dir: Traversable = SCHEMAS) -> None:
         self.current: dict[str, Any] = {}
         self.writers: dict[bytes, tuple[str, Any]] = {}
-        for path in sorted(schema_dir.glob("*.avsc")):
+        for name, path in current_schema_files(schema_dir):
             schema = _load(path)
-            name = path.stem
             self.current[name] = schema
             self.writers[fingerprint(schema)] = (name, schema)
-        for path in sorted(schema_dir.glob("history/*/*.avsc")):
-            schema = _load(path)
-            self.writers.setdefault(fingerprint(schema), (path.parent.name, schema))
+        history = schema_dir / "history"
+        folders = (sorted((d for d in history.iterdir() if d.is_dir()), key=lambda d: d.name)
+                   if history.is_dir() else [])
+        for folder in folders:
+            for path in _avsc_files(folder):
+                schema = _load(path)
+                self.writers.setdefault(fingerprint(schema), (folder.name, schema))
         if not self.current:
             raise LedgerError(f"no Avro schemas found in {schema_dir}")
         self._fingerprints = {name: fingerprint(s) for name, s in self.current.items()}
@@ -119,5 +153,5 @@ class Codec:
 
 @lru_cache(maxsize=1)
 def default_codec() -> Codec:
-    """The codec for the repository's ``schemas/``, parsed once per process."""
+    """The codec for the packaged schemas (``ledger/schemas/``), parsed once per process."""
     return Codec()

@@ -3,17 +3,23 @@
 Two independent checks, both must pass: the Avro resolution rules applied to the
 schema structure, and a trial that writes generated data with the writer schema and
 reads it back with the reader schema through fastavro.
+
+The schema tree defaults to the one packaged with the ledger (``ledger/schemas/``,
+read through :mod:`importlib.resources`); any directory laid out the same way, such as
+the repository's published ``schemas/``, can be checked instead.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import fastavro
 from fastavro.utils import generate_many
+
+from ledger.avro import SCHEMAS, current_schema_files, history_schema_files
 
 _PROMOTIONS = {
     "int": {"int", "long", "float", "double"},
@@ -87,21 +93,22 @@ def problems(writer: Any, reader: Any) -> list[str]:
     return structural_problems(writer, reader) + trial_problems(writer, reader)
 
 
-def versions(schema_dir: Path, name: str) -> list[tuple[str, Any]]:
+def versions(schema_dir: Traversable, name: str) -> list[tuple[str, Any]]:
     """Every published version of a schema, oldest first, then the current file."""
     out = [
-        (f"history/{name}/{p.name}", json.loads(p.read_text()))
-        for p in sorted((schema_dir / "history" / name).glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
+        (f"history/{name}/{p.name}", json.loads(p.read_text(encoding="utf-8")))
+        for p in history_schema_files(schema_dir, name)
     ]
-    out.append((f"{name}.avsc", json.loads((schema_dir / f"{name}.avsc").read_text())))
+    current = schema_dir / f"{name}.avsc"
+    out.append((f"{name}.avsc", json.loads(current.read_text(encoding="utf-8"))))
     return out
 
 
-def check_full_transitive(schema_dir: Path) -> list[str]:
+def check_full_transitive(schema_dir: Traversable = SCHEMAS) -> list[str]:
     """Each version of each schema must read, and be read by, every other version."""
     found = []
-    for current in sorted(schema_dir.glob("*.avsc")):
-        all_versions = versions(schema_dir, current.stem)
+    for name, _ in current_schema_files(schema_dir):
+        all_versions = versions(schema_dir, name)
         for wname, writer in all_versions:
             for rname, reader in all_versions:
                 if wname != rname:

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import pytest
 
 from ledger.application import Ledger
-from ledger.avro import SCHEMA_DIR, Codec, DecodeError, crc64_avro
+from ledger.avro import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
 from ledger.compat import check_full_transitive, problems
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines
+
+
+def copy_schemas(to: Path, src: Traversable = SCHEMAS) -> Path:
+    """A writable copy of the packaged schema tree (which may not be a plain directory)."""
+    to.mkdir()
+    for item in src.iterdir():
+        if item.is_dir():
+            copy_schemas(to / item.name, item)
+        elif item.is_file():
+            (to / item.name).write_bytes(item.read_bytes())
+    return to
 
 
 def test_crc64_avro_matches_the_specification_vector() -> None:
@@ -22,14 +33,14 @@ def test_crc64_avro_matches_the_specification_vector() -> None:
 
 
 def test_there_is_one_schema_per_event_named_after_it() -> None:
-    names = {p.stem for p in SCHEMA_DIR.glob("*.avsc")}
+    names = {name for name, _ in current_schema_files(SCHEMAS)}
     assert names == set(OFFICER_EVENTS) | set(REFERENCE_EVENTS)
     namespaces = set()
-    for path in SCHEMA_DIR.glob("*.avsc"):
+    for name, path in current_schema_files(SCHEMAS):
         schema = json.loads(path.read_text())
-        assert schema["name"] == path.stem
+        assert schema["name"] == name
         namespaces.add(schema["namespace"])
-        if path.stem in OFFICER_EVENTS:
+        if name in OFFICER_EVENTS:
             fields = [f["name"] for f in schema["fields"]]
             assert fields[:5] == ["event_id", "officer_id", "version", "occurred_at", "recorded_at"]
     assert len(namespaces) == 1
@@ -63,12 +74,11 @@ def test_a_corrupt_message_is_a_decode_error() -> None:
 
 
 def test_every_published_version_reads_and_is_read_by_every_other() -> None:
-    assert check_full_transitive(SCHEMA_DIR) == []
+    assert check_full_transitive() == []
 
 
 def test_adding_a_field_without_default_is_caught(tmp_path: Path) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(SCHEMA_DIR, schemas)
+    schemas = copy_schemas(tmp_path / "schemas")
     path = schemas / "CourseEnrolled.avsc"
     careless = json.loads(path.read_text())
     careless["fields"].append({"name": "cohort", "type": "string"})
@@ -79,15 +89,14 @@ def test_adding_a_field_without_default_is_caught(tmp_path: Path) -> None:
 
 
 def test_adding_a_field_with_default_is_compatible(tmp_path: Path) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(SCHEMA_DIR, schemas)
+    schemas = copy_schemas(tmp_path / "schemas")
     path = schemas / "CourseEnrolled.avsc"
     evolved = json.loads(path.read_text())
     evolved["fields"].append({"name": "cohort", "type": ["null", "string"], "default": None})
     path.write_text(json.dumps(evolved))
     assert check_full_transitive(schemas) == []
     # And a message written with the old version decodes with the new current schema.
-    old = Codec(SCHEMA_DIR)
+    old = Codec(SCHEMAS)
     new = Codec(schemas)
     event = {"type": "CourseEnrolled", "event_id": "e", "officer_id": "O1", "version": 2,
              "occurred_at": "2025-04-01T00:00:00Z", "recorded_at": "2025-04-01T00:00:00Z", "course_id": "K1"}
@@ -95,7 +104,7 @@ def test_adding_a_field_with_default_is_compatible(tmp_path: Path) -> None:
 
 
 def test_removing_an_enum_symbol_is_caught() -> None:
-    current = json.loads((SCHEMA_DIR / "CompetencyDefined.avsc").read_text())
+    current = json.loads((SCHEMAS / "CompetencyDefined.avsc").read_text())
     narrowed = json.loads(json.dumps(current))
     for field in narrowed["fields"]:
         if field["name"] == "kind":
