@@ -1,15 +1,30 @@
-"""Tamper evidence: each aggregate's events form a hash chain.
+"""Tamper evidence: hash chains over the whole log and over each entity's events.
 
-``hash(v) = SHA-256(hash(v-1) || stored bytes of event v)``, with 32 zero bytes
-before version 1. The stored bytes are what the store holds (ciphertext for personal
-data), so destroying an officer's key on erasure leaves the chain intact. Hashes are
-written in the same transaction as the events; ``ledger verify`` recomputes them.
+Every link covers the previous link, the event's type (its stored topic), its entity
+(the aggregate id), its version and its stored bytes, each length-prefixed so no two
+different events encode alike:
+
+    link(prev, e) = SHA-256(prev || len+topic || len+entity || version || len+state)
+
+* The **entity chain** (``ledger_chain``) links each aggregate's versions, from 32
+  zero bytes before version 1: it names the officer and version where something
+  changed.
+* The **log chain** (``ledger_log_chain``) links every event in log (notification)
+  order: deleting an entity's events, or a whole entity, breaks the link of the next
+  event in the log, whichever entity that belongs to. The head of the log chain up to
+  a position is the *root* that a signed checkpoint commits to (``ledger.checkpoint``),
+  which also catches a truncated tail and a history rewritten with recomputed hashes.
+
+Both are written in the events' transaction by the recorders (under the store's write
+lock, so log order is commit order). The stored bytes are ciphertext for personal data,
+so destroying an officer's key on erasure leaves both chains intact.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -18,19 +33,37 @@ from eventsourcing.persistence import StoredEvent
 
 GENESIS = b"\x00" * 32
 TABLE = "ledger_chain"
+LOG_TABLE = "ledger_log_chain"
 
 
-def link(previous: bytes, state: bytes) -> bytes:
-    return hashlib.sha256(previous + state).digest()
+def _field(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def link(previous: bytes, topic: str, entity: str, version: int, state: bytes) -> bytes:
+    """The next link of a chain: covers type, entity, version and the stored bytes."""
+    return hashlib.sha256(
+        previous + _field(topic.encode()) + _field(entity.encode()) + struct.pack(">q", version) + _field(bytes(state))
+    ).digest()
 
 
 def originator_key(originator_id: Any) -> str:
-    """The chain table's key for an aggregate: a UUID's hex, as the SQLite events table has it."""
-    return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
+    """The chain tables' key for an aggregate: a UUID's hex, as the SQLite events table has it."""
+    if isinstance(originator_id, UUID):
+        return originator_id.hex
+    text = str(originator_id)
+    try:
+        return UUID(text).hex
+    except ValueError:
+        return text
+
+
+def link_of(previous: bytes, s: StoredEvent) -> bytes:
+    return link(previous, s.topic, originator_key(s.originator_id), s.originator_version, s.state)
 
 
 def needed_previous(stored_events: Sequence[StoredEvent]) -> list[tuple[str, int]]:
-    """(originator, version) pairs whose hash must be read to extend the chains."""
+    """(originator, version) pairs whose hash must be read to extend the entity chains."""
     first: dict[str, int] = {}
     for s in stored_events:
         key = originator_key(s.originator_id)
@@ -39,14 +72,27 @@ def needed_previous(stored_events: Sequence[StoredEvent]) -> list[tuple[str, int
 
 
 def extend(previous: dict[str, bytes], stored_events: Sequence[StoredEvent]) -> list[tuple[str, int, bytes]]:
-    """Chain rows for these events, given the hash of each chain's last stored version."""
+    """Entity-chain rows for these events, given the hash of each chain's last stored version."""
     heads = dict(previous)
     rows = []
     for s in sorted(stored_events, key=lambda s: (originator_key(s.originator_id), s.originator_version)):
         key = originator_key(s.originator_id)
-        digest = link(heads.get(key, GENESIS) if s.originator_version > 1 else GENESIS, s.state)
+        digest = link_of(heads.get(key, GENESIS) if s.originator_version > 1 else GENESIS, s)
         heads[key] = digest
         rows.append((key, s.originator_version, digest))
+    return rows
+
+
+def extend_log(head: bytes, positioned: Iterable[tuple[int, StoredEvent]]) -> list[tuple[int, str, int, bytes]]:
+    """Log-chain rows (position, entity, version, hash) for events at these positions, after ``head``.
+
+    The entity and version only label the row (so a removed event can be named); the
+    hash is what proves anything.
+    """
+    rows = []
+    for position, s in sorted(positioned, key=lambda p: p[0]):
+        head = link_of(head, s)
+        rows.append((position, originator_key(s.originator_id), s.originator_version, head))
     return rows
 
 
@@ -57,6 +103,7 @@ POSTGRES_PREVIOUS = (
     f"SELECT c.originator_id, c.hash FROM {TABLE} c "
     "JOIN unnest(%s::text[], %s::bigint[]) AS k(o, v) ON c.originator_id = k.o AND c.version = k.v"
 )
+LOG_HEAD = f"SELECT hash FROM {LOG_TABLE} ORDER BY position DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -66,28 +113,84 @@ class Break:
     originator: str
     version: int
     problem: str
+    position: int | None = None
 
 
-def verify_chain(events: Iterable[tuple[int, bytes]], hashes: dict[int, bytes], originator: str) -> list[Break]:
-    """Recompute one aggregate's chain from its (version, state) rows and compare."""
+def verify_chain(events: Iterable[StoredEvent], hashes: dict[int, bytes], originator: str) -> list[Break]:
+    """Recompute one entity's chain from its stored events (in version order) and compare."""
     found: list[Break] = []
     previous = GENESIS
     expected_version = 1
     seen: set[int] = set()
-    for version, state in events:
+    for s in events:
+        version = s.originator_version
         seen.add(version)
         if version != expected_version:
             for missing in range(expected_version, version):
                 found.append(Break(originator, missing, "event removed"))
-        digest = link(previous, state)
+        digest = link_of(previous, s)
         stored = hashes.get(version)
         if stored is None:
             found.append(Break(originator, version, "event has no chain entry (inserted outside the ledger)"))
         elif stored != digest:
-            found.append(Break(originator, version, "event altered or reordered (hash mismatch)"))
+            found.append(Break(originator, version, "event altered or reordered, or retyped (hash mismatch)"))
             digest = stored  # judge the next event against the recorded chain, not the altered one
         previous = digest
         expected_version = version + 1
     for version in sorted(v for v in hashes if v not in seen and v >= expected_version):
         found.append(Break(originator, version, "event removed"))
     return found
+
+
+Link = tuple[int, str, int, bytes]  # a log-chain row: position, entity, version, hash
+
+
+def verify_log(events: Iterator[tuple[int, StoredEvent]], links: Iterator[Link]) -> tuple[int, list[Break]]:
+    """Recompute the log chain from events in position order and compare with its rows.
+
+    Both iterators are in ascending position order (streamed, so memory stays flat).
+    Returns how many events were checked, and every break.
+    """
+    found: list[Break] = []
+    head = GENESIS
+    checked = 0
+    link_row = next(links, None)
+    for position, s in events:
+        checked += 1
+        while link_row is not None and link_row[0] < position:
+            found.append(_removed(link_row))
+            head = link_row[3]
+            link_row = next(links, None)
+        digest = link_of(head, s)
+        entity = originator_key(s.originator_id)
+        if link_row is None or link_row[0] != position:
+            found.append(Break(entity, s.originator_version, "event has no log-chain entry (inserted outside the ledger)", position))
+        else:
+            if link_row[3] != digest:
+                found.append(Break(entity, s.originator_version, "log chain broken here: this event, or the one before it in the log, was altered or reordered, retyped or removed", position))
+                digest = link_row[3]
+            link_row = next(links, None)
+        head = digest
+    while link_row is not None:
+        found.append(_removed(link_row))
+        link_row = next(links, None)
+    return checked, found
+
+
+def _removed(row: Link) -> Break:
+    return Break(row[1], row[2], f"event removed (its log-chain entry at position {row[0]} remains)", row[0])
+
+
+def log_root(events: Iterable[tuple[int, StoredEvent]], upto: int) -> tuple[bytes, int, int]:
+    """The log chain's head over the events at positions <= ``upto``, recomputed from the
+    events alone; returns (root, last position seen, events folded)."""
+    head = GENESIS
+    last = 0
+    count = 0
+    for position, s in events:
+        if position > upto:
+            break
+        head = link_of(head, s)
+        last = position
+        count += 1
+    return head, last, count

@@ -20,20 +20,33 @@ class Settings:
     store: str = DEFAULT_STORE
     kafka_bootstrap: str | None = None
     topic_prefix: str = "ledger"
+    signing_key: str | None = None  # checkpoint signing key file (default: signing_key_path)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP and LEDGER_TOPIC_PREFIX."""
+        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX and LEDGER_SIGNING_KEY."""
         env = os.environ if environ is None else environ
         return cls(
             store=env.get("LEDGER_STORE") or DEFAULT_STORE,
             kafka_bootstrap=env.get("LEDGER_KAFKA_BOOTSTRAP") or None,
             topic_prefix=env.get("LEDGER_TOPIC_PREFIX") or "ledger",
+            signing_key=env.get("LEDGER_SIGNING_KEY") or None,
         )
 
     def with_overrides(self, **changes: str | None) -> Settings:
         """A copy with the given non-None values replaced (command-line options)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The Ed25519 checkpoint key file: LEDGER_SIGNING_KEY, else in the user's config folder.
+
+        Never inside the database: whoever can rewrite the store must not also hold the key.
+        """
+        if self.signing_key:
+            return Path(self.signing_key).expanduser()
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / "ledger" / "signing-key.pem"
 
     @property
     def is_postgres(self) -> bool:

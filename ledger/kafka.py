@@ -30,6 +30,10 @@ def reference_topic(prefix: str) -> str:
     return f"{prefix}.reference"
 
 
+def checkpoints_topic(prefix: str) -> str:
+    return f"{prefix}.checkpoints"
+
+
 def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
     """The topic and key of a public event: officer events by officer_id, others by entity id."""
     if is_officer_event(event):
@@ -59,13 +63,14 @@ def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
 
 
 def ensure_topics(bootstrap: str, prefix: str) -> None:
-    """Create the two topics if they do not exist yet."""
+    """Create the officers, reference and checkpoints topics if they do not exist yet."""
     check_reachable(bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
         wanted = {
             officers_topic(prefix): OFFICER_PARTITIONS,
             reference_topic(prefix): REFERENCE_PARTITIONS,
+            checkpoints_topic(prefix): 1,
         }
         existing = set(admin.list_topics())
         new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]

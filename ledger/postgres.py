@@ -30,6 +30,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.receipts_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_command_receipts"))
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_officer_keys"))
         self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
+        self.log_table = SQL("{}.{}").format(schema, Identifier(chain.LOG_TABLE))
+        # Which event got which position: the log chain links events in position order.
+        self.insert_events_statement += SQL(", originator_id, originator_version")
         # The tables themselves come from ledger.schema's migrations, never from here.
         self.sql_create_statements.clear()
 
@@ -42,6 +45,41 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         rows = chain.extend(previous, stored_events)
         if rows:
             curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self.chain_table), rows)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Read the positions the insert assigned, then extend the log chain (still under
+        the table lock the library took, so no other writer is between head and insert)."""
+        rows = curs.fetchall()
+        by_key = {(chain.originator_key(s.originator_id), s.originator_version): s for s in stored_events}
+        positioned = [
+            (int(r["notification_id"]), by_key[(chain.originator_key(r["originator_id"]), int(r["originator_version"]))])
+            for r in rows
+        ]
+        curs.execute(SQL("SELECT hash FROM {} ORDER BY position DESC LIMIT 1").format(self.log_table))
+        head = curs.fetchone()
+        links = chain.extend_log(bytes(head["hash"]) if head else chain.GENESIS, positioned)
+        curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(self.log_table), links)
+        return [int(r["notification_id"]) for r in rows]
+
+    def select_log_chain(self, after: int, limit: int) -> list[chain.Link]:
+        """Log-chain rows (position, entity, version, hash) after a position, in order."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT position, originator_id, version, hash FROM {} "
+                    "WHERE position > %s ORDER BY position LIMIT %s").format(self.log_table),
+                (after, limit),
+            )
+            return [(int(r["position"]), str(r["originator_id"]), int(r["version"]), bytes(r["hash"]))
+                    for r in curs.fetchall()]
+
+    def select_log_head(self) -> tuple[int, bytes] | None:
+        """The last log-chain row (position, hash), or None for an empty log."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(self.log_table))
+            row = curs.fetchone()
+            return None if row is None else (int(row["position"]), bytes(row["hash"]))
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

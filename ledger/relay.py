@@ -5,20 +5,27 @@ idempotent producer (acks=all), waits until every send is acknowledged, and only
 then saves the new position. A crash in between republishes the page; consumers
 deduplicate by (officer_id, version). A broker outage is retried with backoff and
 never moves the position, so nothing is skipped.
+
+With a signing key, the relay also publishes a signed checkpoint of the log chain at
+the position it has published (``ledger.checkpoint``) to ``<prefix>.checkpoints`` every
+``checkpoint_every`` seconds while it advances, and once more when it stops, so that
+subscribers hold the ledger's commitments outside its database.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from kafka.errors import KafkaError
 
+from ledger import checkpoint
 from ledger.avro import Codec, default_codec
 from ledger.db import Database, Positions
-from ledger.kafka import ensure_topics, make_producer, route
+from ledger.kafka import checkpoints_topic, ensure_topics, make_producer, route
 
 log = logging.getLogger("ledger.relay")
 
@@ -29,6 +36,7 @@ class RelayStats:
     published: int = 0
     batches: int = 0
     position: int = 0
+    checkpoints: int = 0
 
 
 class Relay:
@@ -44,6 +52,8 @@ class Relay:
         page: int = 2000,
         poll_interval: float = 0.2,
         max_backoff: float = 5.0,
+        signing_key: checkpoint.SigningKey | None = None,
+        checkpoint_every: float = 60.0,
     ) -> None:
         self.ledger = ledger
         self.positions = Positions(db)
@@ -56,6 +66,10 @@ class Relay:
         self.max_backoff = max_backoff
         self.stop = threading.Event()
         self._producer: Any = None
+        self.signing_key = signing_key
+        self.checkpoint_every = checkpoint_every
+        self._checkpointed = 0  # the last position a checkpoint was published for
+        self._checkpoint_at = 0.0
 
     def _connect(self) -> Any:
         if self._producer is None:
@@ -101,6 +115,32 @@ class Relay:
             )
         return position
 
+    def publish_checkpoint(self, position: int) -> dict[str, Any] | None:
+        """Sign the log chain's head at ``position`` and publish it (acknowledged)."""
+        if self.signing_key is None or position <= 0 or position == self._checkpointed:
+            return None
+        links = self.ledger.recorder.select_log_chain(position - 1, 1)
+        if not links or links[0][0] != position:
+            log.warning("no log-chain entry at position %d; checkpoint skipped", position)
+            return None
+        body = checkpoint.sign(self.signing_key, position, links[0][3])
+        value = self.codec.encode({"type": "Checkpoint", **body})
+        self._connect().send(checkpoints_topic(self.prefix), key=b"checkpoint", value=value).get(timeout=60)
+        self._checkpointed = position
+        self._checkpoint_at = time.monotonic()
+        return body
+
+    def _maybe_checkpoint(self, stats: RelayStats, force: bool = False) -> None:
+        due = time.monotonic() - self._checkpoint_at >= self.checkpoint_every
+        if not (force or due):
+            return
+        try:
+            if self.publish_checkpoint(stats.position) is not None:
+                stats.checkpoints += 1
+        except KafkaError as exc:  # the events are published; the next checkpoint covers them
+            log.warning("checkpoint at position %d not published (%s)", stats.position, type(exc).__name__)
+            self._drop_producer()
+
     def run(self, until_idle: bool = False) -> RelayStats:
         """Publish until stopped (or, with ``until_idle``, until nothing is left)."""
         stats = RelayStats(position=self.positions.get(POSITION))
@@ -120,6 +160,7 @@ class Relay:
                     continue
                 backoff = 0.5
                 if new == stats.position:
+                    self._maybe_checkpoint(stats, force=until_idle)
                     if until_idle:
                         break
                     self.stop.wait(self.poll_interval)
@@ -127,6 +168,9 @@ class Relay:
                 stats.published += self._count(stats.position, new)
                 stats.batches += 1
                 stats.position = new
+                self._maybe_checkpoint(stats)
+            else:
+                self._maybe_checkpoint(stats, force=True)  # stopped: commit to what was published
         finally:
             self._drop_producer()
         return stats

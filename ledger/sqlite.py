@@ -31,6 +31,11 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         self._extend_chains(c, stored_events)
+        if ids:
+            c.execute(chain.LOG_HEAD)
+            row = c.fetchone()
+            rows = chain.extend_log(bytes(row[0]) if row else chain.GENESIS, zip(ids, stored_events, strict=True))
+            c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", rows)
         receipts: dict[str, str] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         if receipts:
@@ -73,6 +78,23 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT version, hash FROM {chain.TABLE} WHERE originator_id = ?", (originator,))
             return {int(r[0]): bytes(r[1]) for r in c.fetchall()}
+
+    def select_log_chain(self, after: int, limit: int) -> list[chain.Link]:
+        """Log-chain rows (position, entity, version, hash) after a position, in order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, originator_id, version, hash FROM {chain.LOG_TABLE} "
+                "WHERE position > ? ORDER BY position LIMIT ?",
+                (after, limit),
+            )
+            return [(int(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in c.fetchall()]
+
+    def select_log_head(self) -> tuple[int, bytes] | None:
+        """The last log-chain row (position, hash), or None for an empty log."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, hash FROM {chain.LOG_TABLE} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            return None if row is None else (int(row[0]), bytes(row[1]))
 
     def originators(self) -> set[str]:
         """Every aggregate (hex UUID) that has events or chain entries."""

@@ -109,7 +109,13 @@ def test_a_store_of_the_previous_layout_is_refused_until_migrated_then_keeps_eve
     applied = schema.migrate(raw)
     assert [m.version for m in applied] == list(range(1, schema.latest() + 1))
     assert schema.version(raw) == schema.latest()
-    assert _snapshot(raw, shape) == before  # every row of every table, column by column
+    after = _snapshot(raw, shape)
+    # Every row of every table, column by column; the entity chain's links are
+    # recomputed by migration 0002 (they now cover type, entity and version), so
+    # there only the keys must be the same.
+    rehashed = "ledger_chain"
+    assert {t: r for t, r in after.items() if t != rehashed} == {t: r for t, r in before.items() if t != rehashed}
+    assert [row[:2] for row in after[rehashed]] == [row[:2] for row in before[rehashed]]
 
     # The upgraded store works: reads, verify, new writes, projection.
     ledger = Ledger(settings)

@@ -1,0 +1,122 @@
+"""Tamper evidence that survives an insider: the log chain, and entity links that cover type.
+
+Before this migration each entity's chain covered only the previous link and the
+event's stored bytes, so a retyped event (an enrolment turned into a withdrawal with
+the same fields) passed, and nothing linked the entities to each other.
+
+This migration first checks every existing entity chain with the old rule and refuses
+to go on if any link is broken (recomputing would launder tampered history: run
+`ledger verify` with the previous release and investigate). Then it writes the entity
+chains with the new rule (``ledger.chain.link``: type, entity, version, bytes) and the
+log chain over every event in log order. Both passes stream the store with keyset
+paging, so memory stays flat however long the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger import chain
+from ledger.db import Cursor
+from ledger.domain.errors import LedgerError
+
+NAME = "log chain over the whole log; entity chains cover type, entity and version"
+PAGE = 5000
+OLD = "ledger_chain_v1"
+
+
+def _rows(c: Cursor, select: str, keys: str, order: str) -> Iterator[Any]:
+    """Stream ``select`` ordered by ``order`` with keyset paging on the ``keys`` columns."""
+    last: tuple[Any, ...] | None = None
+    width = len(order.split(","))
+    while True:
+        where, params = ("", ()) if last is None else (f"WHERE ({keys}) > ({', '.join('?' * width)})", last)
+        c.execute(f"SELECT * FROM ({select}) q {where} ORDER BY {order} LIMIT {PAGE}", params)
+        rows = c.fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = tuple(rows[-1][:width])
+
+
+def _event(r: Any, at: int) -> StoredEvent:
+    return StoredEvent(
+        originator_id=chain.originator_key(r[at]), originator_version=int(r[at + 1]),
+        topic=str(r[at + 2]), state=bytes(r[at + 3]),
+    )
+
+
+def apply(c: Cursor, dialect: str) -> None:
+    postgres = dialect == "postgres"
+    blob = "BYTEA" if postgres else "BLOB"
+    events, position, entity = (
+        ("ledger_events", "e.notification_id", "replace(e.originator_id::text, '-', '')") if postgres
+        else ("stored_events", "e.rowid", "e.originator_id")
+    )
+    c.execute(
+        f"CREATE TABLE {chain.LOG_TABLE} (position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
+        f"version BIGINT NOT NULL, hash {blob} NOT NULL)"
+    )
+    c.execute(f"ALTER TABLE {chain.TABLE} RENAME TO {OLD}")
+    if postgres:  # index names are schema-wide: free the primary key's name
+        c.execute(f"ALTER INDEX IF EXISTS {chain.TABLE}_pkey RENAME TO {OLD}_pkey")
+    c.execute(
+        f"CREATE TABLE {chain.TABLE} (originator_id TEXT NOT NULL, version BIGINT NOT NULL, "
+        f"hash {blob} NOT NULL, PRIMARY KEY (originator_id, version))"
+    )
+
+    # 1. Entity by entity, in version order: every old link must hold; new links beside.
+    broken: list[str] = []
+    by_entity = (
+        f"SELECT {entity} AS entity, e.originator_version AS version, e.topic, e.state, o.hash "
+        f"FROM {events} e LEFT JOIN {OLD} o ON o.originator_id = {entity} AND o.version = e.originator_version"
+    )
+    current, version, old_head, new_head = "", 0, chain.GENESIS, chain.GENESIS
+    batch: list[tuple[str, int, bytes]] = []
+    count = 0
+    for r in _rows(c, by_entity, "entity, version", "entity, version"):
+        s = _event(r, 0)
+        key = str(r[0])
+        if key != current:
+            current, version, old_head, new_head = key, 0, chain.GENESIS, chain.GENESIS
+        old_head = hashlib.sha256(old_head + s.state).digest()  # the old rule
+        if s.originator_version != version + 1 or r[4] is None or bytes(r[4]) != old_head:
+            broken.append(f"{key} v{s.originator_version}")
+        new_head = chain.link_of(new_head, s)
+        version = s.originator_version
+        batch.append((key, version, new_head))
+        count += 1
+        if len(batch) >= PAGE:
+            c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", batch)
+            batch.clear()
+    if batch:
+        c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", batch)
+    c.execute(f"SELECT COUNT(*) FROM {OLD}")
+    recorded = int(c.fetchone()[0])
+    if recorded != count:
+        broken.append(f"{recorded} chain entries for {count} events (events removed)")
+    if broken:
+        raise LedgerError(
+            "migration 0002 refused: the existing hash chains are broken at "
+            + ", ".join(broken[:10]) + (" ..." if len(broken) > 10 else "")
+            + "; recomputing them would hide it (investigate with `ledger verify` of the previous release)"
+        )
+    c.execute(f"DROP TABLE {OLD}")
+
+    # 2. The log chain, in log order.
+    in_log = f"SELECT {position} AS position, {entity} AS entity, e.originator_version, e.topic, e.state FROM {events} e"
+    head = chain.GENESIS
+    links: list[chain.Link] = []
+    for r in _rows(c, in_log, "position", "position"):
+        s = _event(r, 1)
+        head = chain.link_of(head, s)
+        links.append((int(r[0]), str(s.originator_id), s.originator_version, head))
+        if len(links) >= PAGE:
+            c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", links)
+            links.clear()
+    if links:
+        c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", links)
