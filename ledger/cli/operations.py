@@ -1,0 +1,264 @@
+"""Commands for operators: keeping the read models and topics fed, health, serving, the broker.
+
+A new operations command goes here and into ``COMMANDS`` at the bottom.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from ledger.cli.common import Context, log_to_stderr, on_sigterm, require_kafka
+from ledger.cli.render import (
+    emit_json,
+    err,
+    print_event_counts,
+    print_status,
+    progress_bar,
+    rate,
+    tail_line,
+)
+from ledger.domain.errors import LedgerError
+
+
+@click.command()
+@click.option("--until-idle", is_flag=True, help="Bring every projection up to date, then exit.")
+@click.option("--idle", default=2.0, show_default=True, help="Kafka mode: seconds without a message that count as idle.")
+@click.option("--page", default=2000, show_default=True, help="Events per batch (one transaction each).")
+@click.pass_obj
+def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
+    """Keep the read models (records, competencies, ministries) up to date.
+
+    Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
+    it consumes the topics. Positions are stored with each change, so a restart
+    resumes exactly where the last committed batch ended. SIGTERM finishes the
+    batch and exits 0. With --until-idle, exit status 1 if any event is in the
+    dead-letter table.
+    """
+    from ledger.db import Database
+    from ledger.projections.runner import Runner
+
+    log_to_stderr()
+    runner = Runner(Database(obj.settings))
+    follower: Any
+    if obj.settings.kafka_bootstrap:
+        from ledger.consumers.kafka import KafkaFollower
+
+        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner, max_records=page)
+        on_sigterm(follower.stop)
+        stats = follower.run(until_idle=until_idle, idle=idle)
+    else:
+        from ledger.consumers.log import LogFollower
+
+        follower = LogFollower(obj.ledger, runner, page=page)
+        on_sigterm(follower.stop)
+        stats = follower.run(until_idle=until_idle)
+    dead = runner.dead_letter_count()
+    err.print(f"project: {stats.events:,} events in {stats.batches:,} batches; {dead:,} dead letters", highlight=False)
+    # A run to idle reports dead letters in its exit status; a stopped follower exits 0.
+    sys.exit(1 if dead and until_idle else 0)
+
+
+@click.command()
+@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "all"]))
+@click.option("--page", default=2000, show_default=True, help="Events per batch.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.pass_obj
+def rebuild(obj: Context, projection: str, page: int, progress: bool | None) -> None:
+    """Rebuild a read model (or all) from the event store, then swap it in atomically.
+
+    Builds fresh tables beside the live ones, streaming the history (memory stays
+    flat), and swaps them in one transaction. Queries and the live `ledger project`
+    keep working throughout; afterwards consumption continues with nothing lost or
+    counted twice.
+    """
+    from ledger.db import Database
+    from ledger.projections.rebuild import rebuild as run_rebuild
+    from ledger.projections.runner import Runner
+
+    runner = Runner(Database(obj.settings))
+    names = [p.name for p in runner.projections] if projection == "all" else [projection]
+    show = err.is_terminal if progress is None else progress
+    started = time.perf_counter()
+    with progress_bar(f"rebuilding {projection}", "events", show) as bar:
+        task = bar.add_task("rebuild", total=None, rate="-")
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, rate=rate(done, time.perf_counter() - started))
+
+        folded = run_rebuild(obj.ledger, runner, names, page, report, embedded=not obj.settings.kafka_bootstrap)
+    elapsed = time.perf_counter() - started
+    err.print(f"rebuilt {', '.join(names)} from {folded:,} events in {elapsed:.1f}s "
+              f"({folded / elapsed if elapsed else 0:,.0f} events/s) and swapped it in", highlight=False)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("--stuck-after", default=60.0, show_default=True, help="Seconds without progress, while behind, that count as stuck.")
+@click.pass_obj
+def status(obj: Context, as_json: bool, stuck_after: float) -> None:
+    """Report position, lag and health of the relay and each projection.
+
+    Lag is in events and in seconds behind the newest event. Exit status 1 when the
+    store or broker does not answer or something is behind and not moving, so it
+    can serve as a health check.
+    """
+    from ledger.status import collect
+
+    try:
+        ledger = obj.ledger
+    except LedgerError as exc:
+        report: dict[str, Any] = {"ok": False, "store": {"ok": False, "error": str(exc)}, "problems": [str(exc)]}
+    else:
+        report = collect(ledger, obj.settings, stuck_after)
+    if as_json:
+        emit_json(report)
+    else:
+        print_status(report)
+    sys.exit(0 if report["ok"] else 1)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Counts as a JSON object.")
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """Count the events in the store, by type."""
+    counts = obj.ledger.event_counts()
+    if as_json:
+        emit_json(counts)
+    else:
+        print_event_counts(obj.settings.store, counts)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Worker processes (each group-commits its own requests).")
+@click.option("--project/--no-project", default=None, help="Follow the store and keep the read models fresh in-process (default: on in embedded mode).")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, workers: int, project: bool | None) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
+
+    Create tokens first with `ledger token create`.
+    """
+    import os
+
+    import uvicorn
+
+    # The workers build their app from the environment (uvicorn's factory takes no arguments).
+    os.environ["LEDGER_STORE"] = obj.settings.store
+    os.environ["LEDGER_TOPIC_PREFIX"] = obj.settings.topic_prefix
+    if obj.settings.kafka_bootstrap:
+        os.environ["LEDGER_KAFKA_BOOTSTRAP"] = obj.settings.kafka_bootstrap
+    if project is not None:
+        os.environ["LEDGER_SERVE_PROJECT"] = "1" if project else "0"
+    if workers > 1 and (project or (project is None and not obj.settings.kafka_bootstrap)):
+        os.environ["LEDGER_SERVE_PROJECT"] = "0"
+        err.print("note: with several workers, run `ledger project` beside the server to keep read models fresh")
+    uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@click.command()
+@click.option("--until-idle", is_flag=True, help="Publish what the store has, then exit.")
+@click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
+@click.pass_obj
+def relay(obj: Context, until_idle: bool, page: int) -> None:
+    """Publish the event store to Kafka, from the last published position.
+
+    Officer events go to <prefix>.officers keyed by officer_id, reference events to
+    <prefix>.reference keyed by the entity id, Avro single-object encoded. At least
+    once: after a crash a batch may be published again (consumers deduplicate by
+    officer_id and version). SIGTERM finishes the current batch and exits 0.
+    """
+    from ledger.db import Database
+    from ledger.relay import Relay
+
+    log_to_stderr()
+    bootstrap = require_kafka(obj.settings)
+    db = Database(obj.settings)
+    worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page)
+    on_sigterm(worker.stop)
+    stats = worker.run(until_idle=until_idle)
+    err.print(f"relay: published {stats.published:,} events in {stats.batches:,} batches; position {stats.position:,}", highlight=False)
+
+
+@click.command()
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest message (default: only new ones).")
+@click.option("--json", "as_json", is_flag=True, help="One decoded event per line as JSON.")
+@click.option("--until-idle", is_flag=True, help="Exit once no message arrived for --idle seconds.")
+@click.option("--idle", default=3.0, show_default=True, help="Seconds of silence that count as idle.")
+@click.option("--reference", "reference_topic", is_flag=True, help="Tail <prefix>.reference instead of <prefix>.officers.")
+@click.pass_obj
+def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, idle: float, reference_topic: bool) -> None:
+    """Decode and print the officer topic's events (for ops and integrators)."""
+    import threading
+
+    from ledger.avro import DecodeError, default_codec
+    from ledger.kafka import make_consumer, officers_topic, partitions_of
+    from ledger.kafka import reference_topic as ref_topic
+
+    bootstrap = require_kafka(obj.settings)
+    prefix = obj.settings.topic_prefix
+    topic = ref_topic(prefix) if reference_topic else officers_topic(prefix)
+    codec = default_codec()
+    consumer = make_consumer(bootstrap)
+    stop = threading.Event()
+    on_sigterm(stop)
+    try:
+        partitions = partitions_of(consumer, topic)
+    except TimeoutError as exc:
+        raise LedgerError(str(exc)) from None
+    consumer.assign(partitions)
+    if from_beginning:
+        consumer.seek_to_beginning(*partitions)
+    else:
+        consumer.seek_to_end(*partitions)
+    quiet_since = time.monotonic()
+    try:
+        while not stop.is_set():
+            batches = consumer.poll(timeout_ms=500)
+            if not batches:
+                if until_idle and time.monotonic() - quiet_since > idle:
+                    break
+                continue
+            quiet_since = time.monotonic()
+            for tp, messages in batches.items():
+                for m in messages:
+                    try:
+                        event = codec.decode(m.value)
+                    except DecodeError as exc:
+                        err.print(f"{tp.topic}[{tp.partition}]@{m.offset}: {exc}", highlight=False)
+                        continue
+                    if as_json:
+                        emit_json({"partition": tp.partition, "offset": m.offset, "event": event})
+                    else:
+                        who = event.get("officer_id") or m.key.decode()
+                        sys.stdout.write(tail_line(tp.partition, m.offset, who, event))
+    finally:
+        consumer.close()
+
+
+@click.command()
+@click.option("--port", default=9092, show_default=True, help="Loopback port to listen on.")
+def broker(port: int) -> None:
+    """Run the bundled Tansu Kafka-protocol broker in the foreground (memory only).
+
+    For trying the production mode on one machine:
+    LEDGER_KAFKA_BOOTSTRAP=127.0.0.1:PORT ledger relay. Ctrl-C stops it.
+    """
+    from ledger.broker import start_tansu
+
+    proc, bootstrap = start_tansu(port)
+    err.print(f"broker listening on {bootstrap} (memory only); Ctrl-C to stop", highlight=False)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+COMMANDS: tuple[click.Command, ...] = (project, rebuild, status, stats, serve, relay, tail, broker)

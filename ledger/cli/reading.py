@@ -1,0 +1,76 @@
+"""Commands that read the read models: records, competency profiles, ministries, exports."""
+
+from __future__ import annotations
+
+import click
+
+from ledger.cli.common import Context, not_projected, read_models
+from ledger.cli.render import emit_json, fail, print_competencies, print_ministry, print_record
+from ledger.domain.values import parse_instant
+
+
+@click.command()
+@click.argument("officer_id")
+@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold the officer's events with occurred_at <= INSTANT (ISO 8601 with offset) instead of reading the read model.")
+@click.option("--json", "as_json", is_flag=True, help="The record as JSON.")
+@click.pass_obj
+def record(obj: Context, officer_id: str, as_of: str | None, as_json: bool) -> None:
+    """Show OFFICER_ID's learning record.
+
+    Without --as-of it comes from the read model (kept by `ledger project`); with
+    --as-of it is folded from the event store: the record as it was at that instant.
+    """
+    if as_of:
+        result = obj.ledger.record(officer_id, parse_instant(as_of, "--as-of"))
+        if result is None:
+            fail(f"officer {officer_id!r} is not registered as of {as_of}")
+    else:
+        result = read_models(obj).record(officer_id)
+        if result is None:
+            not_projected(obj, officer_id)
+    if as_json:
+        emit_json(result)
+    else:
+        print_record(result)
+
+
+@click.command()
+@click.argument("officer_id")
+@click.option("--json", "as_json", is_flag=True, help="The profile as JSON.")
+@click.pass_obj
+def competencies(obj: Context, officer_id: str, as_json: bool) -> None:
+    """Show OFFICER_ID's competency profile: FRAC needs of the post, acquired levels, gaps, recommended courses."""
+    profile = read_models(obj).competency_profile(officer_id)
+    if profile is None:
+        not_projected(obj, officer_id)
+    if as_json:
+        emit_json(profile)
+    else:
+        print_competencies(profile)
+
+
+@click.command()
+@click.argument("ministry_id")
+@click.option("--json", "as_json", is_flag=True, help="The aggregates as JSON.")
+@click.pass_obj
+def ministry(obj: Context, ministry_id: str, as_json: bool) -> None:
+    """Show MINISTRY_ID's headcount and, per financial year, enrolments, completions and hours."""
+    found = read_models(obj).ministry(ministry_id)
+    if found is None:
+        fail(f"ministry {ministry_id!r} is not in the read model")
+    if as_json:
+        emit_json(found)
+    else:
+        print_ministry(found)
+
+
+@click.command()
+@click.argument("model", type=click.Choice(["records", "competencies", "ministries"]))
+@click.pass_obj
+def export(obj: Context, model: str) -> None:
+    """Print every row of a read model as JSON Lines on stdout."""
+    for row in read_models(obj).export(model):
+        emit_json(row)
+
+
+COMMANDS: tuple[click.Command, ...] = (record, competencies, ministry, export)

@@ -1,0 +1,172 @@
+"""How the ``ledger`` command speaks: rich tables for people, JSON for scripts, errors on stderr.
+
+Commands fetch plain data from the application or the read models and hand it to
+one of these; nothing here opens a store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.domain.errors import LedgerError
+
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: scripts grep stderr
+out = Console()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error for people and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def emit_json(obj: Any) -> None:
+    """Write one JSON document as one line on stdout."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+class LedgerGroup(click.Group):
+    """Turns LedgerError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            import os
+
+            if os.environ.get("LEDGER_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set LEDGER_DEBUG=1 for the traceback)", 70)
+
+
+def progress_bar(label: str, unit: str, show: bool) -> Progress:
+    """A progress bar on stderr: done/total, ``unit``/s and time remaining (the task sets ``rate``)."""
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(),
+        TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(),
+        console=err, disable=not show, transient=False,
+    )
+
+
+def rate(done: int, elapsed: float) -> str:
+    """Items per second for a progress bar, or ``-`` before any time has passed."""
+    return f"{done / elapsed:,.0f}" if elapsed else "-"
+
+
+def print_history(events: list[dict[str, Any]]) -> None:
+    table = Table(title=None)
+    for column in ("version", "type", "occurred_at", "recorded_at", "details"):
+        table.add_column(column)
+    skip = {"type", "version", "occurred_at", "recorded_at", "event_id", "officer_id"}
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
+        table.add_row(str(e["version"]), e["type"], e["occurred_at"], e["recorded_at"], details)
+    out.print(table)
+
+
+def print_record(record: dict[str, Any]) -> None:
+    out.print(f"[bold]{record['officer_id']}[/]  {record['name'] or '(erased)'}  <{record['email'] or '-'}>", highlight=False)
+    out.print(f"posted at {record['org_id']} (ministry {record['ministry_id']}), post {record['post_id'] or '-'}", highlight=False)
+    postings = Table(title="postings")
+    for column in ("from", "org_id", "post_id"):
+        postings.add_column(column)
+    for p in record["postings"]:
+        postings.add_row(p["from"], p["org_id"], p["post_id"] or "-")
+    out.print(postings)
+    courses = Table(title="enrolments")
+    for column in ("course_id", "status", "progress", "attempts", "enrolled_at", "completed_at"):
+        courses.add_column(column)
+    for e in record["enrolments"]:
+        attempts = " ".join(f"{a['score']:g}{'✓' if a['passed'] else '✗'}" for a in e["attempts"])
+        courses.add_row(e["course_id"], e["status"], f"{e['progress']}%", attempts or "-", e["enrolled_at"], e["completed_at"] or "-")
+    out.print(courses)
+    by_year = ", ".join(f"{fy}: {h:g} h" for fy, h in record["learning_hours_by_year"].items()) or "-"
+    out.print(f"completed {record['completed_count']} courses, {record['learning_hours']:g} learning hours ({by_year})", highlight=False)
+
+
+def print_competencies(profile: dict[str, Any]) -> None:
+    out.print(f"[bold]{profile['officer_id']}[/] on post {profile['post_id'] or '-'}", highlight=False)
+    table = Table(title="competencies")
+    for column in ("competency", "required", "acquired", "gap"):
+        table.add_column(column)
+    for cid in sorted(set(profile["required"]) | set(profile["acquired"])):
+        table.add_row(cid, str(profile["required"].get(cid, "-")), str(profile["acquired"].get(cid, "-")), str(profile["gaps"].get(cid, "")))
+    out.print(table)
+    out.print("recommended: " + (", ".join(profile["recommended"]) or "-"), highlight=False)
+
+
+def print_ministry(found: dict[str, Any]) -> None:
+    out.print(f"[bold]{found['ministry_id']}[/]: headcount {found['headcount']:,}", highlight=False)
+    table = Table(title="by financial year")
+    for column in ("year", "enrolments", "completions", "learning hours", "officers completed"):
+        table.add_column(column, justify="right")
+    for fy, y in found["years"].items():
+        table.add_row(fy, f"{y['enrolments']:,}", f"{y['completions']:,}", f"{y['learning_hours']:,.1f}", f"{y['officers_completed']:,}")
+    out.print(table)
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """The status report on stdout; its problems on stderr."""
+    store = report["store"]
+    out.print(f"store: {'ok' if store['ok'] else 'DOWN'} {store.get('events', '')} events, newest recorded {store.get('newest_recorded_at')}", highlight=False)
+    if "broker" in report:
+        out.print(f"broker {report['broker']['bootstrap']}: {'ok' if report['broker']['ok'] else 'UNREACHABLE'}", highlight=False)
+    table = Table()
+    for column in ("component", "position", "lag (events)", "lag (s)", "last processed"):
+        table.add_column(column)
+    rows = ([("relay", report["relay"])] if "relay" in report else []) + list(report.get("projections", {}).items())
+    for name, e in rows:
+        table.add_row(name, str(e["position"]), str(e["lag_events"]), str(e["lag_seconds"]), str(e["last_processed_at"]))
+    out.print(table)
+    out.print(f"dead letters: {report.get('dead_letters', 0)}", highlight=False)
+    for problem in report.get("problems", []):
+        err.print(f"[bold red]problem:[/] {problem}", highlight=False)
+
+
+def print_event_counts(store: str, counts: dict[str, int]) -> None:
+    table = Table(title=f"events in {store}")
+    table.add_column("type")
+    table.add_column("events", justify="right")
+    for kind, n in counts.items():
+        table.add_row(kind, f"{n:,}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(counts.values()):,}[/]")
+    out.print(table)
+
+
+def print_dead_letters(rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(rows)} dead letters")
+    for column in ("source", "partition", "position", "officer", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["source"], str(r["partition"]), str(r["position"]), r["officer_id"] or "-", r["reason"])
+    out.print(table)
+
+
+def print_chain_breaks(checked: int, breaks: list[dict[str, Any]]) -> None:
+    """Each break, then the verdict, on stderr."""
+    for b in breaks:
+        err.print(f"{b['entity']} version {b['version']}: {b['problem']}", highlight=False, markup=False)
+    err.print(f"verified {checked:,} chains: {'OK' if not breaks else f'{len(breaks)} breaks'}", highlight=False)
+
+
+def token_line(row: dict[str, Any]) -> str:
+    return f"{row['name']:<24} {row['role']:<12} {row['ministry_id'] or '-':<10} {row['officer_id'] or '-':<14} {'revoked' if row['revoked_at'] else 'active'}\n"
+
+
+def access_line(row: dict[str, Any]) -> str:
+    return f"{row['at']}  {row['token_name']:<20} {row['role']:<12} {row['officer_id']:<16} {row['endpoint']}\n"
+
+
+def tail_line(partition: int, offset: int, who: str, event: dict[str, Any]) -> str:
+    return f"{partition}:{offset:<8} {who:<16} v{event['version']:<4} {event['type']:<20} {event['occurred_at']}\n"
