@@ -22,6 +22,7 @@ install: $(STAMP) ## Create .venv and install the ledger with test extras
 
 demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, project, show a summary
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db migrate
 	$(BIN)/ledger generate --officers $(DEMO_OFFICERS) --seed 7 --out $(DEMO_DIR)/commands.jsonl
 	@echo "generated $$(wc -l < $(DEMO_DIR)/commands.jsonl) commands in $(DEMO_DIR)/commands.jsonl"
 	@# The generated stream contains a few percent of invalid commands on purpose,

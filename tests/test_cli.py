@@ -57,3 +57,40 @@ def test_verify_and_status_are_health_checks(tmp_path: Path) -> None:
     assert run(tmp_path, "status", "--stuck-after", "0")[0] == 1  # behind and nothing projecting
     run(tmp_path, "project", "--until-idle")
     assert run(tmp_path, "status")[0] == 0
+
+
+def test_migrate_upgrades_an_old_store_that_every_other_command_refuses(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    fixture = Path(__file__).parent / "fixtures" / "pre-migrations.db.gz"
+    with gzip.open(fixture) as src, open(tmp_path / "cli.db", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    code, _, err = run(tmp_path, "stats")
+    assert code == 1 and "ledger migrate" in err and "Traceback" not in err
+    code, _, err = run(tmp_path, "migrate")
+    assert code == 0 and "applied 0001" in err and "was 0" in err
+    code, _, err = run(tmp_path, "migrate")
+    assert code == 0 and "applied" not in err
+    assert run(tmp_path, "verify")[0] == 0
+
+
+def test_checkpoint_then_verify_against_it_and_against_another_key(tmp_path: Path) -> None:
+    commands = [*reference(), register()]
+    run(tmp_path, "ingest", "-", stdin="\n".join(json.dumps(c) for c in commands))
+    key = ["--signing-key", str(tmp_path / "key.pem")]
+    store = ["--store", f"sqlite:///{tmp_path / 'cli.db'}"]
+    runner = CliRunner()
+    made = runner.invoke(cli, [*store, *key, "checkpoint", "--out", str(tmp_path / "cp.json")])
+    assert made.exit_code == 0, made.stderr
+    assert set(json.loads((tmp_path / "cp.json").read_text())) == {"position", "root", "at", "key_id", "signature"}
+    ok = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "cp.json"), "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["checkpoint"]["ok"] is True
+    pem = runner.invoke(cli, [*store, "--signing-key", str(tmp_path / "other.pem"), "checkpoint", "--public-key"])
+    (tmp_path / "other.pub").write_text(pem.stdout)
+    wrong = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "cp.json"),
+                                "--public-key", str(tmp_path / "other.pub")])
+    assert wrong.exit_code == 1 and "signature" in wrong.stderr
+    (tmp_path / "bad.json").write_bytes(b"\xff{not json")
+    bad = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 1 and "Traceback" not in bad.stderr and "checkpoint" in bad.stderr

@@ -23,9 +23,11 @@ from ledger.config import Settings
 @click.option("--store", envvar="LEDGER_STORE", help="Event store URL: sqlite:///PATH (default sqlite:///ledger.db) or postgresql://USER@HOST:PORT/DB. [env LEDGER_STORE]")
 @click.option("--kafka", "kafka_bootstrap", envvar="LEDGER_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers; unset means embedded mode. [env LEDGER_KAFKA_BOOTSTRAP]")
 @click.option("--topic-prefix", envvar="LEDGER_TOPIC_PREFIX", help="Topic prefix (default 'ledger'). [env LEDGER_TOPIC_PREFIX]")
+@click.option("--signing-key", envvar="LEDGER_SIGNING_KEY", metavar="FILE", help="Ed25519 checkpoint key file, created on first use (default ~/.config/ledger/signing-key.pem). [env LEDGER_SIGNING_KEY]")
 @click.version_option(package_name="learning-record-ledger")
 @click.pass_context
-def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topic_prefix: str | None) -> None:
+def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topic_prefix: str | None,
+        signing_key: str | None) -> None:
     """The learning-record ledger: an event-sourced system of record for civil-service learning.
 
     Every registration, transfer, enrolment, progress report, assessment attempt and
@@ -33,7 +35,7 @@ def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topi
     from them.
     """
     settings = Settings.from_env({}).with_overrides(
-        store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix
+        store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, signing_key=signing_key
     )
     ctx.obj = Context(settings)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -10,6 +12,7 @@ from ledger.cli.common import Context, read_models
 from ledger.cli.render import (
     access_line,
     emit_json,
+    err,
     fail,
     print_chain_breaks,
     print_dead_letters,
@@ -34,22 +37,92 @@ def history(obj: Context, officer_id: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("officer_id", required=False)
+@click.option("--checkpoint", "checkpoint_file", metavar="FILE|-",
+              help="Also check the history up to this signed checkpoint's position against it.")
+@click.option("--public-key", "public_key_file", metavar="PEM",
+              help="Check the checkpoint's signature with this public key (default: the ledger's signing key).")
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_obj
-def verify(obj: Context, officer_id: str | None, as_json: bool) -> None:
-    """Recompute the hash chains of OFFICER_ID's events (or of every aggregate).
+def verify(obj: Context, officer_id: str | None, checkpoint_file: str | None, public_key_file: str | None,
+           as_json: bool) -> None:
+    """Recompute the hash chains: the whole log's and every entity's (or OFFICER_ID's).
 
-    Reports each altered, removed, inserted or reordered event by officer (or
-    entity) and version. Exit status 1 if any chain is broken.
+    Reports each altered, removed, inserted, reordered or retyped event by officer
+    (or entity) and version. With --checkpoint, also recomputes the log's root up to
+    the checkpoint's position from the events alone and compares it with what was
+    signed: a truncated history or one rewritten with fresh hashes fails; events
+    appended after the checkpoint do not matter. Exit status 1 on any break.
     """
     checked, breaks = obj.ledger.verify(officer_id)
     if officer_id is not None and not obj.ledger.officer_events(officer_id) and not breaks:
         fail(f"officer {officer_id!r} is not registered")
+    problems: list[str] = []
+    if checkpoint_file is not None:
+        problems = _check_against(obj, checkpoint_file, public_key_file)
+    ok = not breaks and not problems
     if as_json:
-        emit_json({"checked": checked, "breaks": breaks, "ok": not breaks})
+        out: dict[str, object] = {"checked": checked, "breaks": breaks, "ok": ok}
+        if checkpoint_file is not None:
+            out["checkpoint"] = {"ok": not problems, "problems": problems}
+        emit_json(out)
     else:
         print_chain_breaks(checked, breaks)
-    sys.exit(1 if breaks else 0)
+        for problem in problems:
+            err.print(f"checkpoint: {problem}", highlight=False, markup=False)
+        if checkpoint_file is not None and not problems:
+            err.print("checkpoint: the history up to its position is exactly what was signed", highlight=False)
+    sys.exit(0 if ok else 1)
+
+
+def _check_against(obj: Context, checkpoint_file: str, public_key_file: str | None) -> list[str]:
+    from ledger import checkpoint
+
+    try:
+        data = sys.stdin.buffer.read() if checkpoint_file == "-" else Path(checkpoint_file).read_bytes()
+    except OSError as exc:
+        fail(f"checkpoint: cannot read {checkpoint_file}: {exc.strerror}")
+    body = checkpoint.parse(data)
+    if public_key_file is not None:
+        try:
+            public = checkpoint.load_public_key(Path(public_key_file).read_bytes())
+        except OSError as exc:
+            fail(f"public key: cannot read {public_key_file}: {exc.strerror}")
+    else:
+        public = checkpoint.SigningKey.load_or_create(obj.settings.signing_key_path).public
+    return checkpoint.verify_against(obj.ledger.recorder, body, public)
+
+
+@click.command("checkpoint")
+@click.option("--out", "out_file", metavar="FILE", help="Write the checkpoint to FILE (default: stdout).")
+@click.option("--public-key", "print_public_key", is_flag=True,
+              help="Print the signing key's public key (PEM) and its key_id instead.")
+@click.pass_obj
+def make_checkpoint(obj: Context, out_file: str | None, print_public_key: bool) -> None:
+    """Sign the log chain's current root: {"position", "root", "at", "key_id", "signature"}.
+
+    Keep checkpoints somewhere the database's administrators cannot write (the relay
+    also publishes them to <prefix>.checkpoints); `ledger verify --checkpoint FILE`
+    later proves the history up to that position is unchanged. The Ed25519 key lives
+    in a file outside the database (--signing-key / LEDGER_SIGNING_KEY), created on
+    first use.
+    """
+    from ledger import checkpoint
+
+    key = checkpoint.SigningKey.load_or_create(obj.settings.signing_key_path)
+    if print_public_key:
+        sys.stdout.write(f"# key_id {key.key_id}\n{checkpoint.public_pem(key.public)}")
+        return
+    body = checkpoint.make(obj.ledger.recorder, key)
+    text = json.dumps(body) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(out_file, "w") as out:
+            out.write(text)
+    except OSError as exc:
+        fail(f"--out: cannot write {out_file}: {exc.strerror}")
+    err.print(f"checkpoint at position {body['position']:,} written to {out_file}", highlight=False)
 
 
 @click.command("access-log")
@@ -81,4 +154,4 @@ def dead_letters(obj: Context, as_json: bool) -> None:
         print_dead_letters(rows)
 
 
-COMMANDS: tuple[click.Command, ...] = (history, verify, access_log, dead_letters)
+COMMANDS: tuple[click.Command, ...] = (history, verify, make_checkpoint, access_log, dead_letters)

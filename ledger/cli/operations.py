@@ -138,16 +138,20 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.option("--port", default=8080, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Worker processes (each group-commits its own requests).")
 @click.option("--project/--no-project", default=None, help="Follow the store and keep the read models fresh in-process (default: on in embedded mode).")
+@click.option("--migrate/--no-migrate", default=True, show_default=True, help="Apply pending schema migrations before serving.")
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, workers: int, project: bool | None) -> None:
+def serve(obj: Context, host: str, port: int, workers: int, project: bool | None, migrate: bool) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
 
-    Create tokens first with `ledger token create`.
+    Create tokens first with `ledger token create`. Pending schema migrations are
+    applied first (as `ledger migrate` does), unless --no-migrate.
     """
     import os
 
     import uvicorn
 
+    if migrate:
+        _apply_migrations(obj)
     # The workers build their app from the environment (uvicorn's factory takes no arguments).
     os.environ["LEDGER_STORE"] = obj.settings.store
     os.environ["LEDGER_TOPIC_PREFIX"] = obj.settings.topic_prefix
@@ -165,22 +169,28 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
 @click.command()
 @click.option("--until-idle", is_flag=True, help="Publish what the store has, then exit.")
 @click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
+@click.option("--checkpoint-every", default=60.0, show_default=True, metavar="SECONDS",
+              help="Publish a signed checkpoint to <prefix>.checkpoints this often while advancing (0: never).")
 @click.pass_obj
-def relay(obj: Context, until_idle: bool, page: int) -> None:
+def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float) -> None:
     """Publish the event store to Kafka, from the last published position.
 
     Officer events go to <prefix>.officers keyed by officer_id, reference events to
     <prefix>.reference keyed by the entity id, Avro single-object encoded. At least
     once: after a crash a batch may be published again (consumers deduplicate by
     officer_id and version). SIGTERM finishes the current batch and exits 0.
+    Signed checkpoints of the log chain go to <prefix>.checkpoints.
     """
+    from ledger.checkpoint import SigningKey
     from ledger.db import Database
     from ledger.relay import Relay
 
     log_to_stderr()
     bootstrap = require_kafka(obj.settings)
     db = Database(obj.settings)
-    worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page)
+    key = SigningKey.load_or_create(obj.settings.signing_key_path) if checkpoint_every > 0 else None
+    worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page,
+                   signing_key=key, checkpoint_every=checkpoint_every)
     on_sigterm(worker.stop)
     stats = worker.run(until_idle=until_idle)
     err.print(f"relay: published {stats.published:,} events in {stats.batches:,} batches; position {stats.position:,}", highlight=False)
@@ -261,4 +271,33 @@ def broker(port: int) -> None:
         proc.wait(timeout=10)
 
 
-COMMANDS: tuple[click.Command, ...] = (project, rebuild, status, stats, serve, relay, tail, broker)
+@click.command()
+@click.pass_obj
+def migrate(obj: Context) -> None:
+    """Bring the store's schema to this ledger's version (numbered migrations, each once).
+
+    A new, empty store is also created on first use by any command; an existing
+    store at an older version is refused by every other command until it is
+    migrated. Back up the database first: a migration is not undone.
+    """
+    _apply_migrations(obj, report=True)
+
+
+def _apply_migrations(obj: Context, report: bool = False) -> None:
+    from ledger import schema
+    from ledger.db import Database
+
+    db = Database(obj.settings)
+    db.schema_checked = True  # this is the one place that changes it
+    try:
+        before = schema.version(db)
+        for migration in schema.migrate(db):
+            err.print(f"applied {migration.version:04d} {migration.name}", highlight=False)
+        if report:
+            was = before if before is not None else "empty"
+            err.print(f"schema at version {schema.version(db)} (was {was})", highlight=False)
+    finally:
+        db.close()
+
+
+COMMANDS: tuple[click.Command, ...] = (project, rebuild, status, stats, serve, relay, tail, broker, migrate)
