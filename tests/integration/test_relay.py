@@ -187,3 +187,22 @@ def test_relay_waits_out_a_broker_outage(sqlite_settings: Settings, topic_prefix
     finally:
         broker.terminate()
         broker.wait(timeout=10)
+
+
+def test_the_relay_publishes_a_signed_checkpoint_subscribers_can_verify(
+    settings: Settings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    from ledger import checkpoint
+    from tests.integration.util import TEST_SIGNING_KEY
+
+    settings = _kafka(settings, kafka_bootstrap, topic_prefix)
+    list(Ledger(settings).ingest(generate_lines(20, seed=5)))
+    done = run_ledger(settings, *_relay_args(settings, "--until-idle"))
+    assert done.returncode == 0, done.stderr
+    [message] = read_topic(kafka_bootstrap, f"{topic_prefix}.checkpoints", 1)
+    assert message.record["type"] == "Checkpoint"  # decoded with schemas/Checkpoint.avsc alone
+    body = {k: v for k, v in message.record.items() if k != "type"}
+    ledger = Ledger(settings)
+    assert body["position"] == ledger.recorder.max_notification_id()
+    public = checkpoint.SigningKey.load_or_create(TEST_SIGNING_KEY).public
+    assert checkpoint.verify_against(ledger.recorder, body, public) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,14 @@ def ledger_cmd(settings: Settings, *args: str) -> list[str]:
     return [sys.executable, "-m", "ledger.cli", "--store", settings.store, *args]
 
 
+TEST_SIGNING_KEY = Path(tempfile.gettempdir()) / "ledger-tests" / "signing-key.pem"
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # Checkpoint signing keys of test runs stay out of the user's config folder.
+    env.setdefault("LEDGER_SIGNING_KEY", str(TEST_SIGNING_KEY))
     return env
 
 
