@@ -1,7 +1,9 @@
 """Parsing and validating JSON commands at the edge.
 
 Strict: unknown fields, missing required fields, wrong types and values out of
-range are rejected with a message naming the field. Nothing here touches storage.
+range are rejected with a message naming the field. The JSON itself is decoded
+strictly too (``decode_json``): whatever the bytes, the answer is a Command or an
+InvalidCommand, never another exception. Nothing here touches storage.
 """
 
 from __future__ import annotations
@@ -9,16 +11,33 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import accumulate
 from typing import Any
 
 from ledger.domain.errors import InvalidCommand
-from ledger.domain.values import check_id, parse_instant
+from ledger.domain.values import (
+    UNSAFE_TEXT,
+    check_id,
+    describe,
+    parse_instant,
+    text_check,
+    unsafe_character,
+)
+from ledger.lines import MAX_LINE_BYTES, decode_line, too_long
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_COMMAND_ID = 128
+# The deepest valid command (define_post: roles -> activities -> competencies) nests
+# 7 levels, 8 inside a request's array. 64 leaves room for any future command while
+# staying far below both Python's recursion limit (~1000 frames, which json.loads
+# hits on deep input) and orjson's 1024.
+MAX_DEPTH = 64
+# A field name shown bare in a message; anything else is shown quoted and escaped.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 Check = Callable[[Any, str], Any]
 
@@ -28,19 +47,14 @@ def _id(value: Any, field: str) -> str:
 
 
 def _text(max_len: int = 200) -> Check:
-    def check(value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise InvalidCommand(f"{field}: must be a string")
-        if not 1 <= len(value) <= max_len:
-            raise InvalidCommand(f"{field}: must be 1..{max_len} characters")
-        return value
-
-    return check
+    return text_check(max_len)
 
 
 def _email(value: Any, field: str) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value):
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL.fullmatch(value):
         raise InvalidCommand(f"{field}: must be an email address")
+    if UNSAFE_TEXT.search(value) is not None:
+        raise InvalidCommand(f"{field}: {unsafe_character(value)}")
     return value
 
 
@@ -59,26 +73,28 @@ def _int_range(low: int, high: int) -> Check:
     return check
 
 
-def _number(value: Any, field: str) -> float:
+def _number(value: Any, field: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidCommand(f"{field}: must be a number")
     if value != value or value in (float("inf"), float("-inf")):
         raise InvalidCommand(f"{field}: must be a finite number")
-    return float(value)
+    # Not float() yet: an integer of 309 digits or more overflows it. The range
+    # checks below compare ints and floats exactly.
+    return value
 
 
 def _score(value: Any, field: str) -> float:
     number = _number(value, field)
     if not 0 <= number <= 100:
         raise InvalidCommand(f"{field}: must be a number 0..100")
-    return number
+    return float(number)
 
 
 def _duration(value: Any, field: str) -> float:
     number = _number(value, field)
     if not 0 < number <= 1000:
         raise InvalidCommand(f"{field}: must be a number > 0 and <= 1000")
-    return number
+    return float(number)
 
 
 def _nullable(check: Check) -> Check:
@@ -108,12 +124,23 @@ def _list(item: Check) -> Check:
     return check
 
 
+def field_name(key: object) -> str:
+    """A key as it appears at the start of a message: bare if plain, else quoted."""
+    if isinstance(key, str) and _PLAIN_NAME.fullmatch(key):
+        return key
+    return describe(key)
+
+
 def _check_fields(
     obj: dict[str, Any], fields: dict[str, tuple[Check, bool]], prefix: str = ""
 ) -> dict[str, Any]:
-    unknown = sorted(set(obj) - set(fields))
+    unknown = [key for key in obj if key not in fields]
     if unknown:
-        raise InvalidCommand(f"{prefix}{unknown[0]}: unknown field")
+        # A dict built in Python (not decoded JSON) may have keys that are not strings.
+        names = [key for key in unknown if isinstance(key, str)]
+        if len(names) < len(unknown):
+            raise InvalidCommand(f"{prefix.rstrip('.') or 'command'}: field names must be strings")
+        raise InvalidCommand(f"{prefix}{field_name(min(names))}: unknown field")
     out: dict[str, Any] = {}
     for name, (check, required) in fields.items():
         if name not in obj:
@@ -222,10 +249,14 @@ class Command:
         return value if isinstance(value, str) else None
 
 
+# Exactly what json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# uses, built once instead of per call: stored receipts hold digests of this text.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def content_hash(obj: dict[str, Any]) -> str:
     """A stable digest of a command's JSON content, for idempotency checks."""
-    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(obj).encode("utf-8")).hexdigest()
 
 
 def parse_command(obj: Any, now: datetime | None = None) -> Command:
@@ -235,13 +266,13 @@ def parse_command(obj: Any, now: datetime | None = None) -> Command:
     kind = obj.get("type")
     if "type" not in obj:
         raise InvalidCommand("type: required field is missing")
-    if not isinstance(kind, str) or kind not in SCHEMAS:
-        raise InvalidCommand(f"type: unknown command type {kind!r}")
+    if not isinstance(kind, str):
+        raise InvalidCommand(f"type: must be a string naming a command, not {describe(kind)}")
+    if kind not in SCHEMAS:
+        raise InvalidCommand(f"type: unknown command type {describe(kind)}")
     command_id = obj.get("command_id")
-    if "command_id" in obj and (
-        not isinstance(command_id, str) or not 1 <= len(command_id) <= MAX_COMMAND_ID
-    ):
-        raise InvalidCommand(f"command_id: must be a string of 1..{MAX_COMMAND_ID} characters")
+    if "command_id" in obj:
+        _check_command_id(command_id)
     body = {k: v for k, v in obj.items() if k not in ("type", "command_id")}
     fields = _check_fields(body, SCHEMAS[kind])
     if "occurred_at" not in fields:
@@ -249,10 +280,98 @@ def parse_command(obj: Any, now: datetime | None = None) -> Command:
     return Command(kind, fields, command_id, content_hash(obj))
 
 
-def parse_line(line: str, now: datetime | None = None) -> Command:
-    """Parse one JSON Lines line into a command; malformed JSON is InvalidCommand."""
+def _check_command_id(value: Any) -> None:
+    # Any text an idempotency key may be, but it is stored and echoed: no controls,
+    # no NUL, no lone surrogates (the rules for every stored text).
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_COMMAND_ID:
+        raise InvalidCommand(f"command_id: must be a string of 1..{MAX_COMMAND_ID} characters")
+    if UNSAFE_TEXT.search(value) is not None:
+        raise InvalidCommand(f"command_id: {unsafe_character(value)}")
+
+
+def parse_line(line: str | bytes, now: datetime | None = None) -> Command:
+    """Parse one JSON Lines line into a command; anything malformed is InvalidCommand."""
+    return parse_command(decode_json(line), now)
+
+
+# ---- strict JSON ----------------------------------------------------------------
+
+# A JSON string (escapes included; an unterminated one runs to the end, where JSON
+# parsing stops anyway), then anything that is not a bracket: what the depth scan
+# removes to leave only the brackets that nest. Possessive quantifiers and a pattern
+# that cannot fail once it has seen '"' keep the scan linear on any input.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+(?:"|\\?\Z)')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text``.
+
+    For malformed text: at least as deep as a JSON parser gets before it fails.
+
+    No recursion and no Python-level loop per character: strings are cut out, the
+    brackets left are mapped to +1/-1 and the running sum's maximum is the depth.
+    """
+    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0)
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidCommand(
+                    f"{field_name(key)}: the key is repeated in one object "
+                    "(which value was meant is ambiguous)"
+                )
+            seen.add(key)
+    return obj
+
+
+def _not_json(name: str) -> Any:
+    raise InvalidCommand(f"json: {name} is not valid JSON (numbers must be finite)")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_repeated_keys, parse_constant=_not_json)
+
+
+def decode_json(
+    data: str | bytes, *, max_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_DEPTH
+) -> Any:
+    """Decode one JSON text strictly, or raise InvalidCommand saying what is wrong.
+
+    Stricter than json.loads: bytes must be UTF-8 (no BOM, no other encodings), an
+    object may not repeat a key, NaN and Infinity are not JSON, nesting deeper than
+    ``max_depth`` and texts longer than ``max_bytes`` (characters, for a str) are
+    refused before parsing. Never raises anything else, whatever ``data`` holds.
+    """
+    if len(data) > max_bytes:
+        raise too_long(max_bytes)
+    if isinstance(data, str):
+        text = data
+    else:
+        decoded = decode_line(data)
+        if isinstance(decoded, InvalidCommand):
+            raise decoded
+        text = decoded
+    if text.startswith("\ufeff"):
+        raise InvalidCommand(
+            "json: starts with a byte order mark (U+FEFF), which is not JSON; "
+            "save it as UTF-8 without BOM"
+        )
+    # Counting brackets is a cheap bound on the depth; only a line with more
+    # brackets than the limit needs the exact scan.
+    if text.count("{") + text.count("[") > max_depth and nesting_depth(text) > max_depth:
+        raise InvalidCommand(f"json: nested more than {max_depth} levels deep")
     try:
-        obj = json.loads(line)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidCommand(f"json: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    return parse_command(obj, now)
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4300 by default).
+        raise InvalidCommand(
+            f"json: a number has more than {sys.get_int_max_str_digits():,} digits"
+        ) from None

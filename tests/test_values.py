@@ -6,7 +6,7 @@ import pytest
 
 from ledger.commands import parse_line
 from ledger.domain.errors import InvalidCommand
-from ledger.domain.values import check_id, financial_year, parse_instant
+from ledger.domain.values import ID_PATTERN, check_id, financial_year, parse_instant
 
 
 @pytest.mark.parametrize(("instant", "fy"), [
@@ -25,10 +25,37 @@ def test_valid_ids(good: str) -> None:
     assert check_id(good, "f") == good
 
 
-@pytest.mark.parametrize("bad", ["", "a" * 65, "-x", ".x", "a b", "ä", 5, None])
+@pytest.mark.parametrize("bad", [
+    "", "a" * 65, "-x", ".x", "a b", "ä", 5, None,
+    "OFF-0000007\n", "OFF-0000007\r\n", "OFF-0000007 ", " OFF-0000007", "OFF-0000007\x00",
+    "OFF\x000007", "OFF-000000\u0667", "ＯFF-1", "OFF-1\u2028", "OFF-1\ud800", "\ud800",
+])
 def test_invalid_ids_name_the_field(bad: object) -> None:
     with pytest.raises(InvalidCommand, match="^officer_id"):
         check_id(bad, "officer_id")
+
+
+@pytest.mark.parametrize("bad", ["OFF-0000007\n", "a" * 64 + "\n"])
+def test_the_id_pattern_means_the_whole_string_even_with_match(bad: str) -> None:
+    assert ID_PATTERN.match(bad) is None
+    assert ID_PATTERN.search(bad) is None
+
+
+def test_a_rejected_id_is_shown_short_and_escaped() -> None:
+    with pytest.raises(InvalidCommand) as caught:
+        check_id("x\n" * 100_000, "org_id")
+    message = str(caught.value)
+    assert len(message) < 300 and "\n" not in message and "200,000 characters" in message
+
+
+@pytest.mark.parametrize("bad", [
+    "2025-04-01T00:00:00Z\x00", "2025-04-01T00:00:00Z\n", " 2025-04-01T00:00:00Z",
+    "２０２５-04-01T00:00:00Z", "2025-04-01T00:00:00\ud800Z", "2025-04-01T00:00:00",
+    "0001-01-01T00:00:00+05:30", "9999-12-31T23:00:00Z", "", 20250401,
+])
+def test_invalid_instants_name_the_field(bad: object) -> None:
+    with pytest.raises(InvalidCommand, match="^occurred_at: "):
+        parse_instant(bad)
 
 
 @pytest.mark.parametrize("line,field", [

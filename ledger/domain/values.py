@@ -1,23 +1,88 @@
-"""Value rules shared by commands and events: identifiers, instants, financial years."""
+"""Value rules shared by commands and events: identifiers, text, instants, financial years."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from ledger.domain.errors import InvalidCommand
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# \A and \Z (not ^ and $, whose $ also matches before a final "\n") so that the
+# pattern means "the whole string" whether it is used with match, fullmatch or search.
+ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 IST = timezone(timedelta(hours=5, minutes=30))
+
+# Characters no stored text may hold: C0 and C1 controls (NUL among them: PostgreSQL
+# refuses it in text), the Unicode line and paragraph separators (they break every
+# line-oriented output), and lone surrogates (a str holding one cannot be encoded as
+# UTF-8, so it could be neither stored nor answered).
+UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# An instant is printable ASCII with no space at either end (datetime.fromisoformat
+# alone accepts a trailing NUL and non-ASCII characters in some places).
+_INSTANT_TEXT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_SHOWN_CHARS = 60
+
+
+def describe(value: object) -> str:
+    """A short, printable rendering of an input value for an error message.
+
+    Strings are quoted with their unprintable characters escaped and cut to a few
+    dozen characters; anything else is named by its JSON type, never rendered (a
+    value can be a million characters long or nested thousands deep).
+    """
+    if isinstance(value, str):
+        if len(value) <= _SHOWN_CHARS:
+            return repr(value)
+        return f"{value[:_SHOWN_CHARS]!r}... ({len(value):,} characters)"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def unsafe_character(text: str) -> str:
+    """Why ``text`` cannot be stored as text (its first unsafe character), or ""."""
+    found = UNSAFE_TEXT.search(text)
+    if found is None:
+        return ""
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"contains a lone surrogate (U+{code:04X}), which is not valid Unicode text"
+    if code in (0x2028, 0x2029):
+        return f"contains a line or paragraph separator (U+{code:04X})"
+    return f"contains a control character (U+{code:04X})"
+
+
+def text_check(max_len: int = 200) -> Callable[[object, str], str]:
+    """A check that a value is 1..max_len characters of storable text (one call per value)."""
+
+    def check(value: object, field: str) -> str:
+        if not isinstance(value, str):
+            raise InvalidCommand(f"{field}: must be a string")
+        if not 1 <= len(value) <= max_len:
+            raise InvalidCommand(f"{field}: must be 1..{max_len} characters")
+        if UNSAFE_TEXT.search(value) is not None:
+            raise InvalidCommand(f"{field}: {unsafe_character(value)}")
+        return value
+
+    return check
 
 
 def check_id(value: object, field: str) -> str:
     """Return ``value`` if it is a valid identifier, else raise naming ``field``."""
     if not isinstance(value, str):
         raise InvalidCommand(f"{field}: must be a string identifier")
-    if not ID_PATTERN.match(value):
+    if ID_PATTERN.fullmatch(value) is None:
         raise InvalidCommand(
-            f"{field}: {value!r} is not a valid id (letters, digits, '.', '_', ':', '-'; "
+            f"{field}: {describe(value)} is not a valid id (letters, digits, '.', '_', ':', '-'; "
             "starts with a letter or digit; at most 64 characters)"
         )
     return value
@@ -27,15 +92,26 @@ def parse_instant(value: object, field: str = "occurred_at") -> datetime:
     """Parse an ISO 8601 instant that carries an offset (``Z`` or ``+05:30``)."""
     if not isinstance(value, str):
         raise InvalidCommand(f"{field}: must be an ISO 8601 instant string")
-    text = value.strip()
+    if _INSTANT_TEXT.fullmatch(value) is None:
+        raise InvalidCommand(f"{field}: {describe(value)} is not an ISO 8601 instant")
+    text = value
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidCommand(f"{field}: {value!r} is not an ISO 8601 instant") from None
+        raise InvalidCommand(f"{field}: {describe(value)} is not an ISO 8601 instant") from None
     if instant.tzinfo is None or instant.utcoffset() is None:
-        raise InvalidCommand(f"{field}: {value!r} has no UTC offset (add 'Z' or '+05:30')")
+        raise InvalidCommand(f"{field}: {describe(value)} has no UTC offset (add 'Z' or '+05:30')")
+    if not 1 < instant.year < 9999:
+        try:
+            # Every instant is later compared in UTC and filed under an IST financial
+            # year; one that cannot be shown in both (only possible in year 1 or 9999)
+            # is refused here rather than failing later.
+            instant.astimezone(timezone.utc)
+            instant.astimezone(IST)
+        except OverflowError:
+            raise InvalidCommand(f"{field}: {describe(value)} is out of range") from None
     return instant
 
 
