@@ -1,0 +1,140 @@
+"""Dependencies of the routes: the app's services, who is calling, and what they may do.
+
+Authorization is a dependency, so it runs before a route reads its body: a request
+without a valid token answers 401, and one outside its role 403, whatever it sends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ledger.api import auth
+from ledger.api.auth import Principal
+from ledger.api.committer import GroupCommitter
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.domain.values import ID_PATTERN
+
+
+class Services:
+    """Per-process resources: the ledger, thread-local database handles, the committer."""
+
+    def __init__(self, settings: Settings, project: bool, token_ttl: float = 2.0) -> None:
+        from ledger.application import Ledger
+
+        self.settings = settings
+        self.ledger = Ledger(settings)
+        self._local = threading.local()
+        auth.ensure_tables(self.db())
+        self.tokens = auth.TokenCache(Database(settings), token_ttl)
+        self.committer = GroupCommitter(self.ledger)
+        self.follower: Any = None
+        if project:
+            from ledger.consumers.log import LogFollower
+            from ledger.projections.runner import Runner
+
+            self.follower = LogFollower(self.ledger, Runner(Database(settings)), poll_interval=0.1)
+            threading.Thread(target=self.follower.run, name="projections", daemon=True).start()
+
+    def db(self) -> Database:
+        """This thread's database handle (routes run on a thread pool)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = Database(self.settings)
+        return db
+
+    def reads(self) -> Any:
+        """This thread's read models."""
+        from ledger.readmodels import ReadModels
+
+        reads = getattr(self._local, "reads", None)
+        if reads is None:
+            reads = self._local.reads = ReadModels(self.db(), self.ledger)
+        return reads
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop.set()
+        self.committer.close()
+
+
+def get_services(request: Request) -> Services:
+    """The services the app's lifespan built."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    services: ServicesDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller named by a valid bearer token, else 401."""
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    found = services.tokens.get(creds.credentials)
+    if found is None:
+        raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def require_role(*roles: str, action: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers with one of ``roles`` (else 403: may not ``action``)."""
+
+    async def has_role(who: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if who.role not in roles:
+            raise HTTPException(403, f"role {who.role} may not {action}")
+        return who
+
+    return has_role
+
+
+Ingester = Annotated[Principal, Depends(require_role("ingest", action="send commands"))]
+OfficerReader = Annotated[
+    Principal, Depends(require_role("officer", "ministry_hr", "auditor", action="read officers"))
+]
+MinistryReader = Annotated[
+    Principal, Depends(require_role("ministry_hr", "cbc", "auditor", action="read ministry aggregates"))
+]
+StatusReader = Annotated[Principal, Depends(require_role("auditor", "admin", action="read status"))]
+Admin = Annotated[Principal, Depends(require_role("admin", action="administer the ledger"))]
+
+
+@dataclass(frozen=True)
+class ReadableOfficer:
+    """An officer the caller may read, with the officer's current learning record."""
+
+    officer_id: str
+    record: dict[str, Any]
+    reader: Principal
+
+
+def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep) -> ReadableOfficer:
+    """The officer if ``who`` may read it: 403 outside its scope, 404 when not registered.
+
+    An id that is not a valid id in full answers 404 like an unknown officer: nothing
+    by that name can exist, and it never reaches a query.
+    """
+    if who.role == "officer" and who.officer_id != officer_id:
+        raise HTTPException(403, "an officer token reads only its own officer")
+    current: dict[str, Any] | None = None
+    if ID_PATTERN.fullmatch(officer_id) is not None:
+        current = services.reads().record(officer_id)
+    if current is None:
+        raise HTTPException(404, f"officer {officer_id!r} is not registered")
+    if who.role == "ministry_hr" and current["ministry_id"] != who.ministry_id:
+        raise HTTPException(403, f"officer {officer_id!r} is not posted under ministry {who.ministry_id}")
+    return ReadableOfficer(officer_id, current, who)
+
+
+Officer = Annotated[ReadableOfficer, Depends(readable_officer)]

@@ -1,0 +1,48 @@
+"""An officer's learning record, competency profile and history, by role and scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from ledger.api import auth
+from ledger.api.deps import Officer, ServicesDep
+from ledger.api.models import ERRORS, Competencies, Record
+from ledger.domain.errors import LedgerError
+from ledger.domain.values import parse_instant
+
+router = APIRouter(prefix="/officers/{officer_id}", tags=["officers"], responses=ERRORS)
+
+
+@router.get("/record", response_model=Record)
+def get_record(officer: Officer, services: ServicesDep, as_of: str | None = None) -> Any:
+    """The learning record (now, or `as_of` an ISO 8601 instant)."""
+    result: dict[str, Any] | None = officer.record
+    if as_of is not None:
+        try:
+            when = parse_instant(as_of, "as_of")
+        except LedgerError as exc:
+            raise HTTPException(422, str(exc)) from None
+        result = services.ledger.record(officer.officer_id, when)
+        if result is None:
+            raise HTTPException(404, f"officer {officer.officer_id!r} was not registered as of {as_of}")
+    auth.log_access(services.db(), officer.reader, officer.officer_id, "record")
+    return result
+
+
+@router.get("/competencies", response_model=Competencies)
+def get_competencies(officer: Officer, services: ServicesDep) -> Any:
+    """The competency profile against the current post's FRAC needs."""
+    profile = services.reads().competency_profile(officer.officer_id)
+    if profile is None:
+        raise HTTPException(404, f"officer {officer.officer_id!r} is not in the read model")
+    return profile
+
+
+@router.get("/history", response_model=list[dict[str, Any]])
+def get_history(officer: Officer, services: ServicesDep) -> Any:
+    """The officer's events in order, with business and recorded time."""
+    events = services.ledger.history(officer.officer_id)
+    auth.log_access(services.db(), officer.reader, officer.officer_id, "history")
+    return events
