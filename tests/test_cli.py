@@ -94,3 +94,21 @@ def test_checkpoint_then_verify_against_it_and_against_another_key(tmp_path: Pat
     (tmp_path / "bad.json").write_bytes(b"\xff{not json")
     bad = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "bad.json")])
     assert bad.exit_code == 1 and "Traceback" not in bad.stderr and "checkpoint" in bad.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    commands = [*reference(), *[register(f"O{i}") for i in range(300)]]
+    run(tmp_path, "ingest", "-", stdin="\n".join(json.dumps(c) for c in commands))
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    pipeline = subprocess.run(
+        f"{sys.executable} -m ledger.cli --store {store} history O7 --json >/dev/null && "
+        f"{sys.executable} -m ledger.cli --store {store} ingest --json - < /dev/null && "
+        f"yes '{json.dumps(register('O1'))}' | head -5000 | "
+        f"{sys.executable} -m ledger.cli --store {store} ingest --json - | head -1",
+        shell=True, capture_output=True, text=True, timeout=120, executable="/bin/bash",
+    )
+    assert pipeline.stdout.count("\n") == 1
+    assert "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr, pipeline.stderr

@@ -33,13 +33,21 @@ def emit_json(obj: Any) -> None:
 
 
 class LedgerGroup(click.Group):
-    """Turns LedgerError into a one-line message and exit status 1."""
+    """Turns LedgerError into a one-line message and exit status 1; a closed pipe ends quietly (141)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
             fail(str(exc))
+        except BrokenPipeError:
+            # The reader went away (`ledger export records | head`): end quietly, as
+            # other tools killed by SIGPIPE do. What was written stays written.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(128 + 13)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
