@@ -141,17 +141,82 @@ def access_log(obj: Context, officer_id: str | None, as_json: bool) -> None:
             sys.stdout.write(access_line(row))
 
 
-@click.command("dead-letters")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
-@click.pass_obj
-def dead_letters(obj: Context, as_json: bool) -> None:
-    """List events the projections could not apply (and the officers held back behind them)."""
+def _list_dead_letters(obj: Context, as_json: bool) -> None:
     rows = read_models(obj).dead_letters()
     if as_json:
         for row in rows:
             emit_json(row)
     else:
         print_dead_letters(rows)
+
+
+def _group_json(ctx: click.Context) -> bool:
+    """``ledger dead-letters --json SUBCOMMAND`` means the same as ``... SUBCOMMAND --json``."""
+    return bool(ctx.parent is not None and ctx.parent.params.get("as_json"))
+
+
+@click.group("dead-letters", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+@click.pass_context
+def dead_letters(ctx: click.Context, as_json: bool) -> None:
+    """Events the projections could not apply: list them (the default) or retry them.
+
+    Without a subcommand, the same as `list`: each undecodable or out-of-order event,
+    and the officers' later events held back behind it. `retry` re-applies them from
+    the event store once the cause is gone.
+    """
+    if ctx.invoked_subcommand is None:
+        _list_dead_letters(ctx.obj, as_json)
+
+
+@dead_letters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+@click.pass_context
+def list_dead_letters(ctx: click.Context, as_json: bool) -> None:
+    """List events the projections could not apply (and the officers held back behind them)."""
+    _list_dead_letters(ctx.obj, as_json or _group_json(ctx))
+
+
+@dead_letters.command("retry")
+@click.argument("officer_id", required=False)
+@click.option("--json", "as_json", is_flag=True,
+              help='The result as JSON: {"ok", "officers": [{"officer_id", "kind", "applied", "cleared", ...}]}.')
+@click.pass_context
+def retry_dead_letters(ctx: click.Context, officer_id: str | None, as_json: bool) -> None:
+    """Re-apply the events held back behind dead letters (every officer's, or OFFICER_ID's).
+
+    Each officer's events are folded from the event store (whatever the source was:
+    the store's log or Kafka) into every read model, after the version each document
+    already has, and its dead letters are deleted in the same transaction, so nothing
+    counts twice and the running `ledger project` carries on with the officer. An
+    officer whose stream in the store still skips a version keeps its dead letters; so
+    do messages that no event in the store stands behind (no key, or an unknown one).
+    Running it again changes nothing. Exit status 1 unless everything was recovered.
+    """
+    from ledger.projections.recovery import retry
+
+    obj: Context = ctx.obj
+    results = retry(obj.ledger, read_models(obj).runner, officer_id)
+    ok = all(r.cleared for r in results)
+    if as_json or _group_json(ctx):
+        emit_json({"ok": ok, "officers": [r.as_dict() for r in results]})
+    else:
+        for r in results:
+            who = r.officer_id or "(no key)"
+            if r.cleared:
+                what = f"{r.applied:,} events applied"
+                if r.kind == "reference":
+                    what = f"reference entity: {r.reapplied_reference:,} events applied again"
+                sys.stdout.write(f"{who}: {what}, {r.dead_letters:,} dead letters cleared\n")
+            else:
+                sys.stdout.write(f"{who}: {r.dead_letters:,} dead letters kept: {r.problem}\n")
+        if not results:
+            err.print("no dead letters" + (f" for {officer_id}" if officer_id else ""), highlight=False, markup=False)
+        else:
+            kept = sum(1 for r in results if not r.cleared)
+            err.print(f"{len(results):,} officers or keys with dead letters: {len(results) - kept:,} recovered, "
+                      f"{kept:,} kept", highlight=False)
+    sys.exit(0 if ok else 1)
 
 
 COMMANDS: tuple[click.Command, ...] = (history, verify, make_checkpoint, access_log, dead_letters)

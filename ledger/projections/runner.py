@@ -9,7 +9,9 @@ lose one.
 Poison: a message that cannot be decoded, or an officer event that skips a version,
 goes to the dead-letter table with its reason and position. From then on that
 officer's later events are held back (also recorded there, never applied out of
-order); every other officer keeps flowing.
+order); every other officer keeps flowing. Once the cause is gone, ``recovery.retry``
+(``ledger dead-letters retry``) folds such an officer's events from the store and
+clears its dead letters in one transaction under the same lock.
 """
 
 from __future__ import annotations
@@ -88,6 +90,27 @@ class Runner:
         with self.db.transaction() as c:
             c.execute("SELECT COUNT(*) FROM ledger_dead_letters")
             return int(c.fetchone()[0])
+
+    @staticmethod
+    def dead_letter_counts(c: Cursor, officer_id: str | None = None) -> dict[str | None, int]:
+        """How many dead letters each officer (or message key) has; ``None`` for messages without one."""
+        if officer_id is None:
+            c.execute("SELECT officer_id, COUNT(*) FROM ledger_dead_letters GROUP BY officer_id")
+        else:
+            c.execute(
+                "SELECT officer_id, COUNT(*) FROM ledger_dead_letters WHERE officer_id = ? GROUP BY officer_id",
+                (officer_id,),
+            )
+        rows = [(r[0], int(r[1])) for r in c.fetchall()]
+        return dict(sorted(rows, key=lambda r: (r[0] is None, r[0] or "")))
+
+    @staticmethod
+    def clear_dead_letters(c: Cursor, officer_id: str) -> None:
+        """Delete an officer's dead letters, in the transaction that re-applied its events.
+
+        Only under ``lock``: deleting them unblocks the officer for the next batch.
+        """
+        c.execute("DELETE FROM ledger_dead_letters WHERE officer_id = ?", (officer_id,))
 
     def process(self, items: Sequence[Item]) -> int:
         """Apply a batch; returns how many events were applied to at least one projection."""
