@@ -1,21 +1,28 @@
 """The ledger application: load -> call the aggregate -> save, in batches.
 
-Many commands share one transaction for speed, yet each keeps its own answer:
-a command that is rejected triggers no event, so it writes nothing. A batch that
-loses an optimistic-concurrency race (another process wrote the same officer)
-is retried from fresh state; receipts of accepted command ids are written in the
-same transaction as the events, so a resend after a crash answers ``duplicate``.
+Many commands share one transaction for speed, yet each keeps its own answer and
+its own fate (:mod:`ledger.unit`): a command that is rejected, or that fails for
+any reason, writes nothing and takes no other command down with it. A batch that
+loses an optimistic-concurrency race (another process wrote the same officer) is
+redone from fresh state; a batch that the store refuses for any other reason (or
+with a conflict that no fresh start resolves) is redone in halves until the one
+command it refuses is found and rejected alone.
+Receipts of accepted command ids are written in the same transaction as the
+events, so a resend after a crash answers ``duplicate``.
+
+Audit reads (history, record as of an instant, chain verification) live in
+:mod:`ledger.audit`; this module writes, and reads the notification log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
@@ -24,35 +31,33 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import crypto, schema
-from ledger.commands import Command, parse_line
+from ledger import schema
 from ledger.config import Settings
-from ledger.domain.errors import AlreadyExists, DuplicateCommandConflict, LedgerError, NotFound
+from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
-from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
 from ledger.events import to_public
-from ledger.projections import record as record_fold
+from ledger.unit import (
+    ACCEPTED,
+    DUPLICATE,
+    REJECTED,
+    Outcome,
+    Parsed,
+    UnitOfWork,
+    internal_error,
+    parse_all,
+)
+
+__all__ = ["ACCEPTED", "DUPLICATE", "MAX_RETRIES", "REJECTED", "Ledger", "Outcome", "UnitOfWork"]
 
 A = TypeVar("A", bound=Aggregate)
 log = logging.getLogger("ledger.application")
 
-ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_RETRIES = 20
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The answer to one input line."""
-
-    line: int
-    status: str
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "status": self.status}
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+# Attempts for each part of a batch that is being redone in halves: a conflict that
+# survived MAX_RETRIES fresh starts is not a race, and the halves must not each wait as long.
+PART_RETRIES = 5
+# Failures that are about the moment, not the batch's content: redo the whole batch.
+RACES = (IntegrityError, OperationalError)
 
 
 class Ledger(Application[UUID]):
@@ -64,6 +69,8 @@ class Ledger(Application[UUID]):
         self.settings = settings
         schema.ensure_store(settings)  # the library's recorders expect the tables to exist
         super().__init__(env=settings.eventsourcing_env())
+        # Committed state only: a batch mutates the cached objects it loads, so every
+        # path on which a batch does not commit forgets them (see _commit).
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size
         # One writer at a time per process: the aggregate cache and the cached
@@ -88,30 +95,45 @@ class Ledger(Application[UUID]):
 
     def execute(self, command: dict[str, Any] | str) -> Outcome:
         """Apply a single command (a dict or one JSON line)."""
-        import json
-
         line = command if isinstance(command, str) else json.dumps(command)
         return next(iter(self._apply_batch([(1, line)])))
 
     def _apply_batch(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
-        with self._write_lock:
-            return self._apply_batch_locked(chunk)
+        """Apply numbered lines as one batch; one outcome per line, in order.
 
-    def _apply_batch_locked(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
-        for attempt in range(MAX_RETRIES):
+        Raises only when the store cannot be used at all (unreachable or locked
+        after every retry, or unreadable); never because of what one command holds.
+        """
+        with self._write_lock:
+            return self._commit(parse_all(chunk))
+
+    def _commit(self, parsed: Parsed, attempts: int = MAX_RETRIES) -> list[Outcome]:
+        for attempt in range(attempts):
             unit = UnitOfWork(self)
-            outcomes = unit.handle_all(chunk)
+            committing = False
             try:
+                outcomes = unit.handle_all(parsed)
+                committing = True
                 unit.commit()
-            except (IntegrityError, OperationalError):
+            except RACES as exc:
                 # Another writer got there first (or the database was briefly
                 # locked): forget everything cached and redo the batch from the
                 # store's current state.
                 self._cache.clear()
-                if attempt == MAX_RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
-                continue
+                if attempt < attempts - 1:
+                    time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+                    continue
+                if committing and isinstance(exc, IntegrityError):
+                    # Every fresh start hit the same conflict: something the batch
+                    # writes collides with what is stored (e.g. a chain entry left
+                    # behind by a deleted event), not with another writer.
+                    return self._isolate(parsed, exc)
+                raise
+            except Exception as exc:
+                self._cache.clear()
+                if not committing:
+                    raise  # reading the store failed: nothing to do with one command
+                return self._isolate(parsed, exc)
             except BaseException:
                 self._cache.clear()
                 raise
@@ -120,11 +142,35 @@ class Ledger(Application[UUID]):
             return outcomes
         raise AssertionError("unreachable")
 
+    def _isolate(self, parsed: Parsed, exc: Exception) -> list[Outcome]:
+        """The store refused the batch: redo it in halves, so only the culprit is rejected.
+
+        Halves run in order, each against what the one before committed, so every
+        command still sees the state left by the ones before it.
+        """
+        if len(parsed) == 1:
+            number = parsed[0][0]
+            log.error("line %d could not be stored; rejected", number, exc_info=exc)
+            return [Outcome(number, REJECTED, str(internal_error("storing", exc)))]
+        log.warning(
+            "the store refused a batch of %d (%s); redoing it in halves",
+            len(parsed),
+            type(exc).__name__,
+        )
+        middle = len(parsed) // 2
+        return self._commit(parsed[:middle], PART_RETRIES) + self._commit(
+            parsed[middle:], PART_RETRIES
+        )
+
     def _remember(self, aggregate: Aggregate) -> None:
         self._cache[aggregate.id] = aggregate
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    def forget(self, aggregate_id: UUID) -> None:
+        """Drop one aggregate from the cache (it will be loaded from the store)."""
+        self._cache.pop(aggregate_id, None)
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """A cached or stored aggregate, or None when it does not exist."""
@@ -153,14 +199,16 @@ class Ledger(Application[UUID]):
                 officer = self.load(Officer, Officer.create_id(officer_id))
                 if officer is None:
                     raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
-                officer.erase(reason, datetime.now(timezone.utc))
                 try:
+                    officer.erase(reason, datetime.now(timezone.utc))
                     self.save(officer, destroy_keys=[officer_id])
-                except (IntegrityError, OperationalError):
+                except RACES:
                     self._cache.clear()
                     if attempt == MAX_RETRIES - 1:
                         raise
                     continue
+                except LedgerError:
+                    raise  # checked before any change: the officer is as it was
                 except BaseException:
                     self._cache.clear()
                     raise
@@ -169,15 +217,17 @@ class Ledger(Application[UUID]):
             try:
                 self.recorder.scrub()  # type: ignore[attr-defined]
             except Exception as exc:
-                log.warning("officer %s erased, but scrubbing the database files failed: %s", officer_id, exc)
+                log.warning(
+                    "officer %s erased, but scrubbing the database files failed: %s",
+                    officer_id,
+                    exc,
+                )
                 return False
             return True
 
-    # ---- reading ------------------------------------------------------------
+    # ---- the notification log -------------------------------------------------
 
-    def read_log(
-        self, after: int = 0, limit: int = 1000
-    ) -> list[tuple[int, dict[str, Any]]]:
+    def read_log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
         """Up to ``limit`` events after notification id ``after``, as (id, public event)."""
         notifications = self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
@@ -193,262 +243,42 @@ class Ledger(Application[UUID]):
             yield from batch
             after = batch[-1][0]
 
-    def verify(self, officer_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-        """Recompute hash chains (one officer's, or every aggregate's).
-
-        Returns how many aggregates were checked and every break found, each with
-        the entity it belongs to, the version, and what is wrong.
-        """
-        from ledger.chain import verify_chain
-
-        recorder: Any = self.recorder
-        if officer_id is not None:
-            originators = [Officer.create_id(officer_id).hex]
-        else:
-            originators = sorted(recorder.originators())
-        breaks: list[dict[str, Any]] = []
-        for originator in originators:
-            stored = recorder.select_events(UUID(originator))
-            found = verify_chain(
-                ((s.originator_version, s.state) for s in stored), recorder.select_chain(originator), originator
-            )
-            if not found:
-                continue
-            entity = officer_id or self._entity_of(stored) or originator
-            breaks += [{"entity": entity, "version": b.version, "problem": b.problem} for b in found]
-        return len(originators), breaks
-
-    def _entity_of(self, stored: list[Any]) -> str | None:
-        for s in stored:
-            try:
-                event = to_public(self.mapper.to_domain_event(s))
-            except Exception:  # an altered event may not even decode
-                continue
-            for field in ("officer_id", "post_id", "course_id", "competency_id", "org_id"):
-                if event.get(field):
-                    return f"{field}={event[field]}"
-        return None
-
-    def event_counts(self) -> dict[str, int]:
-        """How many events of each type the store holds."""
-        counts: dict[str, int] = {}
-        for _, event in self.iter_log():
-            counts[event["type"]] = counts.get(event["type"], 0) + 1
-        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    # ---- audit reads: kept for callers not yet moved to ledger.audit.AuditReader ----
+    # (imported inside each method: this write-side module imports nothing from
+    # ledger.projections, which ledger.audit does.)
 
     def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
-        """The officer's events in order, in the public shape."""
-        return [to_public(e) for e in self.events.get(Officer.create_id(officer_id))]
+        """The officer's events in order, in the public shape (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
 
-    def decrypter(self, officer_id: str) -> record_fold.Decrypt:
-        """A function that decrypts this officer's personal fields (None once erased)."""
-        key = self.recorder.select_key(officer_id)  # type: ignore[attr-defined]
+        return AuditReader(self).officer_events(officer_id)
 
-        def decrypt(field: str, token: str) -> str | None:
-            return crypto.decrypt(key, officer_id, field, token)
+    def decrypter(self, officer_id: str) -> Callable[[str, str], str | None]:
+        """Decrypts this officer's personal fields, None once erased (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
 
-        return decrypt
+        return AuditReader(self).decrypter(officer_id)
 
     def history(self, officer_id: str) -> list[dict[str, Any]]:
-        """History for reviewers: every event, personal fields decrypted while possible."""
-        decrypt = self.decrypter(officer_id)
-        out = []
-        for event in self.officer_events(officer_id):
-            if event["type"] == "OfficerRegistered":
-                event = dict(event)
-                event["name"] = decrypt("name", event.pop("name_ct"))
-                event["email"] = decrypt("email", event.pop("email_ct"))
-            out.append(event)
-        return out
+        """Every event, personal fields decrypted while possible (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
+
+        return AuditReader(self).history(officer_id)
 
     def record(self, officer_id: str, as_of: datetime | None = None) -> dict[str, Any] | None:
-        """The learning record folded from the officer's events (up to ``as_of``)."""
-        events = self.officer_events(officer_id)
-        if not events:
-            return None
-        return record_fold.fold(officer_id, events, self.decrypter(officer_id), as_of)
+        """The learning record folded from the officer's events (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
 
+        return AuditReader(self).record(officer_id, as_of)
 
-class UnitOfWork:
-    """One batch: the aggregates it touched, the receipts and keys it will write."""
+    def verify(self, officer_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """Recompute hash chains: (aggregates checked, breaks) (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
 
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.aggregates: dict[UUID, Aggregate] = {}
-        self.receipts: dict[str, str] = {}
-        self.keys: dict[str, bytes] = {}
-        self._stored_receipts: dict[str, str] = {}
+        return AuditReader(self).verify(officer_id)
 
-    def handle_all(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
-        """Parse every line, fetch known receipts in one query, then apply in order."""
-        parsed: list[tuple[int, Command | LedgerError]] = []
-        for number, line in chunk:
-            try:
-                parsed.append((number, parse_line(line)))
-            except LedgerError as exc:
-                parsed.append((number, exc))
-        ids = [c.command_id for _, c in parsed if isinstance(c, Command) and c.command_id]
-        recorder: Any = self.ledger.recorder
-        self._stored_receipts = recorder.select_receipts(ids) if ids else {}
-        return [self.handle(number, command) for number, command in parsed]
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each type the store holds (see ``AuditReader``)."""
+        from ledger.audit import AuditReader
 
-    def handle(self, number: int, command: Command | LedgerError) -> Outcome:
-        """Apply one parsed command (or report its parse error)."""
-        if isinstance(command, LedgerError):
-            return Outcome(number, REJECTED, str(command))
-        try:
-            if command.command_id is not None:
-                known = self._receipt(command.command_id)
-                if known is not None:
-                    if known == command.content_hash:
-                        return Outcome(number, DUPLICATE)
-                    raise DuplicateCommandConflict(
-                        f"command_id: {command.command_id!r} was already accepted "
-                        "with different content"
-                    )
-            self.dispatch(command)
-        except LedgerError as exc:
-            return Outcome(number, REJECTED, str(exc))
-        if command.command_id is not None:
-            self.receipts[command.command_id] = command.content_hash
-        return Outcome(number, ACCEPTED)
-
-    def _receipt(self, command_id: str) -> str | None:
-        if command_id in self.receipts:
-            return self.receipts[command_id]
-        return self._stored_receipts.get(command_id)
-
-    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        found = self.aggregates.get(aggregate_id)
-        if found is None:
-            found = self.ledger.load(cls, aggregate_id)
-            if found is not None:
-                self.aggregates[aggregate_id] = found
-        assert found is None or isinstance(found, cls)
-        return found
-
-    def add(self, aggregate: Aggregate) -> None:
-        self.aggregates[aggregate.id] = aggregate
-
-    def org(self, org_id: str) -> Organisation:
-        org = self.get(Organisation, Organisation.create_id(org_id))
-        if org is None:
-            raise NotFound(f"org_id: organisation {org_id!r} is not defined")
-        return org
-
-    def post(self, post_id: str | None) -> Post | None:
-        return None if post_id is None else self.get(Post, Post.create_id(post_id))
-
-    def course(self, course_id: str) -> Course:
-        course = self.get(Course, Course.create_id(course_id))
-        if course is None:
-            raise NotFound(f"course_id: course {course_id!r} is not published")
-        return course
-
-    def officer(self, officer_id: str) -> Officer:
-        officer = self.get(Officer, Officer.create_id(officer_id))
-        if officer is None:
-            raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
-        return officer
-
-    def dispatch(self, command: Command) -> None:
-        f = command.fields
-        at: datetime = f["occurred_at"]
-        stamp = at.isoformat()
-        kind = command.type
-        if kind == "define_organisation":
-            if self.get(Organisation, Organisation.create_id(f["org_id"])) is not None:
-                raise already_defined("organisation", "org_id", f["org_id"])
-            parent_id = f.get("parent_id")
-            parent = (
-                None if parent_id is None else self.get(Organisation, Organisation.create_id(parent_id))
-            )
-            self.add(
-                Organisation.define(f["org_id"], f["name"], f["kind"], parent, parent_id, stamp)
-            )
-        elif kind == "define_competency":
-            if self.get(Competency, Competency.create_id(f["competency_id"])) is not None:
-                raise already_defined("competency", "competency_id", f["competency_id"])
-            self.add(Competency.define(f["competency_id"], f["name"], f["kind"], stamp))
-        elif kind == "define_post":
-            self.org(f["org_id"])
-            for r, role in enumerate(f["roles"]):
-                for a, activity in enumerate(role["activities"]):
-                    for c, need in enumerate(activity["competencies"]):
-                        self._competency(
-                            need["competency_id"],
-                            f"roles[{r}].activities[{a}].competencies[{c}].competency_id",
-                        )
-            existing = self.get(Post, Post.create_id(f["post_id"]))
-            if existing is None:
-                self.add(Post.define(f["post_id"], f["org_id"], f["title"], f["roles"], stamp))
-            else:
-                existing.revise(f["org_id"], f["title"], f["roles"], stamp)
-        elif kind == "publish_course":
-            if self.get(Course, Course.create_id(f["course_id"])) is not None:
-                raise AlreadyExists(f"course_id: course {f['course_id']!r} is already published")
-            needs = f.get("competencies", [])
-            for c, need in enumerate(needs):
-                self._competency(need["competency_id"], f"competencies[{c}].competency_id")
-            self.add(
-                Course.publish(
-                    f["course_id"],
-                    f["title"],
-                    f["provider"],
-                    f["duration_hours"],
-                    needs,
-                    f.get("assessment"),
-                    stamp,
-                )
-            )
-        elif kind == "register_officer":
-            officer_id = f["officer_id"]
-            if self.get(Officer, Officer.create_id(officer_id)) is not None:
-                raise AlreadyExists(f"officer_id: officer {officer_id!r} is already registered")
-            org = self.org(f["org_id"])
-            post_id = f.get("post_id")
-            post = self.post(post_id)
-            key = crypto.new_data_key()
-            officer = Officer.register(
-                officer_id,
-                crypto.encrypt(key, officer_id, "name", f["name"]),
-                crypto.encrypt(key, officer_id, "email", f["email"]),
-                org,
-                post,
-                post_id,
-                at,
-            )
-            self.keys[officer_id] = key
-            self.add(officer)
-        else:
-            self._officer_command(kind, f, at)
-
-    def _competency(self, competency_id: str, field: str) -> None:
-        if self.get(Competency, Competency.create_id(competency_id)) is None:
-            raise NotFound(f"{field}: competency {competency_id!r} is not defined")
-
-    def _officer_command(self, kind: str, f: dict[str, Any], at: datetime) -> None:
-        officer = self.officer(f["officer_id"])
-        if kind == "transfer_officer":
-            org = self.org(f["org_id"])
-            post_id = f.get("post_id")
-            officer.transfer(org, self.post(post_id), post_id, at)
-        elif kind == "enrol":
-            officer.enrol(self.course(f["course_id"]), at)
-        elif kind == "record_progress":
-            officer.record_progress(f["course_id"], f["percent"], at)
-        elif kind == "attempt_assessment":
-            officer.attempt_assessment(self.course(f["course_id"]), f["score"], at)
-        elif kind == "complete_course":
-            officer.complete(self.course(f["course_id"]), at)
-        elif kind == "withdraw":
-            officer.withdraw(f["course_id"], at)
-        else:  # pragma: no cover - parse_command only admits known types
-            raise LedgerError(f"type: unknown command type {kind!r}")
-
-    def commit(self) -> None:
-        """Write every pending event, receipt and key in one transaction."""
-        has_events = any(a.pending_events for a in self.aggregates.values())
-        if not (has_events or self.receipts or self.keys):
-            return
-        self.ledger.save(*self.aggregates.values(), receipts=self.receipts, keys=self.keys)
+        return AuditReader(self).event_counts()

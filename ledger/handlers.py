@@ -1,0 +1,193 @@
+"""One handler per command type: look up what the command names, call the aggregate.
+
+A handler gets the batch's unit of work and the command's checked fields, and
+raises a domain error to reject. A new command type is one function here and one
+entry in ``HANDLERS`` (plus its schema in :mod:`ledger.commands`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ledger import crypto
+from ledger.domain.errors import AlreadyExists, NotFound
+from ledger.domain.officer import Officer
+from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
+
+if TYPE_CHECKING:
+    from ledger.unit import UnitOfWork
+
+Fields = dict[str, Any]
+Handler = Callable[["UnitOfWork", Fields], None]
+
+
+# ---- lookups ------------------------------------------------------------------
+
+
+def _org(unit: UnitOfWork, org_id: str) -> Organisation:
+    org = unit.get(Organisation, Organisation.create_id(org_id))
+    if org is None:
+        raise NotFound(f"org_id: organisation {org_id!r} is not defined")
+    return org
+
+
+def _post(unit: UnitOfWork, post_id: str | None) -> Post | None:
+    return None if post_id is None else unit.get(Post, Post.create_id(post_id))
+
+
+def _course(unit: UnitOfWork, course_id: str) -> Course:
+    course = unit.get(Course, Course.create_id(course_id))
+    if course is None:
+        raise NotFound(f"course_id: course {course_id!r} is not published")
+    return course
+
+
+def _officer(unit: UnitOfWork, officer_id: str) -> Officer:
+    officer = unit.get(Officer, Officer.create_id(officer_id))
+    if officer is None:
+        raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
+    return officer
+
+
+def _competency(unit: UnitOfWork, competency_id: str, field: str) -> None:
+    if unit.get(Competency, Competency.create_id(competency_id)) is None:
+        raise NotFound(f"{field}: competency {competency_id!r} is not defined")
+
+
+def _at(f: Fields) -> datetime:
+    at: datetime = f["occurred_at"]
+    return at
+
+
+def _stamp(f: Fields) -> str:
+    return _at(f).isoformat()
+
+
+# ---- reference data -------------------------------------------------------------
+
+
+def define_organisation(unit: UnitOfWork, f: Fields) -> None:
+    if unit.get(Organisation, Organisation.create_id(f["org_id"])) is not None:
+        raise already_defined("organisation", "org_id", f["org_id"])
+    parent_id = f.get("parent_id")
+    parent = (
+        None if parent_id is None else unit.get(Organisation, Organisation.create_id(parent_id))
+    )
+    unit.add(Organisation.define(f["org_id"], f["name"], f["kind"], parent, parent_id, _stamp(f)))
+
+
+def define_competency(unit: UnitOfWork, f: Fields) -> None:
+    if unit.get(Competency, Competency.create_id(f["competency_id"])) is not None:
+        raise already_defined("competency", "competency_id", f["competency_id"])
+    unit.add(Competency.define(f["competency_id"], f["name"], f["kind"], _stamp(f)))
+
+
+def define_post(unit: UnitOfWork, f: Fields) -> None:
+    """Define a post, or revise its FRAC roles when it exists in the same organisation."""
+    _org(unit, f["org_id"])
+    for r, role in enumerate(f["roles"]):
+        for a, activity in enumerate(role["activities"]):
+            for c, need in enumerate(activity["competencies"]):
+                _competency(
+                    unit,
+                    need["competency_id"],
+                    f"roles[{r}].activities[{a}].competencies[{c}].competency_id",
+                )
+    existing = unit.get(Post, Post.create_id(f["post_id"]))
+    if existing is None:
+        unit.add(Post.define(f["post_id"], f["org_id"], f["title"], f["roles"], _stamp(f)))
+    else:
+        existing.revise(f["org_id"], f["title"], f["roles"], _stamp(f))
+
+
+def publish_course(unit: UnitOfWork, f: Fields) -> None:
+    if unit.get(Course, Course.create_id(f["course_id"])) is not None:
+        raise AlreadyExists(f"course_id: course {f['course_id']!r} is already published")
+    needs = f.get("competencies", [])
+    for c, need in enumerate(needs):
+        _competency(unit, need["competency_id"], f"competencies[{c}].competency_id")
+    unit.add(
+        Course.publish(
+            f["course_id"],
+            f["title"],
+            f["provider"],
+            f["duration_hours"],
+            needs,
+            f.get("assessment"),
+            _stamp(f),
+        )
+    )
+
+
+# ---- officers -------------------------------------------------------------------
+
+
+def register_officer(unit: UnitOfWork, f: Fields) -> None:
+    """Register an officer; name and email reach the event only as ciphertext under a new key."""
+    officer_id = f["officer_id"]
+    if unit.get(Officer, Officer.create_id(officer_id)) is not None:
+        raise AlreadyExists(f"officer_id: officer {officer_id!r} is already registered")
+    org = _org(unit, f["org_id"])
+    post_id = f.get("post_id")
+    post = _post(unit, post_id)
+    key = crypto.new_data_key()
+    officer = Officer.register(
+        officer_id,
+        crypto.encrypt(key, officer_id, "name", f["name"]),
+        crypto.encrypt(key, officer_id, "email", f["email"]),
+        org,
+        post,
+        post_id,
+        _at(f),
+    )
+    unit.add_key(officer_id, key)
+    unit.add(officer)
+
+
+def transfer_officer(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    org = _org(unit, f["org_id"])
+    post_id = f.get("post_id")
+    officer.transfer(org, _post(unit, post_id), post_id, _at(f))
+
+
+def enrol(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    officer.enrol(_course(unit, f["course_id"]), _at(f))
+
+
+def record_progress(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    officer.record_progress(f["course_id"], f["percent"], _at(f))
+
+
+def attempt_assessment(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    officer.attempt_assessment(_course(unit, f["course_id"]), f["score"], _at(f))
+
+
+def complete_course(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    officer.complete(_course(unit, f["course_id"]), _at(f))
+
+
+def withdraw(unit: UnitOfWork, f: Fields) -> None:
+    officer = _officer(unit, f["officer_id"])
+    officer.withdraw(f["course_id"], _at(f))
+
+
+HANDLERS: dict[str, Handler] = {
+    "define_organisation": define_organisation,
+    "define_competency": define_competency,
+    "define_post": define_post,
+    "publish_course": publish_course,
+    "register_officer": register_officer,
+    "transfer_officer": transfer_officer,
+    "enrol": enrol,
+    "record_progress": record_progress,
+    "attempt_assessment": attempt_assessment,
+    "complete_course": complete_course,
+    "withdraw": withdraw,
+}

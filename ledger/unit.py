@@ -1,0 +1,228 @@
+"""One batch of commands: the aggregates it touched, the receipts and keys it will write.
+
+Each command gets its own answer, and nothing a failed command did survives it.
+A domain error is raised before any event is triggered, so it changes nothing.
+Any other exception (a bug, a value the libraries choke on) may strike after a
+handler changed an aggregate; so each command keeps a savepoint of every aggregate
+it touches (its version and pending-event count as the command found it), and on
+failure those aggregates are rebuilt from the store plus the events that earlier
+commands of the batch triggered. Only the culprit is rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import PersistenceError
+
+from ledger.commands import Command, parse_line
+from ledger.domain.errors import DuplicateCommandConflict, LedgerError
+from ledger.handlers import HANDLERS
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger("ledger.application")
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+Parsed = list[tuple[int, "Command | LedgerError"]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to one input line."""
+
+    line: int
+    status: str
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "status": self.status}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def internal_error(stage: str, exc: BaseException) -> LedgerError:
+    """The rejection for an unexpected exception: its class, never its traceback or values."""
+    return LedgerError(f"internal error while {stage} this command ({type(exc).__name__})")
+
+
+def parse_all(chunk: list[tuple[int, str]]) -> Parsed:
+    """Parse every line; a line that cannot be parsed becomes its own rejection."""
+    parsed: Parsed = []
+    for number, line in chunk:
+        try:
+            parsed.append((number, parse_line(line)))
+        except LedgerError as exc:
+            parsed.append((number, exc))
+        except Exception as exc:  # the one boundary per line: a parser bug is this line's alone
+            log.exception("line %d could not be read; rejected", number)
+            parsed.append((number, internal_error("reading", exc)))
+    return parsed
+
+
+class _Before(NamedTuple):
+    """An aggregate as a command first touched it."""
+
+    in_batch: bool  # the batch held it already (else: loaded or created by this command)
+    version: int
+    pending: int  # events that the batch's earlier commands triggered on it
+
+
+@dataclass
+class _Savepoint:
+    """What one command found before it ran: enough to undo it."""
+
+    touched: dict[UUID, _Before] = field(default_factory=dict)
+    # officer id -> the key it replaced (None: there was none)
+    keys: list[tuple[str, bytes | None]] = field(default_factory=list)
+
+
+class UnitOfWork:
+    """One batch: the aggregates it touched, the receipts and keys it will write."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.receipts: dict[str, str] = {}
+        self.keys: dict[str, bytes] = {}
+        self._stored_receipts: dict[str, str] = {}
+        self._savepoint = _Savepoint()
+
+    def handle_all(self, parsed: Parsed) -> list[Outcome]:
+        """Fetch known receipts in one query, then apply the commands in order."""
+        ids = [c.command_id for _, c in parsed if isinstance(c, Command) and c.command_id]
+        recorder: Any = self.ledger.recorder
+        self._stored_receipts = recorder.select_receipts(ids) if ids else {}
+        return [self.handle(number, command) for number, command in parsed]
+
+    def handle(self, number: int, command: Command | LedgerError) -> Outcome:
+        """Apply one parsed command (or report its parse error); never raises for the command's sake."""
+        if isinstance(command, LedgerError):
+            return Outcome(number, REJECTED, str(command))
+        self._savepoint = _Savepoint()
+        try:
+            if command.command_id is not None:
+                known = self._receipt(command.command_id)
+                if known is not None:
+                    if known == command.content_hash:
+                        return Outcome(number, DUPLICATE)
+                    raise DuplicateCommandConflict(
+                        f"command_id: {command.command_id!r} was already accepted "
+                        "with different content"
+                    )
+            handler = HANDLERS.get(command.type)
+            if handler is None:  # parse_command only admits known types
+                raise LedgerError(f"type: unknown command type {command.type!r}")
+            handler(self, command.fields)
+        except PersistenceError:
+            raise  # the store, not this command: the batch is retried or fails as a whole
+        except LedgerError as exc:
+            if self._changed():
+                log.warning("line %d was rejected (%s) after changing state; undone", number, exc)
+                self._undo()
+            return Outcome(number, REJECTED, str(exc))
+        except Exception as exc:  # the one boundary per command
+            log.exception("line %d failed with an internal error; rejected and undone", number)
+            self._undo()
+            return Outcome(number, REJECTED, str(internal_error("applying", exc)))
+        if command.command_id is not None:
+            self.receipts[command.command_id] = command.content_hash
+        return Outcome(number, ACCEPTED)
+
+    def _receipt(self, command_id: str) -> str | None:
+        if command_id in self.receipts:
+            return self.receipts[command_id]
+        return self._stored_receipts.get(command_id)
+
+    # ---- what handlers use ----------------------------------------------------
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate as this batch has it (loaded once), or None when it does not exist."""
+        found = self.aggregates.get(aggregate_id)
+        if found is None:
+            found = self.ledger.load(cls, aggregate_id)
+            if found is None:
+                return None
+            self._touch(aggregate_id, found, in_batch=False)
+            self.aggregates[aggregate_id] = found
+        else:
+            self._touch(aggregate_id, found, in_batch=True)
+        assert isinstance(found, cls)
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        """A new aggregate, saved with the batch."""
+        existing = self.aggregates.get(aggregate.id)
+        if existing is None:
+            self._savepoint.touched.setdefault(aggregate.id, _Before(False, 0, 0))
+        else:
+            self._touch(aggregate.id, existing, in_batch=True)
+        self.aggregates[aggregate.id] = aggregate
+
+    def add_key(self, officer_id: str, key: bytes) -> None:
+        """An officer's data key, written in the batch's transaction."""
+        self._savepoint.keys.append((officer_id, self.keys.get(officer_id)))
+        self.keys[officer_id] = key
+
+    # ---- savepoints -----------------------------------------------------------
+
+    def _touch(self, aggregate_id: UUID, aggregate: Aggregate, in_batch: bool) -> None:
+        touched = self._savepoint.touched
+        if aggregate_id not in touched:
+            touched[aggregate_id] = _Before(
+                in_batch, aggregate.version, len(aggregate.pending_events)
+            )
+
+    def _changed(self) -> bool:
+        """Whether the current command left any trace (a domain error should leave none)."""
+        if self._savepoint.keys:
+            return True
+        for aggregate_id, before in self._savepoint.touched.items():
+            now = self.aggregates.get(aggregate_id)
+            if now is None or (now.version, len(now.pending_events)) != before[1:]:
+                return True
+        return False
+
+    def _undo(self) -> None:
+        """Put back every aggregate and key the current command touched."""
+        for officer_id, previous in reversed(self._savepoint.keys):
+            if previous is None:
+                self.keys.pop(officer_id, None)
+            else:
+                self.keys[officer_id] = previous
+        for aggregate_id, before in self._savepoint.touched.items():
+            # The cached object may be the one the command mutated in place.
+            self.ledger.forget(aggregate_id)
+            current = self.aggregates.get(aggregate_id)
+            if not before.in_batch or current is None:
+                self.aggregates.pop(aggregate_id, None)  # new to the batch: reloaded when needed
+                continue
+            earlier = list(current.pending_events[: before.pending])  # the earlier commands' events
+            # Replaced in place, so the batch still saves its aggregates in the same order.
+            stored_version = before.version - before.pending
+            self.aggregates[aggregate_id] = self._rebuild(aggregate_id, stored_version, earlier)
+
+    def _rebuild(self, aggregate_id: UUID, stored_version: int, events: list[Any]) -> Aggregate:
+        """The aggregate at ``stored_version`` in the store, then ``events`` still pending."""
+        base: Aggregate | None = None
+        if stored_version > 0:
+            base = self.ledger.repository.get(aggregate_id, version=stored_version)
+        rebuilt = project_aggregate(base, events)
+        assert isinstance(rebuilt, Aggregate)
+        rebuilt.pending_events.extend(events)
+        return rebuilt
+
+    def commit(self) -> None:
+        """Write every pending event, receipt and key in one transaction."""
+        has_events = any(a.pending_events for a in self.aggregates.values())
+        if not (has_events or self.receipts or self.keys):
+            return
+        self.ledger.save(*self.aggregates.values(), receipts=self.receipts, keys=self.keys)
