@@ -4,6 +4,11 @@ Concurrent requests put their commands on one queue; a single writer thread take
 everything waiting (up to a batch), applies it as one transaction, and only then
 answers each request with its own commands' outcomes. One fsync serves many
 requests, and a rejected command still writes nothing and affects no other.
+
+A request that goes away (its client disconnects, its task is cancelled) changes
+nothing here: once submitted, its commands are applied exactly once with the others,
+only the answer is lost, and a resend with the same ``command_id`` answers
+``duplicate``. Nothing a caller does to its future can stop the writer thread.
 """
 
 from __future__ import annotations
@@ -11,12 +16,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from ledger.application import Outcome
 
 log = logging.getLogger("ledger.api")
+
+_Request = tuple[list[str], "Future[list[Outcome]]"]
+
+
+class CommitterClosed(RuntimeError):
+    """The server is shutting down: no more commands are taken."""
 
 
 class GroupCommitter:
@@ -25,48 +36,86 @@ class GroupCommitter:
     def __init__(self, ledger: Any, max_batch: int = 500) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[list[str], Future[list[Outcome]]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._closing = threading.Lock()  # nothing is queued behind the stop marker
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
     def submit(self, lines: list[str]) -> Future[list[Outcome]]:
-        """Queue one request's commands; the future resolves once they are durable."""
+        """Queue one request's commands; the future resolves once they are durable.
+
+        The future is already running, so it cannot be cancelled: an awaiting request
+        that is cancelled (``asyncio.wrap_future`` then cancels the future it wraps)
+        leaves it alone, and its commands are applied like everyone else's.
+        """
         future: Future[list[Outcome]] = Future()
-        self._queue.put((lines, future))
+        future.set_running_or_notify_cancel()
+        with self._closing:
+            if not self._closed:
+                self._queue.put((lines, future))
+                return future
+        future.set_exception(CommitterClosed("the server is shutting down"))
         return future
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Apply what is queued, then stop the writer thread."""
+        with self._closing:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            requests = [first]
-            size = len(first[0])
-            while size < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                requests.append(more)
-                size += len(more[0])
-            chunk: list[tuple[int, str]] = []
-            for lines, _ in requests:
-                chunk.extend((len(chunk) + 1, line) for line in lines)
+        while (requests := self._take()) is not None:
             try:
-                outcomes = self.ledger._apply_batch(chunk)
-            except Exception as exc:  # the database is down: every waiting request learns it
-                log.exception("group commit failed")
+                self._commit(requests)
+            except Exception as exc:  # a bug of ours must not stop every later request
+                log.exception("group commit failed unexpectedly")
                 for _, future in requests:
-                    future.set_exception(exc)
-                continue
-            start = 0
-            for lines, future in requests:
-                future.set_result(outcomes[start : start + len(lines)])
-                start += len(lines)
+                    _settle(future, exc)
+
+    def _take(self) -> list[_Request] | None:
+        """The next batch: everything waiting, up to ``max_batch`` commands (None: stop)."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        requests = [first]
+        size = len(first[0])
+        while size < self.max_batch:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            requests.append(more)
+            size += len(more[0])
+        return requests
+
+    def _commit(self, requests: list[_Request]) -> None:
+        chunk: list[tuple[int, str]] = []
+        for lines, _ in requests:
+            chunk.extend((len(chunk) + 1, line) for line in lines)
+        try:
+            outcomes = self.ledger._apply_batch(chunk)
+        except Exception as exc:  # the database is down: every waiting request learns it
+            log.exception("group commit failed")
+            for _, future in requests:
+                _settle(future, exc)
+            return
+        start = 0
+        for lines, future in requests:
+            _settle(future, outcomes[start : start + len(lines)])
+            start += len(lines)
+
+
+def _settle(future: Future[list[Outcome]], result: list[Outcome] | Exception) -> None:
+    """Resolve one request's future; one that is already resolved is left as it is."""
+    try:
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+    except InvalidStateError:  # cannot happen to a running future; never worth the thread
+        log.warning("a request's answer was already settled; dropped")

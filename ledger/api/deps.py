@@ -11,11 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.api import auth
-from ledger.api.auth import Principal
+from ledger.api.auth import Lookup, Principal
 from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
 from ledger.db import Database
@@ -31,8 +33,15 @@ class Services:
         self.settings = settings
         self.ledger = Ledger(settings)
         self._local = threading.local()
+        self._schema_checked = False
         auth.ensure_tables(self.db())
-        self.tokens = auth.TokenCache(Database(settings), token_ttl)
+        self._schema_checked = True
+        self.tokens = auth.TokenCache(self.db, token_ttl)
+        # How many threads may look tokens up at once. A flood of made-up tokens waits
+        # for the few threads of strangers, leaving the rest of the pool to the routes,
+        # and tokens that were valid a moment ago are looked up again on their own.
+        self.stranger_lookups = anyio.CapacityLimiter(8)
+        self.known_lookups = anyio.CapacityLimiter(4)
         self.committer = GroupCommitter(self.ledger)
         self.follower: Any = None
         if project:
@@ -47,6 +56,9 @@ class Services:
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = Database(self.settings)
+            # The schema was checked once at start; checking it again on each new thread
+            # would take the store's write lock before that thread's first read.
+            db.schema_checked = self._schema_checked
         return db
 
     def reads(self) -> Any:
@@ -64,8 +76,8 @@ class Services:
         self.committer.close()
 
 
-def get_services(request: Request) -> Services:
-    """The services the app's lifespan built."""
+async def get_services(request: Request) -> Services:
+    """The services the app's lifespan built (async: no trip to the thread pool)."""
     services: Services = request.app.state.services
     return services
 
@@ -82,7 +94,10 @@ async def current_principal(
     """The caller named by a valid bearer token, else 401."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    found = services.tokens.get(creds.credentials)
+    found = services.tokens.cached(creds.credentials)
+    if isinstance(found, Lookup):  # a query: on a worker thread, never on the event loop
+        limiter = services.known_lookups if found is Lookup.EXPIRED else services.stranger_lookups
+        found = await anyio.to_thread.run_sync(services.tokens.lookup, creds.credentials, limiter=limiter)
     if found is None:
         raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})
     return found

@@ -14,12 +14,13 @@ from ledger.api.models import (
     ERRORS,
     Erased,
     EraseRequest,
+    Error,
     Health,
     NewToken,
     TokenRequest,
     request_body,
 )
-from ledger.domain.errors import LedgerError, NotFound
+from ledger.domain.errors import AlreadyExists, LedgerError, NotFound
 from ledger.domain.values import ID_PATTERN, unsafe_character
 
 router = APIRouter(tags=["admin"], responses=ERRORS)
@@ -45,7 +46,8 @@ def _erase(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
     return {"officer_id": officer_id, "erased": True}
 
 
-@router.post("/tokens", response_model=NewToken, openapi_extra=request_body(TokenRequest))
+@router.post("/tokens", response_model=NewToken, openapi_extra=request_body(TokenRequest),
+             responses={409: {"model": Error, "description": "A token by that name exists"}})
 async def post_token(request: Request, who: Admin, services: ServicesDep) -> Any:
     """Create a token (shown once in this response)."""
     body = await read_model(request, TokenRequest)
@@ -55,6 +57,8 @@ async def post_token(request: Request, who: Admin, services: ServicesDep) -> Any
 def _create_token(services: Services, body: TokenRequest) -> dict[str, Any]:
     try:
         token = auth.create_token(services.db(), body.name, body.role, body.ministry_id, body.officer_id)
+    except AlreadyExists:  # also when a simultaneous request took the name first
+        raise HTTPException(409, f"name: a token named {body.name!r} already exists") from None
     except LedgerError as exc:
         raise HTTPException(422, str(exc)) from None
     return {"name": body.name, "role": body.role, "token": token}
