@@ -36,6 +36,7 @@ from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
 from ledger.events import to_public
+from ledger.storage import Access
 from ledger.unit import (
     ACCEPTED,
     DUPLICATE,
@@ -82,11 +83,17 @@ class Ledger(Application[UUID]):
 
     def ingest(self, lines: Iterable[str], batch_size: int = 500) -> Iterator[Outcome]:
         """Apply JSON Lines in order; yields one outcome per non-blank line."""
-        chunk: list[tuple[int, str]] = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            chunk.append((number, line))
+        numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
+        return self.ingest_numbered(numbered, batch_size)
+
+    def ingest_numbered(
+        self, items: Iterable[tuple[int, str | LedgerError]], batch_size: int = 500
+    ) -> Iterator[Outcome]:
+        """Apply numbered lines in order (a line that could not even be read is its own
+        rejection, see ``ledger.lines``); yields one outcome per item."""
+        chunk: list[tuple[int, str | LedgerError]] = []
+        for item in items:
+            chunk.append(item)
             if len(chunk) >= batch_size:
                 yield from self._apply_batch(chunk)
                 chunk = []
@@ -98,7 +105,7 @@ class Ledger(Application[UUID]):
         line = command if isinstance(command, str) else json.dumps(command)
         return next(iter(self._apply_batch([(1, line)])))
 
-    def _apply_batch(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
+    def _apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
         """Apply numbered lines as one batch; one outcome per line, in order.
 
         Raises only when the store cannot be used at all (unreachable or locked
@@ -161,6 +168,18 @@ class Ledger(Application[UUID]):
         return self._commit(parsed[:middle], PART_RETRIES) + self._commit(
             parsed[middle:], PART_RETRIES
         )
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save aggregates; each changed officer's current ministry and erasure are
+        written in the same transaction (``officer_access``, for access decisions)."""
+        access = {
+            o.officer_id: Access(o.ministry_id, o.erased)
+            for o in objs
+            if isinstance(o, Officer) and o.pending_events
+        }
+        if access:
+            kwargs["access"] = access
+        return super().save(*objs, **kwargs)
 
     def _remember(self, aggregate: Aggregate) -> None:
         self._cache[aggregate.id] = aggregate

@@ -8,6 +8,8 @@ copy of them unreadable, wherever the ciphertext went.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -44,3 +46,12 @@ def decrypt(key: bytes | None, officer_id: str, field: str, token: str) -> str |
     except InvalidTag:
         return None
     return plain.decode("utf-8")
+
+
+def keyed_digest(key: bytes, digest: str) -> str:
+    """A receipt digest keyed with an officer's data key (HMAC-SHA-256).
+
+    Without the key (destroyed on erasure) nobody can tell which content it was made
+    from, so it cannot confirm a guess of the personal data the command carried.
+    """
+    return hmac.new(key, b"ledger-receipt\x00" + digest.encode("ascii"), hashlib.sha256).hexdigest()

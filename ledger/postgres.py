@@ -18,6 +18,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger import chain
+from ledger.storage import ACCESS, Access, Receipt
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -31,6 +32,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_officer_keys"))
         self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
         self.log_table = SQL("{}.{}").format(schema, Identifier(chain.LOG_TABLE))
+        self.access_table = SQL("{}.{}").format(schema, Identifier(ACCESS))
         # Which event got which position: the log chain links events in position order.
         self.insert_events_statement += SQL(", originator_id, originator_version")
         # The tables themselves come from ledger.schema's migrations, never from here.
@@ -86,12 +88,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         self._extend_chains(curs, stored_events)
-        receipts: dict[str, str] = kwargs.get("receipts") or {}
+        receipts: dict[str, Receipt] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         if receipts:
             curs.executemany(
-                SQL("INSERT INTO {} VALUES (%s, %s)").format(self.receipts_table),
-                list(receipts.items()),
+                SQL("INSERT INTO {} (command_id, content_hash, officer_id) VALUES (%s, %s, %s)").format(
+                    self.receipts_table
+                ),
+                [(cid, r.digest, r.officer_id) for cid, r in receipts.items()],
+            )
+        access: dict[str, Access] = kwargs.get("access") or {}
+        if access:
+            curs.executemany(
+                SQL("INSERT INTO {} (officer_id, ministry_id, erased) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (officer_id) DO UPDATE SET ministry_id = excluded.ministry_id, "
+                    "erased = excluded.erased").format(self.access_table),
+                [(officer, a.ministry_id, int(a.erased)) for officer, a in sorted(access.items())],
             )
         if keys:
             curs.executemany(
@@ -135,19 +147,29 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             found.update(r["o"] for r in curs.fetchall())
         return found
 
-    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
-        """The stored content hash of each of these command ids that was accepted."""
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
+        """The stored receipt of each of these command ids that was accepted."""
         wanted = list(command_ids)
         if not wanted:
             return {}
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                SQL("SELECT command_id, content_hash FROM {} WHERE command_id = ANY(%s)").format(
+                SQL("SELECT command_id, content_hash, officer_id FROM {} WHERE command_id = ANY(%s)").format(
                     self.receipts_table
                 ),
                 (wanted,),
             )
-            return {row["command_id"]: row["content_hash"] for row in curs.fetchall()}
+            return {row["command_id"]: Receipt(row["content_hash"], row["officer_id"]) for row in curs.fetchall()}
+
+    def select_access(self, officer_id: str) -> Access | None:
+        """The officer's current ministry and whether it was erased, as committed with its events."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT ministry_id, erased FROM {} WHERE officer_id = %s").format(self.access_table),
+                (officer_id,),
+            )
+            row = curs.fetchone()
+            return None if row is None else Access(str(row["ministry_id"]), bool(row["erased"]))
 
     def select_key(self, officer_id: str) -> bytes | None:
         """The officer's data key, or None once it was destroyed."""

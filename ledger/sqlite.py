@@ -14,6 +14,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from ledger import chain
+from ledger.storage import ACCESS, Access, Receipt
 
 RECEIPTS = "command_receipts"
 KEYS = "officer_keys"
@@ -36,10 +37,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
             rows = chain.extend_log(bytes(row[0]) if row else chain.GENESIS, zip(ids, stored_events, strict=True))
             c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", rows)
-        receipts: dict[str, str] = kwargs.get("receipts") or {}
+        receipts: dict[str, Receipt] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         if receipts:
-            c.executemany(f"INSERT INTO {RECEIPTS} VALUES (?, ?)", list(receipts.items()))
+            c.executemany(
+                f"INSERT INTO {RECEIPTS} (command_id, content_hash, officer_id) VALUES (?, ?, ?)",
+                [(cid, r.digest, r.officer_id) for cid, r in receipts.items()],
+            )
+        access: dict[str, Access] = kwargs.get("access") or {}
+        if access:
+            c.executemany(
+                f"INSERT INTO {ACCESS} (officer_id, ministry_id, erased) VALUES (?, ?, ?) "
+                "ON CONFLICT (officer_id) DO UPDATE SET ministry_id = excluded.ministry_id, erased = excluded.erased",
+                [(officer, a.ministry_id, int(a.erased)) for officer, a in sorted(access.items())],
+            )
         if keys:
             c.executemany(f"INSERT INTO {KEYS} VALUES (?, ?)", list(keys.items()))
         destroy = kwargs.get("destroy_keys") or ()
@@ -105,21 +116,26 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return {r[0] for r in c.fetchall()}
 
-    def _pairs_for(self, sql: str, keys: Iterable[str]) -> list[tuple[Any, Any]]:
-        """Run ``sql`` (one ``IN ({})``) over ``keys`` in chunks; the rows as pairs."""
+    def _rows_for(self, sql: str, keys: Iterable[str]) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (one ``IN ({})``) over ``keys`` in chunks; the rows as tuples."""
         wanted = list(keys)
-        rows: list[tuple[Any, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 c.execute(sql.format(",".join("?" * len(chunk))), chunk)
-                rows.extend((row[0], row[1]) for row in c.fetchall())
+                rows.extend(tuple(row) for row in c.fetchall())
         return rows
 
-    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, str]:
-        """The stored content hash of each of these command ids that was accepted."""
-        sql = f"SELECT command_id, content_hash FROM {RECEIPTS} WHERE command_id IN ({{}})"
-        return dict(self._pairs_for(sql, command_ids))
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
+        """The stored receipt of each of these command ids that was accepted."""
+        sql = f"SELECT command_id, content_hash, officer_id FROM {RECEIPTS} WHERE command_id IN ({{}})"
+        return {cid: Receipt(digest, officer) for cid, digest, officer in self._rows_for(sql, command_ids)}
+
+    def select_access(self, officer_id: str) -> Access | None:
+        """The officer's current ministry and whether it was erased, as committed with its events."""
+        rows = self._rows_for(f"SELECT ministry_id, erased FROM {ACCESS} WHERE officer_id IN ({{}})", [officer_id])
+        return Access(str(rows[0][0]), bool(rows[0][1])) if rows else None
 
     def select_key(self, officer_id: str) -> bytes | None:
         """The officer's data key, or None once it was destroyed."""
@@ -128,4 +144,4 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
         """Data keys of several officers at once (missing ones are absent)."""
         sql = f"SELECT officer_id, data_key FROM {KEYS} WHERE officer_id IN ({{}})"
-        return {officer: bytes(key) for officer, key in self._pairs_for(sql, officer_ids)}
+        return {officer: bytes(key) for officer, key in self._rows_for(sql, officer_ids)}

@@ -20,9 +20,12 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
+from ledger import crypto
 from ledger.commands import Command, parse_line
-from ledger.domain.errors import DuplicateCommandConflict, LedgerError
+from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
+from ledger.domain.officer import Officer
 from ledger.handlers import HANDLERS
+from ledger.storage import Receipt
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -31,6 +34,8 @@ A = TypeVar("A", bound=Aggregate)
 log = logging.getLogger("ledger.application")
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+# Commands whose content includes personal data (their receipts are keyed, see Receipt).
+PERSONAL_DATA_COMMANDS = frozenset({"register_officer"})
 Parsed = list[tuple[int, "Command | LedgerError"]]
 
 
@@ -54,10 +59,13 @@ def internal_error(stage: str, exc: BaseException) -> LedgerError:
     return LedgerError(f"internal error while {stage} this command ({type(exc).__name__})")
 
 
-def parse_all(chunk: list[tuple[int, str]]) -> Parsed:
+def parse_all(chunk: list[tuple[int, str | LedgerError]]) -> Parsed:
     """Parse every line; a line that cannot be parsed becomes its own rejection."""
     parsed: Parsed = []
     for number, line in chunk:
+        if isinstance(line, LedgerError):  # could not even be read as a line
+            parsed.append((number, line))
+            continue
         try:
             parsed.append((number, parse_line(line)))
         except LedgerError as exc:
@@ -91,9 +99,9 @@ class UnitOfWork:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.aggregates: dict[UUID, Aggregate] = {}
-        self.receipts: dict[str, str] = {}
+        self.receipts: dict[str, Receipt] = {}
         self.keys: dict[str, bytes] = {}
-        self._stored_receipts: dict[str, str] = {}
+        self._stored_receipts: dict[str, Receipt] = {}
         self._savepoint = _Savepoint()
 
     def handle_all(self, parsed: Parsed) -> list[Outcome]:
@@ -112,7 +120,7 @@ class UnitOfWork:
             if command.command_id is not None:
                 known = self._receipt(command.command_id)
                 if known is not None:
-                    if known == command.content_hash:
+                    if self._same_content(known, command):
                         return Outcome(number, DUPLICATE)
                     raise DuplicateCommandConflict(
                         f"command_id: {command.command_id!r} was already accepted "
@@ -134,10 +142,42 @@ class UnitOfWork:
             self._undo()
             return Outcome(number, REJECTED, str(internal_error("applying", exc)))
         if command.command_id is not None:
-            self.receipts[command.command_id] = command.content_hash
+            self.receipts[command.command_id] = self._new_receipt(command)
         return Outcome(number, ACCEPTED)
 
-    def _receipt(self, command_id: str) -> str | None:
+    def _new_receipt(self, command: Command) -> Receipt:
+        """The receipt of an accepted command; keyed when the command carried personal data."""
+        if command.type in PERSONAL_DATA_COMMANDS:
+            officer_id = command.fields["officer_id"]
+            return Receipt(crypto.keyed_digest(self.keys[officer_id], command.content_hash), officer_id)
+        return Receipt(command.content_hash)
+
+    def _same_content(self, known: Receipt, command: Command) -> bool:
+        """Whether a resent command is the one the receipt was made for.
+
+        Once the officer a personal-data receipt is keyed to was erased, there is
+        nothing to compare with: every resend gets the same answer, whatever name or
+        email it carries, so the answer confirms no guess. Receipts from before keyed
+        receipts existed get that answer too when they name an erased officer.
+        """
+        officer_id = known.officer_id
+        if officer_id is None and command.type in PERSONAL_DATA_COMMANDS:
+            officer_id = command.fields["officer_id"] if self._erased(command.fields["officer_id"]) else None
+        if officer_id is None:
+            return known.digest == command.content_hash
+        key = self.keys.get(officer_id) or self.ledger.recorder.select_key(officer_id)  # type: ignore[attr-defined]
+        if key is None or self._erased(officer_id):
+            raise OfficerErasedError(
+                f"command_id: {command.command_id!r} was accepted for an officer whose personal data "
+                "has since been erased; it cannot be compared or applied again"
+            )
+        return bool(known.digest == crypto.keyed_digest(key, command.content_hash))
+
+    def _erased(self, officer_id: str) -> bool:
+        officer = self.get(Officer, Officer.create_id(officer_id))
+        return officer is not None and officer.erased
+
+    def _receipt(self, command_id: str) -> Receipt | None:
         if command_id in self.receipts:
             return self.receipts[command_id]
         return self._stored_receipts.get(command_id)

@@ -4,6 +4,7 @@ and nothing outside ledger/schema.py and ledger/migrations/ issues DDL."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 import sqlite3
@@ -116,6 +117,14 @@ def test_a_store_of_the_previous_layout_is_refused_until_migrated_then_keeps_eve
     rehashed = "ledger_chain"
     assert {t: r for t, r in after.items() if t != rehashed} == {t: r for t, r in before.items() if t != rehashed}
     assert [row[:2] for row in after[rehashed]] == [row[:2] for row in before[rehashed]]
+
+    # Access decisions now come from officer_access, folded once from the old events.
+    with raw.transaction() as c:
+        c.execute("SELECT officer_id, ministry_id, erased FROM officer_access ORDER BY officer_id")
+        access = {r[0]: (r[1], bool(r[2])) for r in c.fetchall()}
+    old_records = {row[0]: json.loads(row[2]) for row in before["rm_records"]}
+    assert {o: (d["ministry_id"], d["erased"]) for o, d in old_records.items()} == access
+    assert access["OFF-0000003"][1] is True
 
     # The upgraded store works: reads, verify, new writes, projection.
     ledger = Ledger(settings)

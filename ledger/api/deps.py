@@ -135,20 +135,25 @@ class ReadableOfficer:
 
 
 def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep) -> ReadableOfficer:
-    """The officer if ``who`` may read it: 403 outside its scope, 404 when not registered.
+    """The officer if ``who`` may read it, decided from the store's own state.
 
-    An id that is not a valid id in full answers 404 like an unknown officer: nothing
-    by that name can exist, and it never reaches a query.
+    Which ministry an officer is posted under comes from ``officer_access``, written in
+    the same transaction as the events: an HR cell loses access the instant a transfer
+    out is accepted, and the new ministry gains it, however far the read models lag.
+    A ministry HR token gets the same 404 for an officer of another ministry as for an
+    unknown one, so it cannot learn who exists. An id that is not a valid id in full
+    answers 404 too: nothing by that name can exist, and it never reaches a query.
     """
     if who.role == "officer" and who.officer_id != officer_id:
         raise HTTPException(403, "an officer token reads only its own officer")
-    current: dict[str, Any] | None = None
+    access = None
     if ID_PATTERN.fullmatch(officer_id) is not None:
-        current = services.reads().record(officer_id)
+        access = services.ledger.recorder.select_access(officer_id)
+    if access is None or (who.role == "ministry_hr" and access.ministry_id != who.ministry_id):
+        raise HTTPException(404, f"no officer {officer_id!r} that this token may read")
+    current = services.reads().record(officer_id)
     if current is None:
-        raise HTTPException(404, f"officer {officer_id!r} is not registered")
-    if who.role == "ministry_hr" and current["ministry_id"] != who.ministry_id:
-        raise HTTPException(403, f"officer {officer_id!r} is not posted under ministry {who.ministry_id}")
+        raise HTTPException(404, f"officer {officer_id!r} is registered but not projected yet; retry shortly")
     return ReadableOfficer(officer_id, current, who)
 
 

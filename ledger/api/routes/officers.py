@@ -37,6 +37,7 @@ def get_competencies(officer: Officer, services: ServicesDep) -> Any:
     profile = services.reads().competency_profile(officer.officer_id)
     if profile is None:
         raise HTTPException(404, f"officer {officer.officer_id!r} is not in the read model")
+    auth.log_access(services.db(), officer.reader, officer.officer_id, "competencies")
     return profile
 
 
