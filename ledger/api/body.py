@@ -189,12 +189,15 @@ def split_commands(raw: bytes, max_commands: int) -> list[str]:
     Each text goes to the command parser unchanged, so a command sent over HTTP is
     judged exactly as the same command on a line of a file (repeated keys, numbers and all).
     """
+    text = _text(raw)
     try:
-        items = _split(_text(raw))
+        items = _split(text)
     except json.JSONDecodeError as exc:
         raise HTTPException(400, f"body: malformed JSON ({exc})") from None
     if not 1 <= len(items) <= max_commands:
         raise HTTPException(422, f"body: send 1..{max_commands} commands")
-    if not all(value is _OBJECT for value, _ in items):
+    # In an array, an element that is not an object is that command's own rejection
+    # (the parser says so); a lone body that is not an object is no command at all.
+    if not text.lstrip(" \t\r\n").startswith("[") and items[0][0] is not _OBJECT:
         raise HTTPException(422, "body: each command must be a JSON object")
     return [text for _, text in items]

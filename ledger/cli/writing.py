@@ -12,6 +12,7 @@ import click
 from ledger.cli.common import Context
 from ledger.cli.render import emit_json, err, progress_bar, rate
 from ledger.domain.errors import LedgerError
+from ledger.lines import read_lines
 
 
 def _count_lines(path: str) -> int | None:
@@ -24,11 +25,13 @@ def _count_lines(path: str) -> int | None:
         raise LedgerError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
 
 
-def _open_input(path: str) -> IO[str]:
+def _open_input(path: str) -> IO[bytes]:
+    # Bytes, not text: each line is decoded on its own (ledger.lines), so a line that
+    # is not UTF-8 is that line's rejection, not the end of the whole file.
     if path == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as exc:
         raise LedgerError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
 
@@ -56,7 +59,7 @@ def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bo
     counts: Counter[str] = Counter()
     started = time.perf_counter()
     with _open_input(file) as fh:
-        outcomes = ledger.ingest(fh, batch_size=batch_size)
+        outcomes = ledger.ingest_numbered(read_lines(fh), batch_size=batch_size)
         with progress_bar("ingesting", "lines", show) as bar:
             task = bar.add_task("ingest", total=total, rate="-")
             for outcome in outcomes:
