@@ -181,6 +181,12 @@ class Ledger(Application[UUID]):
             kwargs["access"] = access
         return super().save(*objs, **kwargs)
 
+    def access(self, officer_id: str) -> Access | None:
+        """The officer's current ministry and erasure, as committed with its events
+        (for access decisions; never from a read model that may lag)."""
+        found: Access | None = self.recorder.select_access(officer_id)  # type: ignore[attr-defined]
+        return found
+
     def _remember(self, aggregate: Aggregate) -> None:
         self._cache[aggregate.id] = aggregate
         self._cache.move_to_end(aggregate.id)
@@ -233,16 +239,18 @@ class Ledger(Application[UUID]):
                     raise
                 self._remember(officer)
                 break
+        # Outside the write lock: a VACUUM takes seconds and writers need not wait.
+        for attempt, pause in enumerate((0.2, 1.0, 0.0)):
             try:
                 self.recorder.scrub()  # type: ignore[attr-defined]
+                return True
             except Exception as exc:
                 log.warning(
-                    "officer %s erased, but scrubbing the database files failed: %s",
-                    officer_id,
-                    exc,
+                    "officer %s erased, but scrubbing the database files failed (attempt %d): %s",
+                    officer_id, attempt + 1, exc,
                 )
-                return False
-            return True
+                time.sleep(pause)
+        return False
 
     # ---- the notification log -------------------------------------------------
 

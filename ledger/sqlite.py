@@ -17,6 +17,14 @@ from ledger import chain
 from ledger.storage import ACCESS, Access, Receipt
 
 RECEIPTS = "command_receipts"
+
+
+# Seconds a scrub waits for other connections before it reports itself as not done.
+SCRUB_BUSY_TIMEOUT = 3.0
+
+
+class ScrubIncomplete(RuntimeError):
+    """The database files could not be scrubbed now (the erasure itself is done)."""
 KEYS = "officer_keys"
 
 
@@ -66,14 +74,25 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         """Leave no copy of destroyed keys in the database files (WAL, free pages)."""
         import sqlite3
 
-        raw = sqlite3.connect(self.datastore.pool.db_name, isolation_level=None, timeout=30)
+        raw = sqlite3.connect(self.datastore.pool.db_name, isolation_level=None, timeout=SCRUB_BUSY_TIMEOUT)
         try:
             raw.execute("PRAGMA secure_delete = ON")
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint(raw)
             raw.execute("VACUUM")
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint(raw)
         finally:
             raw.close()
+
+    @staticmethod
+    def _checkpoint(raw: Any) -> None:
+        """Copy the WAL into the database and truncate it, or fail: a busy checkpoint
+        leaves old pages (and the destroyed key in them) in the WAL file."""
+        busy, wal_pages, moved = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy or (wal_pages != -1 and moved != wal_pages):
+            raise ScrubIncomplete(
+                f"the WAL could not be checkpointed ({moved} of {wal_pages} pages; another "
+                "connection is reading or writing the database)"
+            )
 
     def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> None:
         previous: dict[str, bytes] = {}

@@ -148,7 +148,7 @@ def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep)
         raise HTTPException(403, "an officer token reads only its own officer")
     access = None
     if ID_PATTERN.fullmatch(officer_id) is not None:
-        access = services.ledger.recorder.select_access(officer_id)
+        access = services.ledger.access(officer_id)
     if access is None or (who.role == "ministry_hr" and access.ministry_id != who.ministry_id):
         raise HTTPException(404, f"no officer {officer_id!r} that this token may read")
     current = services.reads().record(officer_id)

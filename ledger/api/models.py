@@ -94,6 +94,8 @@ class EraseRequest(BaseModel):
 class Erased(BaseModel):
     officer_id: str
     erased: bool
+    scrubbed: bool = Field(description="Whether the database files were also scrubbed of the key's old bytes "
+                                       "(false: retry `ledger erase` later; the erasure itself is done)")
 
 
 TokenName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable)]

@@ -40,10 +40,10 @@ def _erase(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
     if ID_PATTERN.fullmatch(officer_id) is None:  # nothing by that name can be registered
         raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
     try:
-        services.ledger.erase(officer_id, reason)
+        scrubbed = services.ledger.erase(officer_id, reason)
     except LedgerError as exc:
         raise HTTPException(404 if isinstance(exc, NotFound) else 422, str(exc)) from None
-    return {"officer_id": officer_id, "erased": True}
+    return {"officer_id": officer_id, "erased": True, "scrubbed": scrubbed}
 
 
 @router.post("/tokens", response_model=NewToken, openapi_extra=request_body(TokenRequest),
