@@ -93,6 +93,26 @@ class Database:
             raise
         conn.commit()
 
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        """A read-only snapshot that never takes the write lock.
+
+        On SQLite (WAL) ``BEGIN DEFERRED`` reads one consistent snapshot and never waits
+        for a writer, where ``transaction()``'s ``BEGIN IMMEDIATE`` would queue behind the
+        group commit and the projections; on PostgreSQL readers never block anyway.
+        """
+        conn = self._connect()
+        if self.is_postgres:
+            with conn.transaction():
+                yield _PgCursor(conn.cursor())
+            return
+        cursor = conn.cursor()
+        cursor.execute("BEGIN DEFERRED")
+        try:
+            yield cursor
+        finally:
+            conn.rollback()  # nothing to keep: ends the snapshot
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

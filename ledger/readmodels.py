@@ -28,7 +28,7 @@ class ReadModels:
         return lambda field, token: crypto.decrypt(key, officer_id, field, token)
 
     def record(self, officer_id: str) -> dict[str, Any] | None:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             doc = self.records.get_doc(c, officer_id)
         if doc is None:
             return None
@@ -36,15 +36,15 @@ class ReadModels:
         return finish(doc, self._decrypter(officer_id, key))
 
     def competency_profile(self, officer_id: str) -> dict[str, Any] | None:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             return self.competencies.profile(c, officer_id)
 
     def ministry(self, ministry_id: str) -> dict[str, Any] | None:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             return self.ministries.aggregates(c, ministry_id)
 
     def export(self, model: str) -> Iterator[dict[str, Any]]:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             if model == "competencies":
                 rows = self.competencies.export(c)
             elif model == "ministries":
@@ -63,7 +63,7 @@ class ReadModels:
                 yield finish(doc, self._decrypter(doc["officer_id"], keys.get(doc["officer_id"])))
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             c.execute(
                 "SELECT source, part, position, officer_id, reason, recorded_at FROM ledger_dead_letters "
                 "ORDER BY recorded_at, source, part, position"

@@ -38,7 +38,7 @@ def _stuck(entry: dict[str, Any], now: datetime, stuck_after: float) -> bool:
 
 def _relayed_ends(db: Database, prefix: str) -> dict[tuple[str, int], int]:
     """Partition ends as acknowledged to the relay (empty if it never ran against this database)."""
-    with db.transaction() as c:
+    with db.reading() as c:
         c.execute("SELECT topic, part, next_offset FROM ledger_relay_offsets")
         return {(t, int(p)): int(o) for t, p, o in c.fetchall() if t.startswith(prefix + ".")}
 
@@ -82,7 +82,7 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
 
     db = Database(settings)
     runner = Runner(db)
-    with db.transaction() as c:
+    with db.reading() as c:
         c.execute("SELECT name, position, updated_at FROM ledger_positions")
         positions = {r[0]: (int(r[1]), r[2]) for r in c.fetchall()}
         c.execute("SELECT projection, MAX(updated_at) FROM ledger_offsets GROUP BY projection")

@@ -111,15 +111,12 @@ def _read_one(db: Database, sql: str, params: tuple[Any, ...]) -> Any:
 
     Not ``db.transaction()``: on SQLite that begins IMMEDIATE, which takes the
     database's write lock, so every lookup would wait behind the writers (the group
-    commit, the projections) and hold them up in turn. A lone SELECT reads one
-    consistent snapshot by itself, and in WAL mode a reader never waits for a writer.
+    commit, the projections) and hold them up in turn. ``db.reading()`` never does.
     """
-    conn = db._connect()  # Database has no read-only statement of its own (yet)
     try:
-        if db.is_postgres:
-            sql = sql.replace("?", "%s")
-        # fetchall: a statement stepped to its end holds no snapshot open afterwards.
-        rows = conn.execute(sql, params).fetchall()
+        with db.reading() as c:
+            c.execute(sql, params)
+            rows = c.fetchall()
     except Exception:
         db.close()  # a broken connection is opened afresh by the next lookup
         raise
@@ -142,7 +139,7 @@ def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> 
 
 
 def read_access_log(db: Database, officer_id: str | None = None) -> list[dict[str, Any]]:
-    with db.transaction() as c:
+    with db.reading() as c:
         if officer_id:
             c.execute("SELECT at, token_name, role, officer_id, endpoint FROM access_log WHERE officer_id = ? ORDER BY at", (officer_id,))
         else:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 MAX_BODY = 1024 * 1024
 # The deepest command nests 8 levels inside a request's array. The command parser has
@@ -45,11 +46,16 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client went away mid-body: nothing of it is applied, and this is no
+        # server error (no traceback in the log); the answer reaches no one.
+        raise HTTPException(400, "body: the client disconnected before sending all of it") from None
     return b"".join(chunks)
 
 
