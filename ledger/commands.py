@@ -165,6 +165,33 @@ _ROLE = _object(
 _ASSESSMENT = _object(
     {"pass_mark": (_int_range(0, 100), True), "max_attempts": (_int_range(1, 10**6), True)}
 )
+_TARGET = _object({"competency_id": (_id, True), "level": (_LEVEL, True),
+                   "officers": (_int_range(1, 10**9), True)})
+_FY = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+def _fy(value: Any, field: str) -> str:
+    """A financial year label: ``"2025-26"``, the second part the next year's last two digits."""
+    if not isinstance(value, str) or _FY.fullmatch(value) is None or (int(value[:4]) + 1) % 100 != int(value[5:]):
+        raise InvalidCommand(f"{field}: must be a financial year like \"2025-26\" (four digits, a hyphen, "
+                             "the next year's last two digits)")
+    return value
+
+
+def _hours(value: Any, field: str) -> float:
+    number = _number(value, field)
+    if not 0 <= number <= 1000:
+        raise InvalidCommand(f"{field}: must be a number 0..1000")
+    return number
+
+
+def _targets(value: Any, field: str) -> list[Any]:
+    if isinstance(value, list) and len(value) > 200:
+        raise InvalidCommand(f"{field}: at most 200 targets")
+    checked: list[Any] = _list(_TARGET)(value, field)
+    return checked
+
+
 _OCCURRED_OPTIONAL = (_instant, False)
 _OCCURRED = (_instant, True)
 _OFFICER = (_id, True)
@@ -229,6 +256,13 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     },
     "complete_course": {"officer_id": _OFFICER, "course_id": _COURSE, "occurred_at": _OCCURRED},
     "withdraw": {"officer_id": _OFFICER, "course_id": _COURSE, "occurred_at": _OCCURRED},
+    "declare_capacity_plan": {
+        "ministry_id": (_id, True),
+        "fy": (_fy, True),
+        "min_learning_hours": (_hours, True),
+        "targets": (_targets, True),
+        "occurred_at": _OCCURRED_OPTIONAL,
+    },
 }
 
 OFFICER_COMMANDS = frozenset(t for t, fields in SCHEMAS.items() if "officer_id" in fields)

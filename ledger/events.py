@@ -20,11 +20,12 @@ OFFICER_EVENTS = (
     "CourseWithdrawn",
     "OfficerErased",
 )
-REFERENCE_EVENTS = ("OrganisationDefined", "CompetencyDefined", "PostDefined", "CoursePublished")
+REFERENCE_EVENTS = ("OrganisationDefined", "CompetencyDefined", "PostDefined", "CoursePublished",
+                    "CapacityPlanDeclared")
 
 # A FRAC revision is a second PostDefined for the same post; inside the aggregate it
 # needs its own class, so its class name differs from its public name.
-_PUBLIC_NAMES = {"PostRevised": "PostDefined"}
+_PUBLIC_NAMES = {"PostRevised": "PostDefined", "CapacityPlanRevised": "CapacityPlanDeclared"}
 _HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 

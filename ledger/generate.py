@@ -280,9 +280,50 @@ class Generator:
             when = START + timedelta(days=self.rng.uniform(200, 900))
             seq += 1
             timeline.append((when, seq, self._cmd("define_post", **revised, occurred_at=_iso(when))))
+        for when, cmd in self.plans():
+            seq += 1
+            timeline.append((when, seq, cmd))
         heapq.heapify(timeline)
         while timeline:
             yield heapq.heappop(timeline)[2]
+
+    def plans(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """Annual Capacity Building Plans: most ministries, two financial years, some
+        revised mid-year, and a few declarations that must be rejected.
+
+        Drawn from a random stream of their own, so the careers stay as they were."""
+        rng = random.Random(self.seed * 7919 + 13)
+        out: list[tuple[datetime, dict[str, Any]]] = []
+        for mid, _, _ in MINISTRIES:
+            for year in (2024, 2025):
+                if rng.random() < 0.2:
+                    continue
+                fy = f"{year}-{(year + 1) % 100:02d}"
+                when = datetime(year, 4, 1, 10, 0, tzinfo=IST) + timedelta(days=rng.uniform(0, 60))
+                out.append((when, self._plan(rng, mid, fy, when)))
+                if rng.random() < 0.3:  # a revision later in the year
+                    when = when + timedelta(days=rng.uniform(90, 200))
+                    out.append((when, self._plan(rng, mid, fy, when)))
+        when = datetime(2025, 5, 1, 10, 0, tzinfo=IST)
+        department = next(org for org, ministry in self.orgs if org != ministry)
+        for bad in (
+            {"ministry_id": department, "fy": "2025-26"},  # not a ministry
+            {"ministry_id": MINISTRIES[0][0], "fy": "2025-27"},  # malformed year
+            {"ministry_id": MINISTRIES[0][0], "fy": "2025-26",
+             "targets": [{"competency_id": "NO-SUCH", "level": 2, "officers": 10}]},  # unknown competency
+        ):
+            cmd = self._plan(rng, MINISTRIES[0][0], "2025-26", when)
+            cmd.update(bad)
+            out.append((when, cmd))
+        return out
+
+    def _plan(self, rng: random.Random, ministry_id: str, fy: str, when: datetime) -> dict[str, Any]:
+        chosen = rng.sample(self.competencies, rng.randint(2, 6))
+        targets = [{"competency_id": c, "level": rng.randint(1, 4), "officers": rng.choice((5, 10, 20, 50))}
+                   for c in chosen]
+        return self._cmd("declare_capacity_plan", ministry_id=ministry_id, fy=fy,
+                         min_learning_hours=float(rng.choice((8, 12, 16, 20))), targets=targets,
+                         occurred_at=_iso(when))
 
 
 def generate_lines(officers: int, seed: int) -> Iterator[str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ledger import crypto
 from ledger.domain.errors import AlreadyExists, NotFound
 from ledger.domain.officer import Officer
+from ledger.domain.plan import CapacityPlan
 from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
 
 if TYPE_CHECKING:
@@ -100,6 +101,20 @@ def define_post(unit: UnitOfWork, f: Fields) -> None:
         unit.add(Post.define(f["post_id"], f["org_id"], f["title"], f["roles"], _stamp(f)))
     else:
         existing.revise(f["org_id"], f["title"], f["roles"], _stamp(f))
+
+
+def declare_capacity_plan(unit: UnitOfWork, f: Fields) -> None:
+    """Declare a ministry's plan for a financial year, or revise (replace) the declared one."""
+    ministry_id, fy, targets = f["ministry_id"], f["fy"], f["targets"]
+    ministry = unit.get(Organisation, Organisation.create_id(ministry_id))
+    CapacityPlan.check(ministry, ministry_id, f["min_learning_hours"], targets)
+    for t, target in enumerate(targets):
+        _competency(unit, target["competency_id"], f"targets[{t}].competency_id")
+    existing = unit.get(CapacityPlan, CapacityPlan.create_id(ministry_id, fy))
+    if existing is None:
+        unit.add(CapacityPlan.declare(ministry_id, fy, f["min_learning_hours"], targets, _stamp(f)))
+    else:
+        existing.revise(f["min_learning_hours"], targets, _stamp(f))
 
 
 def publish_course(unit: UnitOfWork, f: Fields) -> None:
@@ -190,4 +205,5 @@ HANDLERS: dict[str, Handler] = {
     "attempt_assessment": attempt_assessment,
     "complete_course": complete_course,
     "withdraw": withdraw,
+    "declare_capacity_plan": declare_capacity_plan,
 }

@@ -38,6 +38,8 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
     """The topic and key of a public event: officer events by officer_id, others by entity id."""
     if is_officer_event(event):
         return officers_topic(prefix), event["officer_id"].encode("utf-8")
+    if event["type"] == "CapacityPlanDeclared":  # one plan per ministry and financial year
+        return reference_topic(prefix), f"{event['ministry_id']}:{event['fy']}".encode()
     for field in _KEYS[1:]:
         if event.get(field):
             return reference_topic(prefix), str(event[field]).encode("utf-8")
