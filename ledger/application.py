@@ -10,8 +10,10 @@ command it refuses is found and rejected alone.
 Receipts of accepted command ids are written in the same transaction as the
 events, so a resend after a crash answers ``duplicate``.
 
-Audit reads (history, record as of an instant, chain verification) live in
-:mod:`ledger.audit`; this module writes, and reads the notification log.
+Audit reads (history, record as of an instant, chain verification, counts) live in
+:mod:`ledger.audit`, which builds on this module; this module writes, and reads the
+notification log and one officer's stream. It imports nothing from the layers above
+it (projections, consumers, relay, audit, api, cli).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import schema
+from ledger import crypto, schema
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
@@ -270,42 +272,17 @@ class Ledger(Application[UUID]):
             yield from batch
             after = batch[-1][0]
 
-    # ---- audit reads: kept for callers not yet moved to ledger.audit.AuditReader ----
-    # (imported inside each method: this write-side module imports nothing from
-    # ledger.projections, which ledger.audit does.)
+    # ---- reading one officer's stream ------------------------------------------
 
     def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
-        """The officer's events in order, in the public shape (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
-
-        return AuditReader(self).officer_events(officer_id)
+        """The officer's events in order, in the public shape."""
+        return [to_public(e) for e in self.events.get(Officer.create_id(officer_id))]
 
     def decrypter(self, officer_id: str) -> Callable[[str, str], str | None]:
-        """Decrypts this officer's personal fields, None once erased (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
+        """A function that decrypts this officer's personal fields (None once erased)."""
+        key = self.recorder.select_key(officer_id)  # type: ignore[attr-defined]
 
-        return AuditReader(self).decrypter(officer_id)
+        def decrypt(field: str, token: str) -> str | None:
+            return crypto.decrypt(key, officer_id, field, token)
 
-    def history(self, officer_id: str) -> list[dict[str, Any]]:
-        """Every event, personal fields decrypted while possible (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
-
-        return AuditReader(self).history(officer_id)
-
-    def record(self, officer_id: str, as_of: datetime | None = None) -> dict[str, Any] | None:
-        """The learning record folded from the officer's events (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
-
-        return AuditReader(self).record(officer_id, as_of)
-
-    def verify(self, officer_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-        """Recompute hash chains: (aggregates checked, breaks) (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
-
-        return AuditReader(self).verify(officer_id)
-
-    def event_counts(self) -> dict[str, int]:
-        """How many events of each type the store holds (see ``AuditReader``)."""
-        from ledger.audit import AuditReader
-
-        return AuditReader(self).event_counts()
+        return decrypt

@@ -1,4 +1,4 @@
-"""Reading the store for reviewers: history, a record as of an instant, chain checks.
+"""Reading the store for reviewers: history, a record as of an instant, chain checks, counts.
 
 These read the event store itself (not the read models), so they answer from the
 system of record even when projections lag. Nothing here writes.
@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger import crypto
 from ledger.application import Ledger
 from ledger.chain import verify_chain
 from ledger.domain.officer import Officer
@@ -26,24 +25,11 @@ class AuditReader:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
-        """The officer's events in order, in the public shape."""
-        return [to_public(e) for e in self.ledger.events.get(Officer.create_id(officer_id))]
-
-    def decrypter(self, officer_id: str) -> record_fold.Decrypt:
-        """A function that decrypts this officer's personal fields (None once erased)."""
-        key = self.ledger.recorder.select_key(officer_id)  # type: ignore[attr-defined]
-
-        def decrypt(field: str, token: str) -> str | None:
-            return crypto.decrypt(key, officer_id, field, token)
-
-        return decrypt
-
     def history(self, officer_id: str) -> list[dict[str, Any]]:
         """History for reviewers: every event, personal fields decrypted while possible."""
-        decrypt = self.decrypter(officer_id)
+        decrypt = self.ledger.decrypter(officer_id)
         out = []
-        for event in self.officer_events(officer_id):
+        for event in self.ledger.officer_events(officer_id):
             if event["type"] == "OfficerRegistered":
                 event = dict(event)
                 event["name"] = decrypt("name", event.pop("name_ct"))
@@ -53,10 +39,10 @@ class AuditReader:
 
     def record(self, officer_id: str, as_of: datetime | None = None) -> dict[str, Any] | None:
         """The learning record folded from the officer's events (up to ``as_of``)."""
-        events = self.officer_events(officer_id)
+        events = self.ledger.officer_events(officer_id)
         if not events:
             return None
-        return record_fold.fold(officer_id, events, self.decrypter(officer_id), as_of)
+        return record_fold.fold(officer_id, events, self.ledger.decrypter(officer_id), as_of)
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each type the store holds."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import accumulate
 from typing import Any
 
 from ledger.domain.errors import InvalidCommand
@@ -27,17 +25,11 @@ from ledger.domain.values import (
     text_check,
     unsafe_character,
 )
-from ledger.lines import MAX_LINE_BYTES, decode_line, too_long
+from ledger.strictjson import MAX_DEPTH, decode_json, field_name
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_COMMAND_ID = 128
-# The deepest valid command (define_post: roles -> activities -> competencies) nests
-# 7 levels, 8 inside a request's array. 64 leaves room for any future command while
-# staying far below both Python's recursion limit (~1000 frames, which json.loads
-# hits on deep input) and orjson's 1024.
-MAX_DEPTH = 64
-# A field name shown bare in a message; anything else is shown quoted and escaped.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+__all__ = ["MAX_DEPTH", "SCHEMAS", "Command", "content_hash", "decode_json", "parse_command", "parse_line"]
 
 Check = Callable[[Any, str], Any]
 
@@ -122,13 +114,6 @@ def _list(item: Check) -> Check:
         return [item(element, f"{field}[{i}]") for i, element in enumerate(value)]
 
     return check
-
-
-def field_name(key: object) -> str:
-    """A key as it appears at the start of a message: bare if plain, else quoted."""
-    if isinstance(key, str) and _PLAIN_NAME.fullmatch(key):
-        return key
-    return describe(key)
 
 
 def _check_fields(
@@ -326,86 +311,3 @@ def _check_command_id(value: Any) -> None:
 def parse_line(line: str | bytes, now: datetime | None = None) -> Command:
     """Parse one JSON Lines line into a command; anything malformed is InvalidCommand."""
     return parse_command(decode_json(line), now)
-
-
-# ---- strict JSON ----------------------------------------------------------------
-
-# A JSON string (escapes included; an unterminated one runs to the end, where JSON
-# parsing stops anyway), then anything that is not a bracket: what the depth scan
-# removes to leave only the brackets that nest. Possessive quantifiers and a pattern
-# that cannot fail once it has seen '"' keep the scan linear on any input.
-_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+(?:"|\\?\Z)')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def nesting_depth(text: str) -> int:
-    """How deeply arrays and objects nest in ``text``.
-
-    For malformed text: at least as deep as a JSON parser gets before it fails.
-
-    No recursion and no Python-level loop per character: strings are cut out, the
-    brackets left are mapped to +1/-1 and the running sum's maximum is the depth.
-    """
-    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0)
-
-
-def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidCommand(
-                    f"{field_name(key)}: the key is repeated in one object "
-                    "(which value was meant is ambiguous)"
-                )
-            seen.add(key)
-    return obj
-
-
-def _not_json(name: str) -> Any:
-    raise InvalidCommand(f"json: {name} is not valid JSON (numbers must be finite)")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_repeated_keys, parse_constant=_not_json)
-
-
-def decode_json(
-    data: str | bytes, *, max_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_DEPTH
-) -> Any:
-    """Decode one JSON text strictly, or raise InvalidCommand saying what is wrong.
-
-    Stricter than json.loads: bytes must be UTF-8 (no BOM, no other encodings), an
-    object may not repeat a key, NaN and Infinity are not JSON, nesting deeper than
-    ``max_depth`` and texts longer than ``max_bytes`` (characters, for a str) are
-    refused before parsing. Never raises anything else, whatever ``data`` holds.
-    """
-    if len(data) > max_bytes:
-        raise too_long(max_bytes)
-    if isinstance(data, str):
-        text = data
-    else:
-        decoded = decode_line(data)
-        if isinstance(decoded, InvalidCommand):
-            raise decoded
-        text = decoded
-    if text.startswith("\ufeff"):
-        raise InvalidCommand(
-            "json: starts with a byte order mark (U+FEFF), which is not JSON; "
-            "save it as UTF-8 without BOM"
-        )
-    # Counting brackets is a cheap bound on the depth; only a line with more
-    # brackets than the limit needs the exact scan.
-    if text.count("{") + text.count("[") > max_depth and nesting_depth(text) > max_depth:
-        raise InvalidCommand(f"json: nested more than {max_depth} levels deep")
-    try:
-        return _DECODER.decode(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidCommand(f"json: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    except ValueError:
-        # int() refuses more than sys.get_int_max_str_digits() digits (4300 by default).
-        raise InvalidCommand(
-            f"json: a number has more than {sys.get_int_max_str_digits():,} digits"
-        ) from None

@@ -6,7 +6,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from ledger.config import Settings
@@ -14,9 +16,7 @@ from ledger.config import Settings
 PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_admin_connect():  # type: ignore[no-untyped-def]
-    import psycopg
-
+def _pg_admin_connect() -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
 
 
@@ -81,7 +81,8 @@ def pg_settings() -> Iterator[Settings]:
 def settings(request: pytest.FixtureRequest) -> Settings:
     """Each test that takes ``settings`` runs once per backend."""
     name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    found: Settings = request.getfixturevalue(name)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,15 @@
-"""Small builders for command streams used across tests."""
+"""Small builders for command streams used across tests, and a look at stored data keys."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
+
+from ledger.application import Ledger
+from ledger.postgres import LedgerPostgresRecorder
+from ledger.sqlite import LedgerSQLiteRecorder
+
+T = TypeVar("T")
 
 T0 = "2025-04-01T09:30:00+05:30"
 
@@ -57,3 +63,16 @@ def officer_cmd(kind: str, day: int, officer_id: str = "O1", **fields: Any) -> d
 
 def lines(commands: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(c) for c in commands]
+
+
+def data_key(ledger: Ledger, officer_id: str) -> bytes | None:
+    """The officer's data key as the store holds it (None once erased)."""
+    recorder = ledger.recorder
+    assert isinstance(recorder, LedgerSQLiteRecorder | LedgerPostgresRecorder)
+    return recorder.select_key(officer_id)
+
+
+def present(value: T | None) -> T:
+    """``value``, failing the test if it is None (a record or profile that must exist)."""
+    assert value is not None
+    return value

@@ -49,15 +49,23 @@ def fold_store(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
         elif e["type"] == "OrganisationDefined" and e["kind"] == "ministry":
             ministries.add(e["org_id"])
 
-    records, profiles = {}, {}
+    records: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     headcount: dict[str, int] = defaultdict(int)
     years: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"enrolments": 0, "completions": 0, "learning_hours": 0.0, "officers": set()})
     for officer_id, stream in by_officer.items():
         stream.sort(key=lambda e: e["version"])
         assert [e["version"] for e in stream] == list(range(1, len(stream) + 1))
-        records[officer_id] = record_fold.fold(officer_id, stream, ledger.decrypter(officer_id))
-        ministry, post, erased = None, None, False
+        record = record_fold.fold(officer_id, stream, ledger.decrypter(officer_id))
+        assert record is not None
+        records[officer_id] = record
+        # An officer's stream opens with the registration (version 1): the ministry is
+        # always known; the post may not be.
+        assert stream[0]["type"] == "OfficerRegistered"
+        ministry: str = stream[0]["ministry_id"]
+        post: str | None = None
+        erased = False
         acquired: dict[str, int] = {}
         completed: set[str] = set()
         for e in stream:

@@ -27,10 +27,11 @@ from eventsourcing.persistence import OperationalError
 
 from ledger import application, commands, handlers, unit
 from ledger.application import Ledger, Outcome
+from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.errors import RuleViolation
 from ledger.domain.officer import Officer
-from tests.helpers import officer_cmd, reference, register
+from tests.helpers import data_key, officer_cmd, reference, register
 
 SCENE = [*reference(), register("O1"), officer_cmd("enrol", 1, "O1", course_id="K-BUD")]
 
@@ -206,10 +207,10 @@ def test_a_registration_that_fails_after_creating_the_officer_leaves_no_officer_
     )
     _internal(outcomes[1], "applying", "ValueError")
     assert "not registered" in (outcomes[2].error or "")
-    assert _stored(ledger, "O2") == [] and ledger.recorder.select_key("O2") is None  # type: ignore[attr-defined]
+    assert _stored(ledger, "O2") == [] and data_key(ledger, "O2") is None
     monkeypatch.undo()
     _apply(ledger, [register("O2", name="Ravi Kumar")], ["accepted"])
-    assert ledger.history("O2")[0]["name"] == "Ravi Kumar"  # the key stored is the one used
+    assert AuditReader(ledger).history("O2")[0]["name"] == "Ravi Kumar"  # the key stored is the one used
 
 
 # ---- failures of the store at commit time -----------------------------------------
@@ -257,7 +258,7 @@ def test_a_row_the_store_refuses_rejects_only_its_command(
         error.startswith("internal error while storing this command (") and "Traceback" not in error
     )
     assert "not registered" in (outcomes[2].error or "")
-    assert _stored(ledger, "O3") == [] and ledger.recorder.select_key("O3") is None  # type: ignore[attr-defined]
+    assert _stored(ledger, "O3") == [] and data_key(ledger, "O3") is None
     assert _stored(ledger, "O2") == [("OfficerRegistered", 1, None), ("CourseEnrolled", 2, "K-ETH")]
     assert _stored(ledger, "O1")[-1] == ("CourseEnrolled", 3, "K-ETH")
 

@@ -19,7 +19,7 @@ from ledger.projections.rebuild import rebuild
 from ledger.projections.recovery import Retried, retry
 from ledger.projections.runner import LOG_SOURCE, Item, Runner
 from ledger.readmodels import ReadModels
-from tests.helpers import officer_cmd, reference, register
+from tests.helpers import officer_cmd, present, reference, register
 from tests.oracle import exported, fold_store
 
 KEYS = {"records": "officer_id", "competencies": "officer_id", "ministries": "ministry_id"}
@@ -191,13 +191,13 @@ def test_a_lost_reference_message_is_applied_again_and_keyless_ones_are_kept(wor
     world.runner.process(garbled)
     world.runner.process([Item("t.officers", 0, 7, None, None, "no key, bad magic"),
                           Item("t.officers", 1, 8, "NOBODY", None, "bad magic")])
-    assert world.read.competency_profile("O2")["required"] == {}  # type: ignore[index]
+    assert present(world.read.competency_profile("O2"))["required"] == {}
 
     results = {r.officer_id: r for r in world.retry()}
     assert results["P-US"] == Retried("P-US", "reference", 1, 0, 1, True)
     assert results["NOBODY"].kind == "unmatched" and not results["NOBODY"].cleared
     assert results[None].kind == "unmatched" and not results[None].cleared
-    assert world.read.competency_profile("O2")["required"] == {"C1": 4, "C2": 2}  # type: ignore[index]
+    assert present(world.read.competency_profile("O2"))["required"] == {"C1": 4, "C2": 2}
     assert_equal_to_the_fold(world.settings, world.models())
     assert sorted(world.dead(), key=str) == sorted([(None, 7, "no key, bad magic"), ("NOBODY", 8, "bad magic")],
                                                    key=str)

@@ -18,7 +18,7 @@ from tests.helpers import reference, register
 def _receipt_rows(settings: Settings) -> list[tuple[str, str, str | None]]:
     if settings.is_postgres:
         with psycopg.connect(settings.store) as conn:
-            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            return [tuple(r) for r in conn.execute(
                 "SELECT command_id, content_hash, officer_id FROM ledger_command_receipts").fetchall()]
     with sqlite3.connect(settings.sqlite_path) as conn:
         return list(conn.execute("SELECT command_id, content_hash, officer_id FROM command_receipts"))

@@ -76,4 +76,5 @@ def test_completion_carries_the_course_facts() -> None:
     o.complete(course, T + timedelta(days=4))
     completed = o.pending_events[-1]
     assert type(completed).__name__ == "CourseCompleted"
+    # The @event decorator (eventsourcing) builds the event class at run time: mypy cannot see its fields.
     assert completed.duration_hours == 10.0  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from ledger.consumers.log import LogFollower
 from ledger.db import Database
 from ledger.projections.runner import Item, Runner
 from ledger.readmodels import ReadModels
-from tests.helpers import officer_cmd, reference, register
+from tests.helpers import officer_cmd, present, reference, register
 
 
 class World:
@@ -43,13 +43,13 @@ def course(course_id: str, hours: float, *builds: tuple[str, int]) -> dict[str, 
 def test_a_frac_revision_changes_every_officer_on_the_post(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.run(*reference(), register("O1"), register("O2"), register("O3", post_id=None))
-    assert w.read.competency_profile("O1")["required"] == {"C1": 4, "C2": 2}  # type: ignore[index]
+    assert present(w.read.competency_profile("O1"))["required"] == {"C1": 4, "C2": 2}
     w.run(post("P-US", "DOR", ("C3", 5)))
     for officer in ("O1", "O2"):
         profile = w.read.competency_profile(officer)
         assert profile is not None
         assert profile["required"] == {"C3": 5} and profile["gaps"] == {"C3": 5}
-    assert w.read.competency_profile("O3")["required"] == {}  # type: ignore[index]
+    assert present(w.read.competency_profile("O3"))["required"] == {}
 
 
 def test_gaps_and_recommendations_follow_the_spec_order(tmp_path: Path) -> None:
@@ -120,5 +120,5 @@ def test_a_version_gap_is_dead_lettered_and_the_officer_held_back(tmp_path: Path
                       Item("t", 0, 102, "O1", {**fake, "version": 2})])
     letters = w.read.dead_letters()
     assert [(d["position"], d["reason"].split(":")[0]) for d in letters] == [(100, "version gap"), (102, "held back")]
-    assert w.read.record("O1")["enrolments"] == []  # type: ignore[index]
-    assert [e["course_id"] for e in w.read.record("O2")["enrolments"]] == ["K-ETH"]  # type: ignore[index]
+    assert present(w.read.record("O1"))["enrolments"] == []
+    assert [e["course_id"] for e in present(w.read.record("O2"))["enrolments"]] == ["K-ETH"]

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from ledger.application import Ledger
+from ledger.audit import AuditReader
 from ledger.config import Settings
-from tests.helpers import officer_cmd, reference, register
+from tests.helpers import officer_cmd, present, reference, register
 
 BASE = reference()
 REG = [*BASE, register()]
@@ -164,7 +165,7 @@ def test_enrolling_again_after_withdrawal_starts_afresh(tmp_path: Path) -> None:
              officer_cmd("withdraw", 5, course_id="K-BUD"),
              officer_cmd("enrol", 6, course_id="K-BUD")]
     assert all(o.status == "accepted" for o in ledger.ingest(json.dumps(c) for c in scene))
-    enrolment = ledger.record("O1")["enrolments"][0]  # type: ignore[index]
+    enrolment = present(AuditReader(ledger).record("O1"))["enrolments"][0]
     assert (enrolment["status"], enrolment["progress"], enrolment["attempts"]) == ("enrolled", 0, [])
     # Both attempts of the old enrolment were used; the new one has its own.
     assert ledger.execute(officer_cmd("attempt_assessment", 7, course_id="K-BUD", score=90)).status == "accepted"
@@ -208,5 +209,5 @@ def test_assessment_pass_is_score_at_or_above_pass_mark(tmp_path: Path) -> None:
     list(ledger.ingest(json.dumps(c) for c in ENROLLED_BUD))
     ledger.execute(officer_cmd("attempt_assessment", 2, course_id="K-BUD", score=59.99))
     ledger.execute(officer_cmd("attempt_assessment", 3, course_id="K-BUD", score=60))
-    attempts = ledger.record("O1")["enrolments"][0]["attempts"]  # type: ignore[index]
+    attempts = present(AuditReader(ledger).record("O1"))["enrolments"][0]["attempts"]
     assert attempts == [{"score": 59.99, "passed": False}, {"score": 60.0, "passed": True}]

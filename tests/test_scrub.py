@@ -7,7 +7,7 @@ import sqlite3
 
 from ledger.application import Ledger
 from ledger.config import Settings
-from tests.helpers import reference, register
+from tests.helpers import data_key, reference, register
 
 
 def test_a_reader_holding_the_wal_makes_the_scrub_fail_and_say_so(sqlite_settings: Settings) -> None:
@@ -22,7 +22,7 @@ def test_a_reader_holding_the_wal_makes_the_scrub_fail_and_say_so(sqlite_setting
     finally:
         reader.execute("COMMIT")
         reader.close()
-    assert ledger.recorder.select_key("O1") is None  # the erasure itself happened
+    assert data_key(ledger, "O1") is None  # the erasure itself happened
     assert ledger.erase("O2", reason="request") is True  # and a later scrub covers both
     wal = sqlite_settings.sqlite_path.with_name(sqlite_settings.sqlite_path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0

@@ -18,6 +18,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger import chain, checkpoint
 from ledger.application import Ledger
+from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.officer import Officer
 from tests.helpers import officer_cmd, reference, register
@@ -47,10 +48,10 @@ def _sql(settings: Settings, run: Callable[[Any, str, str], None]) -> None:
     else:
         import sqlite3
 
-        conn = sqlite3.connect(settings.sqlite_path)
-        run(lambda sql, *p: conn.execute(sql, p), "stored_events", "rowid")
-        conn.commit()
-        conn.close()
+        db = sqlite3.connect(settings.sqlite_path)
+        run(lambda sql, *p: db.execute(sql, p), "stored_events", "rowid")
+        db.commit()
+        db.close()
 
 
 def _oid(settings: Settings, officer: str) -> Any:
@@ -59,7 +60,7 @@ def _oid(settings: Settings, officer: str) -> Any:
 
 
 def _full_verify(settings: Settings) -> list[dict[str, Any]]:
-    return Ledger(settings).verify()[1]
+    return AuditReader(Ledger(settings)).verify()[1]
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def key(tmp_path: Path) -> checkpoint.SigningKey:
 
 def test_an_untouched_store_verifies_and_so_does_its_checkpoint(settings: Settings, key: checkpoint.SigningKey) -> None:
     ledger = _world(settings)
-    assert ledger.verify()[1] == []
+    assert AuditReader(ledger).verify()[1] == []
     cp = checkpoint.make(ledger.recorder, key)
     assert cp["position"] == ledger.recorder.max_notification_id()
     assert checkpoint.verify_against(ledger.recorder, checkpoint.parse(json.dumps(cp).encode()), key.public) == []
@@ -101,7 +102,7 @@ def test_deleting_an_officers_last_events_with_their_chain_rows_is_found(setting
 
     _sql(settings, cut_tail)
     assert len(Ledger(settings).officer_events("O1")) == 2
-    assert Ledger(settings).verify("O1")[1] == []  # O1's own chain is consistent now...
+    assert AuditReader(Ledger(settings)).verify("O1")[1] == []  # O1's own chain is consistent now...
     breaks = _full_verify(settings)
     assert breaks, "the log chain must notice"  # ...but the log's next links are not
 
@@ -158,7 +159,7 @@ def test_a_forged_but_self_consistent_history_fails_against_a_checkpoint(
 
     _forge_everything(settings, ledger, raise_progress)
     fresh = Ledger(settings)
-    assert fresh.verify()[1] == []  # without a checkpoint, a perfect forgery is consistent
+    assert AuditReader(fresh).verify()[1] == []  # without a checkpoint, a perfect forgery is consistent
     problems = checkpoint.verify_against(fresh.recorder, cp, key.public)
     assert problems and "differs from the checkpoint" in problems[0], problems
 
@@ -175,7 +176,7 @@ def test_a_truncated_history_fails_against_a_checkpoint(settings: Settings, key:
 
     _sql(settings, drop_tail)
     fresh = Ledger(settings)
-    assert fresh.verify()[1] == []  # the tail is gone with its chain rows: consistent
+    assert AuditReader(fresh).verify()[1] == []  # the tail is gone with its chain rows: consistent
     problems = checkpoint.verify_against(fresh.recorder, cp, key.public)
     assert problems and "truncated" in problems[0], problems
 
@@ -185,7 +186,7 @@ def test_events_appended_after_a_checkpoint_do_not_matter(settings: Settings, ke
     cp = checkpoint.make(ledger.recorder, key)
     assert ledger.execute(officer_cmd("record_progress", 9, "O3", course_id="K-BUD", percent=90)).status == "accepted"
     ledger.erase("O2", reason="request")  # erasure keeps every chain passing
-    assert ledger.verify()[1] == []
+    assert AuditReader(ledger).verify()[1] == []
     assert checkpoint.verify_against(Ledger(settings).recorder, cp, key.public) == []
 
 

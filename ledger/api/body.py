@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from itertools import accumulate
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
+
+from ledger.strictjson import nesting_depth
 
 MAX_BODY = 1024 * 1024
 # The deepest command nests 8 levels inside a request's array. The command parser has
@@ -29,9 +30,6 @@ MAX_DEPTH = 100
 M = TypeVar("M", bound=BaseModel)
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def too_large(limit: int = MAX_BODY) -> HTTPException:
@@ -84,11 +82,9 @@ def _text(raw: bytes) -> str:
         ) from None
     text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore a byte order mark
     # Counting brackets bounds the depth cheaply; only a body with more of them than the
-    # limit needs the exact scan (strings cut out, then a running sum of +1/-1).
-    if text.count("[") + text.count("{") > MAX_DEPTH:
-        skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
-        if max(accumulate(map(_STEP.__getitem__, skeleton)), default=0) > MAX_DEPTH:
-            raise HTTPException(400, f"body: JSON nested more than {MAX_DEPTH} levels deep")
+    # limit needs the exact (linear, non-recursive) scan.
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
+        raise HTTPException(400, f"body: JSON nested more than {MAX_DEPTH} levels deep")
     return text
 
 

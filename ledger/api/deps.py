@@ -25,13 +25,15 @@ from ledger.domain.values import ID_PATTERN
 
 
 class Services:
-    """Per-process resources: the ledger, thread-local database handles, the committer."""
+    """Per-process resources: the ledger and its audit reads, thread-local database handles, the committer."""
 
     def __init__(self, settings: Settings, project: bool, token_ttl: float = 2.0) -> None:
         from ledger.application import Ledger
+        from ledger.audit import AuditReader
 
         self.settings = settings
         self.ledger = Ledger(settings)
+        self.audit = AuditReader(self.ledger)
         self._local = threading.local()
         self._schema_checked = False
         auth.ensure_tables(self.db())

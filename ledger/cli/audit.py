@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.common import Context, read_models
+from ledger.cli.common import Context, audit_reader, read_models
 from ledger.cli.render import (
     access_line,
     emit_json,
@@ -26,7 +26,7 @@ from ledger.cli.render import (
 @click.pass_obj
 def history(obj: Context, officer_id: str, as_json: bool) -> None:
     """Show OFFICER_ID's events in order, with business time and recorded time."""
-    events = obj.ledger.history(officer_id)
+    events = audit_reader(obj).history(officer_id)
     if not events:
         fail(f"officer {officer_id!r} is not registered")
     if as_json:
@@ -53,7 +53,7 @@ def verify(obj: Context, officer_id: str | None, checkpoint_file: str | None, pu
     signed: a truncated history or one rewritten with fresh hashes fails; events
     appended after the checkpoint do not matter. Exit status 1 on any break.
     """
-    checked, breaks = obj.ledger.verify(officer_id)
+    checked, breaks = audit_reader(obj).verify(officer_id)
     if officer_id is not None and not obj.ledger.officer_events(officer_id) and not breaks:
         fail(f"officer {officer_id!r} is not registered")
     problems: list[str] = []

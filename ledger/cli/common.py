@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ledger.cli.render import fail
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.audit import AuditReader
 
 
 class Context:
@@ -36,6 +39,13 @@ def read_models(obj: Context) -> Any:
     from ledger.readmodels import ReadModels
 
     return ReadModels(Database(obj.settings), obj.ledger)
+
+
+def audit_reader(obj: Context) -> AuditReader:
+    """The audit side: history, a record as of an instant, chain checks, event counts."""
+    from ledger.audit import AuditReader
+
+    return AuditReader(obj.ledger)
 
 
 def not_projected(obj: Context, officer_id: str) -> NoReturn:

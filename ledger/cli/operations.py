@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ledger.cli.common import Context, log_to_stderr, on_sigterm, require_kafka
+from ledger.cli.common import Context, audit_reader, log_to_stderr, on_sigterm, require_kafka
 from ledger.cli.render import (
     emit_json,
     err,
@@ -126,7 +126,7 @@ def status(obj: Context, as_json: bool, stuck_after: float) -> None:
 @click.pass_obj
 def stats(obj: Context, as_json: bool) -> None:
     """Count the events in the store, by type."""
-    counts = obj.ledger.event_counts()
+    counts = audit_reader(obj).event_counts()
     if as_json:
         emit_json(counts)
     else:

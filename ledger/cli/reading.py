@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli.common import Context, not_projected, read_models
+from ledger.cli.common import Context, audit_reader, not_projected, read_models
 from ledger.cli.render import emit_json, fail, print_competencies, print_ministry, print_record
 from ledger.domain.values import parse_instant
 
@@ -21,7 +21,7 @@ def record(obj: Context, officer_id: str, as_of: str | None, as_json: bool) -> N
     --as-of it is folded from the event store: the record as it was at that instant.
     """
     if as_of:
-        result = obj.ledger.record(officer_id, parse_instant(as_of, "--as-of"))
+        result = audit_reader(obj).record(officer_id, parse_instant(as_of, "--as-of"))
         if result is None:
             fail(f"officer {officer_id!r} is not registered as of {as_of}")
     else:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
+from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,7 +32,7 @@ from ledger.projections.runner import Runner
 _STORE = Path(__file__).resolve().parent / ".schemathesis-store"
 
 
-def _app_with_data():  # type: ignore[no-untyped-def]
+def _app_with_data() -> tuple[FastAPI, dict[str, str]]:
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="ledger-api-"))
@@ -54,9 +57,9 @@ def client() -> Iterator[TestClient]:
 
 @schema.parametrize()
 @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_honours_its_openapi_document(case: schemathesis.Case, client: TestClient) -> None:
+def test_api_honours_its_openapi_document(case: schemathesis.Case[Any], client: TestClient) -> None:
     role = "ingest" if case.method.upper() == "POST" else "auditor"
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKENS[role]}"}
+    case.headers = CaseInsensitiveDict({**case.headers, "Authorization": f"Bearer {TOKENS[role]}"})
     response = case.call(session=client)
     case.validate_response(
         response,

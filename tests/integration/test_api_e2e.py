@@ -7,6 +7,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,7 +43,7 @@ def test_concurrent_clients_through_the_api_equal_a_file_ingest(settings: Settin
         headers = {"Authorization": f"Bearer {token}"}
         commands = [json.loads(line) for line in lines]
         reference = [c for c in commands if "officer_id" not in c]
-        per_officer: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+        per_officer: dict[str, list[dict[str, Any]]] = {}
         for c in commands:
             if "officer_id" in c:
                 per_officer.setdefault(c["officer_id"], []).append(c)

@@ -35,6 +35,7 @@ from ledger.application import Ledger, Outcome
 from ledger.broker import free_port
 from ledger.config import Settings
 from ledger.db import Database
+from ledger.domain.errors import LedgerError
 
 
 @contextmanager
@@ -141,7 +142,7 @@ class GatedLedger:
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def _apply_batch(self, chunk: list[tuple[int, str]]) -> list[Outcome]:
+    def _apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
         self.entered.set()
         assert self.gate.wait(timeout=10)
         return self.ledger._apply_batch(chunk)

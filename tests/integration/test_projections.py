@@ -15,6 +15,7 @@ from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.generate import generate_lines
+from tests.helpers import present
 from tests.integration.util import popen_ledger, run_ledger
 from tests.oracle import exported, fold_store
 
@@ -122,7 +123,7 @@ def test_projection_killed_ten_times_ends_equal_to_the_fold(sqlite_settings: Set
     settings = sqlite_settings
     list(Ledger(settings).ingest(generate_lines(1000, seed=33)))
     ledger = Ledger(settings)
-    total = ledger.recorder.max_notification_id()
+    total = present(ledger.recorder.max_notification_id())
     rng = random.Random(7)
     marks = sorted(rng.uniform(0.05, 0.95) for _ in range(10))
     kills, seen = _kill_at_marks(settings, lambda: [popen_ledger(settings, "project", "--page", "300")], total, marks)

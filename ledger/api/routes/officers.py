@@ -24,7 +24,7 @@ def get_record(officer: Officer, services: ServicesDep, as_of: str | None = None
             when = parse_instant(as_of, "as_of")
         except LedgerError as exc:
             raise HTTPException(422, str(exc)) from None
-        result = services.ledger.record(officer.officer_id, when)
+        result = services.audit.record(officer.officer_id, when)
         if result is None:
             raise HTTPException(404, f"officer {officer.officer_id!r} was not registered as of {as_of}")
     auth.log_access(services.db(), officer.reader, officer.officer_id, "record")
@@ -44,6 +44,6 @@ def get_competencies(officer: Officer, services: ServicesDep) -> Any:
 @router.get("/history", response_model=list[dict[str, Any]])
 def get_history(officer: Officer, services: ServicesDep) -> Any:
     """The officer's events in order, with business and recorded time."""
-    events = services.ledger.history(officer.officer_id)
+    events = services.audit.history(officer.officer_id)
     auth.log_access(services.db(), officer.reader, officer.officer_id, "history")
     return events

@@ -1,0 +1,111 @@
+"""Strict JSON for commands: what json.loads accepts but a system of record must not.
+
+UTF-8 only (no BOM), no repeated keys, no NaN or Infinity, bounded nesting and size,
+huge integers refused with a message: every hostile text becomes an InvalidCommand
+naming the problem, never another exception.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from itertools import accumulate
+from typing import Any
+
+from ledger.domain.errors import InvalidCommand
+from ledger.domain.values import describe
+from ledger.lines import MAX_LINE_BYTES, decode_line, too_long
+
+# Deep enough for any real command (a FRAC post nests 7 levels), far below the
+# recursion limit and orjson's 1024.
+MAX_DEPTH = 64
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def field_name(key: object) -> str:
+    """A key as it appears at the start of a message: bare if plain, else quoted."""
+    if isinstance(key, str) and _PLAIN_NAME.fullmatch(key):
+        return key
+    return describe(key)
+
+
+# A JSON string (escapes included; an unterminated one runs to the end, where JSON
+# parsing stops anyway), then anything that is not a bracket: what the depth scan
+# removes to leave only the brackets that nest. Possessive quantifiers and a pattern
+# that cannot fail once it has seen '"' keep the scan linear on any input.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+(?:"|\\?\Z)')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text``.
+
+    For malformed text: at least as deep as a JSON parser gets before it fails.
+
+    No recursion and no Python-level loop per character: strings are cut out, the
+    brackets left are mapped to +1/-1 and the running sum's maximum is the depth.
+    """
+    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0)
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidCommand(
+                    f"{field_name(key)}: the key is repeated in one object "
+                    "(which value was meant is ambiguous)"
+                )
+            seen.add(key)
+    return obj
+
+
+def _not_json(name: str) -> Any:
+    raise InvalidCommand(f"json: {name} is not valid JSON (numbers must be finite)")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_repeated_keys, parse_constant=_not_json)
+
+
+def decode_json(
+    data: str | bytes, *, max_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_DEPTH
+) -> Any:
+    """Decode one JSON text strictly, or raise InvalidCommand saying what is wrong.
+
+    Stricter than json.loads: bytes must be UTF-8 (no BOM, no other encodings), an
+    object may not repeat a key, NaN and Infinity are not JSON, nesting deeper than
+    ``max_depth`` and texts longer than ``max_bytes`` (characters, for a str) are
+    refused before parsing. Never raises anything else, whatever ``data`` holds.
+    """
+    if len(data) > max_bytes:
+        raise too_long(max_bytes)
+    if isinstance(data, str):
+        text = data
+    else:
+        decoded = decode_line(data)
+        if isinstance(decoded, InvalidCommand):
+            raise decoded
+        text = decoded
+    if text.startswith("\ufeff"):
+        raise InvalidCommand(
+            "json: starts with a byte order mark (U+FEFF), which is not JSON; "
+            "save it as UTF-8 without BOM"
+        )
+    # Counting brackets is a cheap bound on the depth; only a line with more
+    # brackets than the limit needs the exact scan.
+    if text.count("{") + text.count("[") > max_depth and nesting_depth(text) > max_depth:
+        raise InvalidCommand(f"json: nested more than {max_depth} levels deep")
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidCommand(f"json: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    except ValueError:
+        # int() refuses more than sys.get_int_max_str_digits() digits (4300 by default).
+        raise InvalidCommand(
+            f"json: a number has more than {sys.get_int_max_str_digits():,} digits"
+        ) from None
