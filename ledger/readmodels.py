@@ -8,7 +8,9 @@ from typing import Any
 from ledger import crypto
 from ledger.db import Database
 from ledger.projections.competency import CompetenciesProjection
+from ledger.projections.gaps import GapsProjection
 from ledger.projections.ministry import MinistriesProjection
+from ledger.projections.plans import PlansProjection
 from ledger.projections.record import RecordsProjection, finish
 from ledger.projections.runner import Runner
 
@@ -23,6 +25,8 @@ class ReadModels:
         self.records = RecordsProjection()
         self.competencies = CompetenciesProjection()
         self.ministries = MinistriesProjection()
+        self.plans = PlansProjection()
+        self.gaps = GapsProjection()
 
     def _decrypter(self, officer_id: str, key: bytes | None) -> Any:
         return lambda field, token: crypto.decrypt(key, officer_id, field, token)
@@ -43,12 +47,31 @@ class ReadModels:
         with self.db.reading() as c:
             return self.ministries.aggregates(c, ministry_id)
 
+    def plan(self, ministry_id: str, fy: str) -> dict[str, Any] | None:
+        """The ministry's plan for the FY against what happened, or None when none was declared."""
+        with self.db.reading() as c:
+            return self.plans.plan(c, ministry_id, fy)
+
+    def gap_report(self, ministry_id: str) -> dict[str, Any] | None:
+        """The ministry's competency gaps, or None for a ministry never defined."""
+        with self.db.reading() as c:
+            return self.gaps.report(c, ministry_id)
+
+    def gap_reports(self) -> list[dict[str, Any]]:
+        """Every ministry's gap report, by ministry id."""
+        with self.db.reading() as c:
+            return self.gaps.export(c)
+
     def export(self, model: str) -> Iterator[dict[str, Any]]:
         with self.db.reading() as c:
             if model == "competencies":
                 rows = self.competencies.export(c)
             elif model == "ministries":
                 rows = self.ministries.export(c)
+            elif model == "plans":
+                rows = self.plans.export(c)
+            elif model == "gaps":
+                rows = self.gaps.export(c)
             elif model == "records":
                 rows = list(self.records.all_docs(c))
             else:

@@ -50,6 +50,23 @@ READ_MODEL_TABLES: dict[str, str] = {
         "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, officer_id TEXT NOT NULL, "
         "PRIMARY KEY (ministry_id, fy, officer_id)"
     ),
+    "rm_plan_officers": "officer_id TEXT PRIMARY KEY, version BIGINT NOT NULL, doc TEXT NOT NULL",
+    "rm_plans": "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, version BIGINT NOT NULL, plan TEXT NOT NULL, "
+                "PRIMARY KEY (ministry_id, fy)",
+    "rm_plan_levels": "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, competency_id TEXT NOT NULL, "
+                      "level INTEGER NOT NULL, officers BIGINT NOT NULL, "
+                      "PRIMARY KEY (ministry_id, fy, competency_id, level)",
+    "rm_plan_hours": "ministry_id TEXT NOT NULL, fy TEXT NOT NULL, hours DOUBLE PRECISION NOT NULL, "
+                     "officer_id TEXT NOT NULL, PRIMARY KEY (ministry_id, fy, hours, officer_id)",
+    "rm_plan_headcount": "ministry_id TEXT PRIMARY KEY, officers BIGINT NOT NULL",
+    "rm_gap_officers": "officer_id TEXT PRIMARY KEY, version BIGINT NOT NULL, doc TEXT NOT NULL",
+    "rm_gap_posts": "post_id TEXT PRIMARY KEY, version BIGINT NOT NULL, required TEXT NOT NULL",
+    "rm_gap_groups": "ministry_id TEXT NOT NULL, post_id TEXT NOT NULL, officers BIGINT NOT NULL, "
+                     "PRIMARY KEY (ministry_id, post_id)",
+    "rm_gap_levels": "ministry_id TEXT NOT NULL, post_id TEXT NOT NULL, competency_id TEXT NOT NULL, "
+                     "level INTEGER NOT NULL, officers BIGINT NOT NULL, "
+                     "PRIMARY KEY (ministry_id, post_id, competency_id, level)",
+    "rm_gap_ministries": "ministry_id TEXT PRIMARY KEY",
 }
 
 

@@ -123,6 +123,9 @@ OfficerReader = Annotated[
 MinistryReader = Annotated[
     Principal, Depends(require_role("ministry_hr", "cbc", "auditor", action="read ministry aggregates"))
 ]
+CommissionReader = Annotated[
+    Principal, Depends(require_role("cbc", "auditor", action="read every ministry's gap report"))
+]
 StatusReader = Annotated[Principal, Depends(require_role("auditor", "admin", action="read status"))]
 Admin = Annotated[Principal, Depends(require_role("admin", action="administer the ledger"))]
 

@@ -83,6 +83,36 @@ class Ministry(Model):
     years: dict[str, dict[str, int | float]]
 
 
+class PlanTarget(BaseModel):
+    competency_id: str
+    level: int
+    officers: int
+    achieved: int
+    percent: int
+
+
+class Plan(BaseModel):
+    ministry_id: str
+    fy: str
+    min_learning_hours: float
+    headcount: int
+    officers_meeting_hours: int
+    targets: list[PlanTarget]
+
+
+class GapRow(BaseModel):
+    competency_id: str
+    required_officers: int
+    officers_with_gap: int
+    total_gap: int
+
+
+class Gaps(BaseModel):
+    ministry_id: str
+    officers_on_posts: int
+    competencies: list[GapRow]
+
+
 class Health(BaseModel):
     ok: bool
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ledger.cli.common import Context, audit_reader, not_projected, read_models
-from ledger.cli.render import emit_json, fail, print_competencies, print_ministry, print_record
+from ledger.cli.render import (
+    emit_json,
+    fail,
+    print_competencies,
+    print_gaps,
+    print_ministry,
+    print_plan,
+    print_record,
+)
 from ledger.domain.values import parse_instant
+from ledger.projections.gaps import to_csv
 
 
 @click.command()
@@ -65,7 +76,49 @@ def ministry(obj: Context, ministry_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("model", type=click.Choice(["records", "competencies", "ministries"]))
+@click.argument("ministry_id")
+@click.argument("fy")
+@click.option("--json", "as_json", is_flag=True, help="The plan as JSON.")
+@click.pass_obj
+def plan(obj: Context, ministry_id: str, fy: str, as_json: bool) -> None:
+    """Show MINISTRY_ID's Annual Capacity Building Plan for FY (e.g. 2025-26) against what happened.
+
+    Headcount, how many officers met the minimum learning hours in the year, and per
+    competency target how many officers reached it there. Exit 1 when no plan was declared.
+    """
+    found = read_models(obj).plan(ministry_id, fy)
+    if found is None:
+        fail(f"no capacity-building plan of {ministry_id!r} for {fy!r} (declare one with declare_capacity_plan)")
+    if as_json:
+        emit_json(found)
+    else:
+        print_plan(found)
+
+
+@click.command()
+@click.argument("ministry_id")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="The competency rows as CSV, for the Commission.")
+@click.pass_obj
+def gaps(obj: Context, ministry_id: str, as_json: bool, as_csv: bool) -> None:
+    """Show MINISTRY_ID's competency gaps: what its HR cell reports to the Capacity Building Commission.
+
+    For officers on posts now: per competency their posts require (current FRAC
+    revision), how many require it, how many fall short, and the total shortfall in levels.
+    """
+    found = read_models(obj).gap_report(ministry_id)
+    if found is None:
+        fail(f"ministry {ministry_id!r} is not in the read model")
+    if as_json:
+        emit_json(found)
+    elif as_csv:
+        sys.stdout.write(to_csv([found]))
+    else:
+        print_gaps(found)
+
+
+@click.command()
+@click.argument("model", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps"]))
 @click.pass_obj
 def export(obj: Context, model: str) -> None:
     """Print every row of a read model as JSON Lines on stdout."""
@@ -73,4 +126,4 @@ def export(obj: Context, model: str) -> None:
         emit_json(row)
 
 
-COMMANDS: tuple[click.Command, ...] = (record, competencies, ministry, export)
+COMMANDS: tuple[click.Command, ...] = (record, competencies, ministry, plan, gaps, export)

@@ -124,6 +124,37 @@ def print_ministry(found: dict[str, Any]) -> None:
     out.print(table)
 
 
+def _bar(percent: int, width: int = 20) -> str:
+    filled = min(width, percent * width // 100)
+    return "█" * filled + "·" * (width - filled) + f" {percent}%"
+
+
+def print_plan(plan: dict[str, Any]) -> None:
+    """A plan with a bar per target (the bar stops at 100%, the figure does not)."""
+    out.print(
+        f"[bold]{plan['ministry_id']} {plan['fy']}[/]: headcount {plan['headcount']:,}; "
+        f"{plan['officers_meeting_hours']:,} met the minimum of {plan['min_learning_hours']:g} learning hours",
+        highlight=False,
+    )
+    table = Table(title="competency targets")
+    for column in ("competency", "level", "target", "achieved", "progress"):
+        table.add_column(column, justify="left" if column in ("competency", "progress") else "right")
+    for t in plan["targets"]:
+        table.add_row(t["competency_id"], str(t["level"]), f"{t['officers']:,}", f"{t['achieved']:,}", _bar(t["percent"]))
+    out.print(table)
+
+
+def print_gaps(report: dict[str, Any]) -> None:
+    out.print(f"[bold]{report['ministry_id']}[/]: {report['officers_on_posts']:,} officers on posts", highlight=False)
+    table = Table(title="competency gaps (current FRAC revisions)")
+    for column in ("competency", "required by", "with a gap", "total gap (levels)"):
+        table.add_column(column, justify="left" if column == "competency" else "right")
+    for row in report["competencies"]:
+        table.add_row(row["competency_id"], f"{row['required_officers']:,}", f"{row['officers_with_gap']:,}",
+                      f"{row['total_gap']:,}")
+    out.print(table)
+
+
 def print_status(report: dict[str, Any]) -> None:
     """The status report on stdout; its problems on stderr."""
     store = report["store"]
