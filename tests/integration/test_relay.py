@@ -138,7 +138,11 @@ def test_relay_running_beside_concurrent_writers_skips_nothing(
     for parity in (0, 1):
         mine = [line for line in officers if sum(map(ord, json.loads(line)["officer_id"])) % 2 == parity]
         (tmp_path / f"w{parity}.jsonl").write_text("\n".join(mine) + "\n")
-    assert run_ledger(settings, "ingest", str(tmp_path / "ref.jsonl")).returncode == 0
+    # Reference data, capacity plans among it (three of which the generator makes invalid).
+    ref = run_ledger(settings, "ingest", "--json", str(tmp_path / "ref.jsonl"))
+    rejected = [json.loads(a) for a in ref.stdout.splitlines() if json.loads(a)["status"] == "rejected"]
+    assert ref.returncode == 1 and len(rejected) == 3, ref.stderr
+    assert all(json.loads(reference[a["line"] - 1])["type"] == "declare_capacity_plan" for a in rejected)
 
     relay = popen_ledger(settings, *_relay_args(settings, "--page", "50"))
     writers = [popen_ledger(settings, "ingest", str(tmp_path / f"w{p}.jsonl"), "--batch-size", "20")

@@ -56,6 +56,8 @@ def store_facts(settings: Settings) -> dict[tuple[str, str], list[dict[str, Any]
 
 
 def _entity_key(event: dict[str, Any]) -> tuple[str, str]:
+    if event["type"] == "CapacityPlanDeclared":
+        return "plan", f"{event['ministry_id']}:{event['fy']}"
     for field in ("officer_id", "post_id", "course_id", "org_id", "competency_id"):
         if field in event and event[field] is not None:
             return field, event[field]
