@@ -63,7 +63,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
 
 
 @click.command()
-@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "all"]))
+@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps", "all"]))
 @click.option("--page", default=2000, show_default=True, help="Events per batch.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
 @click.pass_obj

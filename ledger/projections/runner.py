@@ -56,10 +56,13 @@ class Item:
 
 def all_projections() -> list[Projection]:
     from ledger.projections.competency import CompetenciesProjection
+    from ledger.projections.gaps import GapsProjection
     from ledger.projections.ministry import MinistriesProjection
+    from ledger.projections.plans import PlansProjection
     from ledger.projections.record import RecordsProjection
 
-    return [RecordsProjection(), CompetenciesProjection(), MinistriesProjection()]
+    return [RecordsProjection(), CompetenciesProjection(), MinistriesProjection(), PlansProjection(),
+            GapsProjection()]
 
 
 class Runner:
