@@ -174,7 +174,7 @@ def test_after_a_rebuild_retry_only_clears_the_dead_letters(world: World) -> Non
     world.ingest(*reference(), *CAREERS)
     world.runner.process(without(world.log_items(), "O2", 2))
     assert {d[0] for d in world.dead()} == {"O2"}
-    rebuild(world.ledger, world.runner, ["records", "competencies", "ministries"])
+    rebuild(world.ledger, world.runner, [p.name for p in world.runner.projections])
     rebuilt = world.models()
     assert_equal_to_the_fold(world.settings, rebuilt)
 
