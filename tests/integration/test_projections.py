@@ -18,6 +18,7 @@ from ledger.generate import generate_lines
 from tests.helpers import present
 from tests.integration.util import popen_ledger, run_ledger
 from tests.oracle import exported, fold_store
+from tests.plan_oracle import fold as plan_fold
 
 KEYS = {"records": "officer_id", "competencies": "officer_id", "ministries": "ministry_id"}
 
@@ -38,6 +39,14 @@ def assert_matches_fold(settings: Settings) -> None:
         assert actual[model].keys() == expected[model].keys(), model
         for key, row in expected[model].items():
             assert actual[model][key] == row, (model, key)
+    # The capacity-building plans and gap reports, against their own fold from the spec.
+    plans, gaps = plan_fold([e for _, e in Ledger(settings).iter_log()])
+    for model, want in (("plans", {f"{m}:{fy}": p for (m, fy), p in plans.items()}), ("gaps", gaps)):
+        done = run_ledger(settings, "export", model)
+        assert done.returncode == 0, done.stderr
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        got = {f"{r['ministry_id']}:{r['fy']}" if model == "plans" else r["ministry_id"]: r for r in rows}
+        assert got == want, model
 
 
 def kafka_args(settings: Settings) -> list[str]:
