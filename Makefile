@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the ledger with test extras
 
-demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, project, show a summary
+demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, project, show records, a plan, a gap report
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db migrate
 	$(BIN)/ledger generate --officers $(DEMO_OFFICERS) --seed 7 --out $(DEMO_DIR)/commands.jsonl
@@ -34,6 +34,8 @@ demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, 
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db record OFF-0000042
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db competencies OFF-0000042
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db ministry MOF
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db plan MOF 2024-25
+	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db gaps MOF
 
 test: $(STAMP) ## Run the whole test suite (starts the broker and checks PostgreSQL itself)
 	$(BIN)/pytest -q
