@@ -63,6 +63,25 @@ PART_RETRIES = 5
 RACES = (IntegrityError, OperationalError)
 
 
+def conflict_in(exc: BaseException) -> Exception | None:
+    """The error saying the store refused a write that collides with a stored row, if any.
+
+    PostgreSQL in pipeline mode may report a unique violation as an aborted
+    pipeline (an OperationalError) whose cause or context holds the real error.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, IntegrityError):
+            return current
+        pending += [current.__cause__, current.__context__]
+    return None
+
+
 class Ledger(Application[UUID]):
     """The event-sourced system of record."""
 
@@ -132,11 +151,12 @@ class Ledger(Application[UUID]):
                 if attempt < attempts - 1:
                     time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
                     continue
-                if committing and isinstance(exc, IntegrityError):
+                conflict = conflict_in(exc) if committing else None
+                if conflict is not None:
                     # Every fresh start hit the same conflict: something the batch
                     # writes collides with what is stored (e.g. a chain entry left
                     # behind by a deleted event), not with another writer.
-                    return self._isolate(parsed, exc)
+                    return self._isolate(parsed, conflict)
                 raise
             except Exception as exc:
                 self._cache.clear()

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from ledger import application, commands, handlers, unit
 from ledger.application import Ledger, Outcome
@@ -305,6 +305,43 @@ def test_a_conflict_that_no_fresh_start_resolves_rejects_only_its_command(
     outcomes = _apply(ledger, batch, ["accepted", "rejected", "accepted"])
     _internal(outcomes[1], "storing", "IntegrityError")
     assert _stored(ledger, "O2") == _stored(ledger, "O3") == [("OfficerRegistered", 1, None)]
+
+
+def test_a_conflict_reported_as_an_aborted_pipeline_rejects_only_its_command(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL in pipeline mode may report a unique violation as "pipeline
+    # aborted" (an OperationalError) with the violation as its context.
+    ledger = _ledger(settings)
+    monkeypatch.setattr(application, "MAX_RETRIES", 3)
+    recorder_class: Any = type(ledger.recorder)
+    real = recorder_class._insert_events
+    bad = Officer.create_id("O1")
+
+    def _insert_events(self: Any, c: Any, stored_events: Any, **kwargs: Any) -> Any:
+        if any(UUID(str(s.originator_id)) == bad for s in stored_events):
+            try:
+                raise IntegrityError("duplicate key value violates unique constraint")
+            except IntegrityError:
+                raise OperationalError("pipeline aborted")  # noqa: B904
+        return real(self, c, stored_events, **kwargs)
+
+    monkeypatch.setattr(recorder_class, "_insert_events", _insert_events)
+    batch = [register("O2"), officer_cmd("enrol", 2, "O1", course_id="K-ETH"), register("O3")]
+    outcomes = _apply(ledger, batch, ["accepted", "rejected", "accepted"])
+    _internal(outcomes[1], "storing", "IntegrityError")
+
+
+def test_an_unreachable_store_is_not_mistaken_for_a_conflict() -> None:
+    assert application.conflict_in(OperationalError("connection refused")) is None
+    try:
+        try:
+            raise IntegrityError("duplicate key")
+        except IntegrityError:
+            raise OperationalError("pipeline aborted")  # noqa: B904
+    except OperationalError as exc:
+        found = application.conflict_in(exc)
+    assert isinstance(found, IntegrityError) and str(found) == "duplicate key"
 
 
 # ---- uncommitted state is never reused --------------------------------------------
