@@ -164,3 +164,44 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         """Data keys of several officers at once (missing ones are absent)."""
         sql = f"SELECT officer_id, data_key FROM {KEYS} WHERE officer_id IN ({{}})"
         return {officer: bytes(key) for officer, key in self._rows_for(sql, officer_ids)}
+
+    def select_by_entity(
+        self, upto: int, after: tuple[str, int] | None, below: str | None, limit: int
+    ) -> list[tuple[str, int, str, bytes]]:
+        """Up to ``limit`` events (entity as hex, version, topic, state) at or before
+        notification ``upto``, in entity and version order, after the (entity, version)
+        ``after`` and before the entity ``below``.
+
+        A rebuild reads the history entity by entity in such keyset pages: each page is
+        one short read along the primary key, so no snapshot stays open against writers.
+        """
+        sql = (
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "WHERE rowid <= ? AND (originator_id, originator_version) > (?, ?)"
+        )
+        params: list[Any] = [upto, *(after or ("", 0))]
+        if below is not None:
+            sql += " AND originator_id < ?"
+            params.append(below)
+        sql += " ORDER BY originator_id, originator_version LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None  # plain tuples: (TEXT, INTEGER, TEXT, BLOB) as they are
+            cursor.execute(sql, params)
+            rows: list[tuple[str, int, str, bytes]] = cursor.fetchall()
+            return rows
+
+    def select_log_except(
+        self, prefix: str, after: int, upto: int, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` events (notification id, entity as hex, version, topic, state)
+        after ``after`` and at most ``upto``, in log order, leaving out those whose topic
+        starts with ``prefix``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid <= ? AND substr(topic, 1, ?) <> ? ORDER BY rowid LIMIT ?",
+                (after, upto, len(prefix), prefix, limit),
+            )
+            return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in c.fetchall()]

@@ -64,10 +64,12 @@ def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
 
 @click.command()
 @click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps", "all"]))
-@click.option("--page", default=2000, show_default=True, help="Events per batch.")
+@click.option("--page", default=2000, show_default=True, help="Events per batch of the catch-up after the bulk fold.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes sharing the bulk fold (officers split by id hash).")
 @click.pass_obj
-def rebuild(obj: Context, projection: str, page: int, progress: bool | None) -> None:
+def rebuild(obj: Context, projection: str, page: int, progress: bool | None, workers: int) -> None:
     """Rebuild a read model (or all) from the event store, then swap it in atomically.
 
     Builds fresh tables beside the live ones, streaming the history (memory stays
@@ -89,7 +91,8 @@ def rebuild(obj: Context, projection: str, page: int, progress: bool | None) -> 
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, rate=rate(done, time.perf_counter() - started))
 
-        folded = run_rebuild(obj.ledger, runner, names, page, report, embedded=not obj.settings.kafka_bootstrap)
+        folded = run_rebuild(obj.ledger, runner, names, page, report,
+                             embedded=not obj.settings.kafka_bootstrap, workers=workers)
     elapsed = time.perf_counter() - started
     err.print(f"rebuilt {', '.join(names)} from {folded:,} events in {elapsed:.1f}s "
               f"({folded / elapsed if elapsed else 0:,.0f} events/s) and swapped it in", highlight=False)

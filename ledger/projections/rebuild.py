@@ -1,12 +1,15 @@
 """Rebuild read models from the event store without stopping anything.
 
-The new tables are built beside the live ones (``<table>_rebuild``) by streaming the
-store's log page by page, so memory stays flat however long the history. Then, in
-one transaction that holds the read-model write lock, the rebuild catches up with
-the last events, drops the live tables, renames the new ones into place and sets the
-position. Queries keep reading the live tables until that commit; the live consumer
-waits for the lock and continues afterwards. Every officer document carries its last
-applied version, so events the consumer delivers again after the swap count once.
+The new tables are built beside the live ones (``<table>_rebuild``). Up to the log's
+position when the rebuild starts, the history is folded entity by entity and each
+document written once, in bulk (:mod:`ledger.projections.sorted_fold`); memory stays
+flat however long the history. What was written meanwhile is then applied page by page
+in log order, as the live path does. Finally, in one transaction that holds the
+read-model write lock, the rebuild catches up with the last events, drops the live
+tables, renames the new ones into place and sets the position. Queries keep reading
+the live tables until that commit; the live consumer waits for the lock and continues
+afterwards. Every officer document carries its last applied version, so events the
+consumer delivers again after the swap count once.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.db import Cursor
-from ledger.projections.base import Projection
+from ledger.projections.base import OfficerDocProjection, Projection
 from ledger.projections.runner import LOG_SOURCE, Runner
+from ledger.projections.sorted_fold import fold_history
 from ledger.schema import create_shadow_tables, swap_in_shadow_tables
 
 SUFFIX = "_rebuild"
@@ -37,15 +41,26 @@ def rebuild(
     page_size: int = 2000,
     progress: Progress | None = None,
     embedded: bool = True,
+    workers: int = 1,
 ) -> int:
-    """Rebuild the named projections; returns the number of events folded."""
+    """Rebuild the named projections; returns the log position they were brought up to.
+
+    ``page_size`` is the page of the log-order catch-up; ``workers`` processes share
+    the sorted fold of the officers.
+    """
     chosen = [p for p in runner.projections if p.name in names]
     db = runner.db
     with db.transaction() as c:
         create_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX)
     total = ledger.recorder.max_notification_id() or 0
     after = 0
-    while True:
+    sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)]
+    # Any other kind (or one that sets ``sorted_fold = False`` because applying an officer
+    # event reads reference state) folds the whole log in order, page by page.
+    if len(sortable) == len(chosen):
+        fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
+        after = total
+    while True:  # what was written since ``total``, page by page in log order
         page = ledger.read_log(after, page_size)
         if not page:
             break
