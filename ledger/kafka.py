@@ -1,4 +1,5 @@
-"""Kafka adapter: topics, the idempotent producer, and partition-assigned consumers.
+"""Kafka adapter: topics, the idempotent producer and its acknowledgements, and
+partition-assigned consumers.
 
 Consumers assign partitions explicitly (no consumer groups): offsets belong to the
 projection database, committed with the read-model change, not to the broker.
@@ -7,7 +8,8 @@ projection database, committed with the read-model change, not to the broker.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import deque
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -86,7 +88,13 @@ def ensure_topics(bootstrap: str, prefix: str) -> None:
 
 
 def make_producer(bootstrap: str) -> KafkaProducer:
-    """At-least-once, in-order per partition: acks=all with the idempotent producer."""
+    """At-least-once, in-order per partition: acks=all with the idempotent producer.
+
+    Every send's future completes within ``delivery_timeout_ms`` (at least
+    ``linger_ms + request_timeout_ms``): the relay keeps sending without a flush and
+    learns of a lost broker from its futures. The library's default (120 s) would
+    let a batch whose leader is gone wait two minutes before failing.
+    """
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -95,9 +103,71 @@ def make_producer(bootstrap: str) -> KafkaProducer:
         batch_size=256 * 1024,
         max_in_flight_requests_per_connection=5,
         request_timeout_ms=15_000,
+        delivery_timeout_ms=30_000,
         max_block_ms=15_000,
         retries=5,
     )
+
+
+class Ack(Protocol):
+    """What the window needs of a send's future (kafka-python's ``FutureRecordMetadata``)."""
+
+    is_done: bool
+    exception: BaseException | None
+    value: Any  # once acknowledged: the record's metadata (topic, partition, offset)
+
+    def get(self, timeout: float | None = None) -> Any: ...
+
+
+class AckWindow:
+    """The sends in flight, in log order, and the end of their contiguous acknowledged prefix.
+
+    Pure bookkeeping: :meth:`add` each send's future with its event's position in log
+    order; :meth:`advance` moves :attr:`position` over the acknowledged futures at the
+    front and stops at the first that is not. A failed future raises its error from
+    :meth:`advance` once it is at the front, and the position never passes it, however
+    many later sends were acknowledged.
+    """
+
+    def __init__(self, position: int) -> None:
+        self.position = position  # every event at or below it is acknowledged
+        self.sent_to = position  # the position of the last event added
+        # Next offset per (topic, partition) over the prefix only: saved with it.
+        self.ends: dict[tuple[str, int], int] = {}
+        self._pending: deque[tuple[int, Ack]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, position: int, ack: Ack) -> None:
+        """Track the send of the event at ``position`` (after every position added so far)."""
+        if position <= self.sent_to:
+            raise ValueError(f"position {position} added after {self.sent_to}: sends are tracked in log order")
+        self._pending.append((position, ack))
+        self.sent_to = position
+
+    def oldest(self) -> Ack | None:
+        """The first send not yet in the prefix (what the prefix waits for)."""
+        return self._pending[0][1] if self._pending else None
+
+    def advance(self) -> int:
+        """Fold the acknowledged front into the prefix; returns how many were folded.
+
+        Raises the send's error when the first one not folded failed.
+        """
+        pending, ends = self._pending, self.ends
+        folded = 0
+        while pending and pending[0][1].is_done:
+            position, ack = pending[0]
+            if ack.exception is not None:
+                raise ack.exception
+            sent = ack.value
+            where = (sent.topic, sent.partition)
+            ends[where] = max(ends.get(where, 0), sent.offset + 1)
+            self.position = position
+            pending.popleft()
+            folded += 1
+        return folded
 
 
 def make_consumer(bootstrap: str) -> KafkaConsumer:

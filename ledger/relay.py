@@ -1,19 +1,33 @@
 """Relay: publishes the event store's notification log to Kafka, at least once.
 
-It reads a page of notifications after its saved position, sends them all with the
-idempotent producer (acks=all), waits until every send is acknowledged, and only
-then saves the new position. A crash in between republishes the page; consumers
-deduplicate by (officer_id, version). A broker outage is retried with backoff and
-never moves the position, so nothing is skipped.
+Pipelined, with no flush per page: the next page is read and encoded while the sends
+of the previous one are in flight, and goes to the idempotent producer (acks=all) once
+what is in flight leaves room for it (``max_in_flight`` events, one page by default).
+An :class:`~ledger.kafka.AckWindow` keeps each send's future with its event's position;
+the saved position is the end of the *contiguous acknowledged prefix*, saved with the
+partition ends in one transaction just before a page goes out (once the prefix moved
+by a page, or a second passed), when the log is drained, after a failed send and on
+stop. Saved just before the next page leaves, it covers all that was sent before it:
+a crash republishes little more than the page in flight.
 
-With a signing key, the relay also publishes a signed checkpoint of the log chain at
-the position it has published (``ledger.checkpoint``) to ``<prefix>.checkpoints`` every
-``checkpoint_every`` seconds while it advances, and once more when it stops, so that
-subscribers hold the ledger's commitments outside its database.
+Reading, decoding and encoding share one interpreter lock with the producer. So given
+a backlog (``HELPER_BACKLOG`` events), a helper process (:class:`PageSource`) prepares
+the next page while the relay sends this one; it exits when the relay's end of its
+socket closes (also after a SIGKILL), and if it fails the relay reads itself again.
+
+A failed send stops the pipeline: the prefix acknowledged before it is saved, the
+producer dropped, and publication restarts from there with backoff. A later page
+acknowledged while an earlier one failed never moves the position past the failure:
+nothing is skipped; consumers deduplicate what comes twice by (officer_id, version).
+
+With a signing key, a signed checkpoint of the log chain at the saved (acknowledged)
+position goes to ``<prefix>.checkpoints`` every ``checkpoint_every`` seconds while the
+relay advances, and once more when it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,51 +39,48 @@ from kafka.errors import KafkaError
 from ledger import checkpoint
 from ledger.avro import Codec, default_codec
 from ledger.db import Database, Positions
-from ledger.kafka import checkpoints_topic, ensure_topics, make_producer, route
+from ledger.kafka import AckWindow, checkpoints_topic, ensure_topics, make_producer
+from ledger.relay_pages import HELPER_BACKLOG, Outgoing, PageSource
 
 log = logging.getLogger("ledger.relay")
 
 POSITION = "relay"
 
+
 @dataclass
 class RelayStats:
-    published: int = 0
-    batches: int = 0
-    position: int = 0
+    published: int = 0  # sends acknowledged (one republished after a failure counts again)
+    batches: int = 0  # pages sent
+    position: int = 0  # the saved position: every event at or below it is acknowledged
     checkpoints: int = 0
+    saves: int = 0  # transactions that moved the saved position
 
 
 class Relay:
     """Follows the store's notification log and publishes each event to its topic."""
 
-    def __init__(
-        self,
-        ledger: Any,
-        db: Database,
-        bootstrap: str,
-        prefix: str,
-        codec: Codec | None = None,
-        page: int = 2000,
-        poll_interval: float = 0.2,
-        max_backoff: float = 5.0,
-        signing_key: checkpoint.SigningKey | None = None,
-        checkpoint_every: float = 60.0,
-    ) -> None:
-        self.ledger = ledger
-        self.positions = Positions(db)
-        self.db = db
-        self.bootstrap = bootstrap
-        self.prefix = prefix
+    def __init__(self, ledger: Any, db: Database, bootstrap: str, prefix: str, codec: Codec | None = None,
+                 page: int = 2000, poll_interval: float = 0.2, max_backoff: float = 5.0,
+                 signing_key: checkpoint.SigningKey | None = None, checkpoint_every: float = 60.0,
+                 max_in_flight: int | None = None, save_every: float = 1.0, drain_timeout: float = 20.0,
+                 helper_backlog: int | None = HELPER_BACKLOG) -> None:
+        self.ledger, self.db, self.positions = ledger, db, Positions(db)
+        self.bootstrap, self.prefix = bootstrap, prefix
         self.codec = codec or default_codec()
-        self.page = page
-        self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
+        self.page, self.poll_interval, self.max_backoff = page, poll_interval, max_backoff
+        # Sends not yet in the acknowledged prefix, at most (memory stays bounded):
+        # the next page, read meanwhile, goes out when it fits.
+        self.max_in_flight = max_in_flight or page
+        self.save_every = save_every
+        self.drain_timeout = drain_timeout  # on stop: how long in-flight sends may take
+        # A helper process reads ahead from this backlog on (None: never). It encodes
+        # with the packaged schemas, so not for a codec given here.
+        self.helper_backlog = helper_backlog if codec is None else None
         self.stop = threading.Event()
         self._producer: Any = None
-        self.signing_key = signing_key
-        self.checkpoint_every = checkpoint_every
+        self.signing_key, self.checkpoint_every = signing_key, checkpoint_every
         self._checkpointed = 0  # the last position a checkpoint was published for
-        self._checkpoint_at = 0.0
+        self._checkpoint_at = self._saved_at = 0.0
 
     def _connect(self) -> Any:
         if self._producer is None:
@@ -85,38 +96,32 @@ class Relay:
                 pass
             self._producer = None
 
-    def publish_page(self, after: int) -> int:
-        """Publish the page after ``after``; returns the new position (``after`` if none)."""
-        page = self.ledger.read_log(after, self.page)
-        if not page:
-            return after
+    def send_page(self, page: list[Outgoing], window: AckWindow) -> None:
+        """Hand a page to the producer, each send tracked in ``window`` (no waiting)."""
         producer = self._connect()
-        futures = []
-        for _, event in page:
-            topic, key = route(self.prefix, event)
-            headers = [("type", event["type"].encode())]
-            futures.append(producer.send(topic, key=key, value=self.codec.encode(event), headers=headers))
-        producer.flush(timeout=60)
-        ends: dict[tuple[str, int], int] = {}
-        for future in futures:
-            sent = future.get(timeout=60)  # raises if the broker did not acknowledge
-            where = (sent.topic, sent.partition)
-            ends[where] = max(ends.get(where, 0), sent.offset + 1)
-        position = int(page[-1][0])
+        for m in page:
+            window.add(m.position, producer.send(m.topic, key=m.key, value=m.value, headers=m.headers))
+
+    def save(self, window: AckWindow, stats: RelayStats) -> None:
+        """Save the window's acknowledged prefix and partition ends in one transaction."""
+        self._saved_at = time.monotonic()
+        if window.position <= stats.position:
+            return
         with self.db.transaction() as c:
-            Positions.advance(c, POSITION, position)
+            Positions.advance(c, POSITION, window.position)
             # The partitions' ends as the broker acknowledged them: status measures
             # consumer lag against these, since ListOffsets may under-report.
             c.executemany(
                 "INSERT INTO ledger_relay_offsets (topic, part, next_offset) VALUES (?, ?, ?) "
                 "ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset "
                 "WHERE ledger_relay_offsets.next_offset < excluded.next_offset",
-                [(t, p, o) for (t, p), o in sorted(ends.items())],
+                [(t, p, o) for (t, p), o in sorted(window.ends.items())],
             )
-        return position
+        stats.position = window.position
+        stats.saves += 1
 
     def publish_checkpoint(self, position: int) -> dict[str, Any] | None:
-        """Sign the log chain's head at ``position`` and publish it (acknowledged)."""
+        """Sign the log chain's head at ``position`` (acknowledged: the saved one) and publish it."""
         if self.signing_key is None or position <= 0 or position == self._checkpointed:
             return None
         links = self.ledger.recorder.select_log_chain(position - 1, 1)
@@ -131,25 +136,32 @@ class Relay:
         return body
 
     def _maybe_checkpoint(self, stats: RelayStats, force: bool = False) -> None:
-        due = time.monotonic() - self._checkpoint_at >= self.checkpoint_every
-        if not (force or due):
+        if not (force or time.monotonic() - self._checkpoint_at >= self.checkpoint_every):
             return
         try:
             if self.publish_checkpoint(stats.position) is not None:
                 stats.checkpoints += 1
         except KafkaError as exc:  # the events are published; the next checkpoint covers them
+            # The producer is kept: if the broker is in trouble, the sends in flight
+            # fail too and the pipeline restarts from its prefix.
             log.warning("checkpoint at position %d not published (%s)", stats.position, type(exc).__name__)
-            self._drop_producer()
 
     def run(self, until_idle: bool = False) -> RelayStats:
         """Publish until stopped (or, with ``until_idle``, until nothing is left)."""
         stats = RelayStats(position=self.positions.get(POSITION))
+        self._saved_at = time.monotonic()
+        source = PageSource(self.ledger, self.codec, self.prefix, self.page, self.helper_backlog)
         backoff = 0.5
         try:
             while not self.stop.is_set():
+                window = AckWindow(start := stats.position)
                 try:
-                    new = self.publish_page(stats.position)
+                    self._follow(source, window, stats, until_idle)
+                    break
                 except KafkaError as exc:
+                    self.save(window, stats)  # what was acknowledged before the failure
+                    if window.position > start:  # it had recovered: back off from the start
+                        backoff = 0.5
                     log.warning(
                         "broker %s unavailable (%s); retrying from position %d in %.1fs",
                         self.bootstrap, type(exc).__name__, stats.position, backoff,
@@ -157,24 +169,63 @@ class Relay:
                     self._drop_producer()
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
-                    continue
-                backoff = 0.5
-                if new == stats.position:
-                    self._maybe_checkpoint(stats, force=until_idle)
-                    if until_idle:
-                        break
-                    self.stop.wait(self.poll_interval)
-                    continue
-                stats.published += self._count(stats.position, new)
-                stats.batches += 1
-                stats.position = new
-                self._maybe_checkpoint(stats)
-            else:
+            if self.stop.is_set():
                 self._maybe_checkpoint(stats, force=True)  # stopped: commit to what was published
         finally:
             self._drop_producer()
+            source.close()
         return stats
 
-    def _count(self, before: int, after: int) -> int:
-        # Notification ids have no gaps on either store, so the difference counts events.
-        return after - before
+    def _follow(self, source: PageSource, window: AckWindow, stats: RelayStats, until_idle: bool) -> None:
+        """Publish from ``window.position`` until stopped or, with ``until_idle``, drained.
+
+        Raises KafkaError when a send fails (the caller saves the prefix and restarts).
+        """
+        while not self.stop.is_set():
+            stats.published += window.advance()
+            page = source.next(window.sent_to)  # while the sends before it are in flight
+            if not page:
+                if len(window):  # caught up with the log; the prefix waits for the broker
+                    self._wait(window, self.poll_interval)
+                    continue
+                self.save(window, stats)
+                self._maybe_checkpoint(stats, force=until_idle)
+                if until_idle:
+                    return
+                self.stop.wait(self.poll_interval)
+                continue
+            while len(window) and len(window) + len(page) > self.max_in_flight and not self.stop.is_set():
+                self._wait(window, 1.0)  # full: the oldest send must be acknowledged first
+                stats.published += window.advance()
+            if self.stop.is_set():
+                break
+            # Saved just before the page goes out, not after: a crash then republishes
+            # as little as possible (sends linger a moment before they leave).
+            moved = window.position - stats.position
+            if moved >= self.page or (moved > 0 and time.monotonic() - self._saved_at >= self.save_every):
+                self.save(window, stats)
+                self._maybe_checkpoint(stats)
+            self.send_page(page, window)
+            stats.batches += 1
+        self._drain(window, stats)
+
+    def _wait(self, window: AckWindow, timeout: float) -> None:
+        """Wait up to ``timeout`` for the oldest send in flight to complete."""
+        oldest = window.oldest()
+        if oldest is not None:
+            with contextlib.suppress(KafkaError):  # advance() raises a failure; a timeout is "not yet"
+                oldest.get(timeout=timeout)
+
+    def _drain(self, window: AckWindow, stats: RelayStats) -> None:
+        """On stop: let the sends in flight complete (for a bounded time), save the prefix."""
+        deadline = time.monotonic() + self.drain_timeout
+        try:
+            while len(window) and (left := deadline - time.monotonic()) > 0:
+                self._wait(window, min(left, 1.0))
+                stats.published += window.advance()
+            if len(window):
+                log.warning("stopping with %d sends unacknowledged: published again on restart", len(window))
+        except KafkaError as exc:
+            log.warning("a send failed while stopping (%s): published again on restart", type(exc).__name__)
+        finally:
+            self.save(window, stats)
