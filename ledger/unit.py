@@ -102,6 +102,7 @@ class UnitOfWork:
         self.receipts: dict[str, Receipt] = {}
         self.keys: dict[str, bytes] = {}
         self._stored_receipts: dict[str, Receipt] = {}
+        self._absent: set[UUID] = set()
         self._savepoint = _Savepoint()
 
     def handle_all(self, parsed: Parsed) -> list[Outcome]:
@@ -109,6 +110,10 @@ class UnitOfWork:
         ids = [c.command_id for _, c in parsed if isinstance(c, Command) and c.command_id]
         recorder: Any = self.ledger.recorder
         self._stored_receipts = recorder.select_receipts(ids) if ids else {}
+        # The batch's officers, loaded together (one query, not one per officer).
+        self._absent = self.ledger.preload(
+            Officer.create_id(c.officer_id) for _, c in parsed if isinstance(c, Command) and c.officer_id
+        )
         return [self.handle(number, command) for number, command in parsed]
 
     def handle(self, number: int, command: Command | LedgerError) -> Outcome:
@@ -188,6 +193,8 @@ class UnitOfWork:
         """The aggregate as this batch has it (loaded once), or None when it does not exist."""
         found = self.aggregates.get(aggregate_id)
         if found is None:
+            if aggregate_id in self._absent:
+                return None  # not in the store when the batch began (see handle_all)
             found = self.ledger.load(cls, aggregate_id)
             if found is None:
                 return None
