@@ -38,6 +38,8 @@ demo: $(STAMP) ## Generate ~2,000 officers, ingest into a fresh embedded store, 
 	$(BIN)/ledger --store sqlite:///$(DEMO_DIR)/ledger.db gaps MOF
 
 test: $(STAMP) ## Run the whole test suite (starts the broker and checks PostgreSQL itself)
+	bash infra/install-chromium.sh  # Debian's Chromium for the console's browser tests
+	cd tests/vc-verifier && npm ci --no-audit --no-fund --silent  # the independent credential verifier (pinned)
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP) ## Only the tests that need no service and no child processes
@@ -45,6 +47,7 @@ test-fast: $(STAMP) ## Only the tests that need no service and no child processe
 
 bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); writes BENCHMARKS.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick

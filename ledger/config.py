@@ -21,16 +21,22 @@ class Settings:
     kafka_bootstrap: str | None = None
     topic_prefix: str = "ledger"
     signing_key: str | None = None  # checkpoint signing key file (default: signing_key_path)
+    issuer_key: str | None = None  # credential issuer key file (default: issuer_key_path)
+    issuer_did: str | None = None  # a did:web for the credentials' issuer (default: did:key of the key)
+    issuer_name: str | None = None  # the issuer profile's name (default: DEFAULT_ISSUER_NAME)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX and LEDGER_SIGNING_KEY."""
+        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX, LEDGER_SIGNING_KEY and LEDGER_ISSUER_*."""
         env = os.environ if environ is None else environ
         return cls(
             store=env.get("LEDGER_STORE") or DEFAULT_STORE,
             kafka_bootstrap=env.get("LEDGER_KAFKA_BOOTSTRAP") or None,
             topic_prefix=env.get("LEDGER_TOPIC_PREFIX") or "ledger",
             signing_key=env.get("LEDGER_SIGNING_KEY") or None,
+            issuer_key=env.get("LEDGER_ISSUER_KEY") or None,
+            issuer_did=env.get("LEDGER_ISSUER_DID") or None,
+            issuer_name=env.get("LEDGER_ISSUER_NAME") or None,
         )
 
     def with_overrides(self, **changes: str | None) -> Settings:
@@ -47,6 +53,14 @@ class Settings:
             return Path(self.signing_key).expanduser()
         base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         return Path(base) / "ledger" / "signing-key.pem"
+
+    @property
+    def issuer_key_path(self) -> Path:
+        """The Ed25519 credential issuer key file: LEDGER_ISSUER_KEY, else in the user's config folder."""
+        if self.issuer_key:
+            return Path(self.issuer_key).expanduser()
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / "ledger" / "issuer-key.pem"
 
     @property
     def is_postgres(self) -> bool:

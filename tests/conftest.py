@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 from ledger.config import Settings
 
 PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Key files created on first use (checkpoint and credential issuer keys) by tests that do
+# not name one go to a scratch folder, never into the user's ~/.config/ledger.
+os.environ.setdefault("XDG_CONFIG_HOME", os.path.join(tempfile.gettempdir(), "ledger-tests", "config"))
 
 
 def _pg_admin_connect() -> psycopg.Connection[tuple[Any, ...]]:

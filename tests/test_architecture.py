@@ -23,7 +23,8 @@ IO_MODULES = {"os", "sys", "io", "socket", "sqlite3", "subprocess", "pathlib", "
 WRITE_SIDE = {"ledger.application", "ledger.unit", "ledger.handlers", "ledger.commands", "ledger.crypto",
               "ledger.storage", "ledger.events", "ledger.config"}
 UPPER = ("ledger.projections", "ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
-         "ledger.readmodels", "ledger.status", "ledger.broker", "ledger.generate")
+         "ledger.console", "ledger.readmodels", "ledger.status", "ledger.broker", "ledger.generate",
+         "ledger.credentials")
 
 
 def _module_name(path: Path) -> str:
@@ -91,7 +92,8 @@ def test_projections_import_no_consumer_relay_api_or_cli() -> None:
 
 def test_consumers_and_relay_import_no_api_or_cli() -> None:
     for module, imports in GRAPH.items():
-        if _within(module, ("ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.kafka", "ledger.status", "ledger.audit")):
+        if _within(module, ("ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.kafka", "ledger.status", "ledger.audit",
+                            "ledger.credentials")):
             offending = {i for i in imports if _within(i, ("ledger.api", "ledger.cli"))}
             assert offending == set(), (module, offending)
 
@@ -100,8 +102,10 @@ def test_only_the_cli_imports_the_cli_and_only_interfaces_import_the_api() -> No
     for module, imports in GRAPH.items():
         if not _within(module, ("ledger.cli",)):
             assert not any(_within(i, ("ledger.cli",)) for i in imports), module
-        if not _within(module, ("ledger.cli", "ledger.api")):
+        if not _within(module, ("ledger.cli", "ledger.api", "ledger.console")):
             assert not any(_within(i, ("ledger.api",)) for i in imports), module
+        if not _within(module, ("ledger.api", "ledger.console")):  # the console is served by the API only
+            assert not any(_within(i, ("ledger.console",)) for i in imports), module
 
 
 def test_no_module_is_longer_than_one_sitting() -> None:

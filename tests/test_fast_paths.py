@@ -83,7 +83,7 @@ TABLES = {
 
 def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url) as conn:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()  # type: ignore[arg-type]
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
                 for table, order in TABLES.items()}
 
 

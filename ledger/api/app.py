@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from ledger.api.body import safe_text, validation_message
 from ledger.api.deps import Services
-from ledger.api.routes import admin, commands, health, ministries, officers
+from ledger.api.routes import admin, commands, credentials, health, ministries, officers
 from ledger.config import Settings
 
 
@@ -63,8 +63,12 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
-    for router in (commands.router, officers.router, ministries.router, health.router, admin.router):
+    for router in (commands.router, officers.router, ministries.router, health.router, admin.router,
+                   credentials.router):
         app.include_router(router)
+    from ledger.console.routes import router as console  # the reviewers' pages at /console
+
+    app.include_router(console)
     return app
 
 

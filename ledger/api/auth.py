@@ -138,12 +138,14 @@ def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> 
                   (datetime.now(timezone.utc).isoformat(), who.name, who.role, officer_id, endpoint))
 
 
-def read_access_log(db: Database, officer_id: str | None = None) -> list[dict[str, Any]]:
+def read_access_log(db: Database, officer_id: str | None = None, latest: int | None = None) -> list[dict[str, Any]]:
+    """The access log in time order (with ``latest``: only that many newest entries, newest first)."""
+    order = "ORDER BY at" if latest is None else f"ORDER BY at DESC LIMIT {int(latest)}"
     with db.reading() as c:
         if officer_id:
-            c.execute("SELECT at, token_name, role, officer_id, endpoint FROM access_log WHERE officer_id = ? ORDER BY at", (officer_id,))
+            c.execute(f"SELECT at, token_name, role, officer_id, endpoint FROM access_log WHERE officer_id = ? {order}", (officer_id,))
         else:
-            c.execute("SELECT at, token_name, role, officer_id, endpoint FROM access_log ORDER BY at")
+            c.execute(f"SELECT at, token_name, role, officer_id, endpoint FROM access_log {order}")
         keys = ("at", "token_name", "role", "officer_id", "endpoint")
         return [dict(zip(keys, row, strict=True)) for row in c.fetchall()]
 

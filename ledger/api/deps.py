@@ -96,38 +96,71 @@ async def current_principal(
     """The caller named by a valid bearer token, else 401."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    found = services.tokens.cached(creds.credentials)
+    return await principal_of(services, creds.credentials)
+
+
+async def principal_of(services: Services, token: str) -> Principal:
+    """The caller named by ``token`` if it is valid, else 401 (the API's and the console's check)."""
+    found = services.tokens.cached(token)
     if isinstance(found, Lookup):  # a query: on a worker thread, never on the event loop
         limiter = services.known_lookups if found is Lookup.EXPIRED else services.stranger_lookups
-        found = await anyio.to_thread.run_sync(services.tokens.lookup, creds.credentials, limiter=limiter)
+        found = await anyio.to_thread.run_sync(services.tokens.lookup, token, limiter=limiter)
     if found is None:
         raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
+@dataclass(frozen=True)
+class Rule:
+    """Which roles may do what: one rule per kind of request, shared by the API and the console."""
+
+    roles: tuple[str, ...]
+    action: str
+
+    def check(self, who: Principal) -> Principal:
+        """``who`` if its role is one of ``roles``, else 403: may not ``action``."""
+        if who.role not in self.roles:
+            raise HTTPException(403, f"role {who.role} may not {self.action}")
+        return who
+
+
+SEND_COMMANDS = Rule(("ingest",), "send commands")
+READ_OFFICERS = Rule(("officer", "ministry_hr", "auditor"), "read officers")
+READ_MINISTRIES = Rule(("ministry_hr", "cbc", "auditor"), "read ministry aggregates")
+READ_ALL_GAPS = Rule(("cbc", "auditor"), "read every ministry's gap report")
+READ_STATUS = Rule(("auditor", "admin"), "read status")
+ADMINISTER = Rule(("admin",), "administer the ledger")
+
+
 def require_role(*roles: str, action: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers with one of ``roles`` (else 403: may not ``action``)."""
+    rule = Rule(roles, action)
 
     async def has_role(who: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if who.role not in roles:
-            raise HTTPException(403, f"role {who.role} may not {action}")
-        return who
+        return rule.check(who)
 
     return has_role
 
 
-Ingester = Annotated[Principal, Depends(require_role("ingest", action="send commands"))]
-OfficerReader = Annotated[
-    Principal, Depends(require_role("officer", "ministry_hr", "auditor", action="read officers"))
-]
-MinistryReader = Annotated[
-    Principal, Depends(require_role("ministry_hr", "cbc", "auditor", action="read ministry aggregates"))
-]
-CommissionReader = Annotated[
-    Principal, Depends(require_role("cbc", "auditor", action="read every ministry's gap report"))
-]
-StatusReader = Annotated[Principal, Depends(require_role("auditor", "admin", action="read status"))]
-Admin = Annotated[Principal, Depends(require_role("admin", action="administer the ledger"))]
+def requires(rule: Rule) -> Callable[..., Awaitable[Principal]]:
+    """The dependency enforcing ``rule``."""
+    return require_role(*rule.roles, action=rule.action)
+
+
+Ingester = Annotated[Principal, Depends(requires(SEND_COMMANDS))]
+OfficerReader = Annotated[Principal, Depends(requires(READ_OFFICERS))]
+MinistryReader = Annotated[Principal, Depends(requires(READ_MINISTRIES))]
+CommissionReader = Annotated[Principal, Depends(requires(READ_ALL_GAPS))]
+StatusReader = Annotated[Principal, Depends(requires(READ_STATUS))]
+Admin = Annotated[Principal, Depends(requires(ADMINISTER))]
+
+
+def check_ministry_scope(who: Principal, ministry_id: str) -> None:
+    """A ministry HR token reads only its own ministry (403); an id that cannot exist is 422."""
+    if who.role == "ministry_hr" and who.ministry_id != ministry_id:
+        raise HTTPException(403, f"a ministry_hr token reads only ministry {who.ministry_id}")
+    if ID_PATTERN.fullmatch(ministry_id) is None:
+        raise HTTPException(422, f"ministry_id: {ministry_id!r} is not a valid id")
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ router = APIRouter(tags=["admin"], responses=ERRORS)
 async def erase_officer(officer_id: str, request: Request, who: Admin, services: ServicesDep) -> Any:
     """DPDP erasure: destroy the officer's data key and record OfficerErased."""
     body = await read_model(request, EraseRequest)
-    return await run_in_threadpool(_erase, services, officer_id, body.reason)
+    return await run_in_threadpool(apply_erasure, services, officer_id, body.reason)
 
 
-def _erase(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
+def apply_erasure(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
     if ID_PATTERN.fullmatch(officer_id) is None:  # nothing by that name can be registered
         raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
     try:

@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from ledger.api.deps import CommissionReader, MinistryReader, ServicesDep
+from ledger.api.deps import CommissionReader, MinistryReader, ServicesDep, check_ministry_scope
 from ledger.api.models import ERRORS, Gaps, Ministry, Plan
-from ledger.domain.values import ID_PATTERN
 from ledger.projections.gaps import to_csv
 
 router = APIRouter(tags=["ministries"], responses=ERRORS)
@@ -30,11 +29,7 @@ def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def _check_scope(who: Any, ministry_id: str) -> None:
-    if who.role == "ministry_hr" and who.ministry_id != ministry_id:
-        raise HTTPException(403, f"a ministry_hr token reads only ministry {who.ministry_id}")
-    if ID_PATTERN.fullmatch(ministry_id) is None:
-        raise HTTPException(422, f"ministry_id: {ministry_id!r} is not a valid id")
+_check_scope = check_ministry_scope  # shared with the console (ledger.api.deps)
 
 
 _CSV: dict[int | str, dict[str, Any]] = {

@@ -1,0 +1,150 @@
+"""Commands for portable credentials: export the signed Open Badges / CLR credentials, verify them, publish the DID."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from ledger.cli.common import Context
+from ledger.cli.render import emit_json, err, fail
+
+
+@click.group("credentials")
+@click.option("--issuer-key", envvar="LEDGER_ISSUER_KEY", metavar="FILE",
+              help="Ed25519 issuer key file, created on first use (default ~/.config/ledger/issuer-key.pem). "
+                   "[env LEDGER_ISSUER_KEY]")
+@click.option("--issuer-did", envvar="LEDGER_ISSUER_DID", metavar="DID",
+              help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]")
+@click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
+              help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]")
+@click.pass_obj
+def credentials(obj: Context, issuer_key: str | None, issuer_did: str | None, issuer_name: str | None) -> None:
+    """Open Badges 3.0 and CLR 2.0 credentials: signed, portable, verifiable offline.
+
+    One AchievementCredential per completed course and one ClrCredential per officer
+    holding them, derived from the events alone and signed (eddsa-rdfc-2022) with the
+    issuer key, which lives in a file outside the database.
+    """
+    obj.settings = obj.settings.with_overrides(issuer_key=issuer_key, issuer_did=issuer_did,
+                                               issuer_name=issuer_name)
+
+
+def _issuer(obj: Context) -> Any:
+    from ledger.credentials.issuer import for_settings
+
+    return for_settings(obj.settings)
+
+
+@credentials.command("export")
+@click.option("--officer", "officer_id", metavar="ID", help="Only this officer's lines of the full export.")
+@click.pass_obj
+def export(obj: Context, officer_id: str | None) -> None:
+    """Write the credentials as JSON Lines, one signed credential a line.
+
+    For each officer who is not erased, in officer id order: an AchievementCredential
+    per completed course, then the ClrCredential holding them. The same events give
+    byte-identical output. With --officer, nothing for an erased officer; exit 1 for
+    an unknown one.
+    """
+    from ledger.credentials.issue import CredentialIssuer, json_line
+
+    issuer = CredentialIssuer(obj.ledger, _issuer(obj))
+    if officer_id is not None:
+        found = issuer.for_officer(officer_id)
+        if found is None:
+            fail(f"officer {officer_id!r} is not registered")
+        lines = iter(found)
+    else:
+        lines = issuer.export()
+    for credential in lines:
+        sys.stdout.write(json_line(credential) + "\n")
+
+
+def _did_documents(files: tuple[str, ...]) -> dict[str, Any]:
+    from ledger.domain.errors import LedgerError
+    from ledger.strictjson import decode_json
+
+    documents: dict[str, Any] = {}
+    for name in files:
+        try:
+            document = decode_json(Path(name).read_bytes(), max_bytes=1 << 20)
+        except OSError as exc:
+            fail(f"--did-document: cannot read {name}: {exc.strerror}")
+        except LedgerError as exc:
+            fail(f"--did-document {name}: {exc}")
+        if not isinstance(document, dict) or not isinstance(document.get("id"), str):
+            fail(f"--did-document {name}: not a DID document (an object with an id)")
+        documents[document["id"]] = document
+    return documents
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@credentials.command("verify")
+@click.argument("file", metavar="FILE|-")
+@click.option("--did-document", "did_document_files", multiple=True, metavar="FILE",
+              help="The DID document of a did:web issuer (repeatable); DIDs are never fetched.")
+@click.option("--json", "as_json", is_flag=True, help='One {"line", "ok", "id", "type", "issuer"} or '
+              '{"line", "ok": false, "error"} per credential.')
+def verify(file: str, did_document_files: tuple[str, ...], as_json: bool) -> None:
+    """Verify JSON Lines credentials (FILE, or - for stdin) with the ledger's own verifier.
+
+    Each line must be one credential: only the pinned contexts, every term defined by
+    them, one eddsa-rdfc-2022 proof by a key of its issuer (a did:key carries its key;
+    a did:web needs --did-document), and, for a CLR, every embedded credential
+    verifying too. No issuer key or store is needed. Exit 0 when every line verified,
+    1 when any did not (or there was none).
+    """
+    from ledger.credentials.verify import verify_lines
+
+    documents = _did_documents(did_document_files)
+    stream: IO[bytes]
+    try:
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        fail(f"FILE: cannot read {file}: {exc.strerror}")
+    good = bad = 0
+    try:
+        for result in verify_lines(stream, documents):
+            if result["ok"]:
+                good += 1
+            else:
+                bad += 1
+            if as_json:
+                emit_json(result)
+            elif result["ok"]:
+                sys.stdout.write(f"line {result['line']}: verified {result['type']} "
+                                 f"{_printable(str(result['id']))} issued by {_printable(result['issuer'])}\n")
+            else:
+                sys.stdout.write(f"line {result['line']}: FAILED: {_printable(result['error'])}\n")
+    except OSError as exc:
+        fail(f"FILE: cannot read {file}: {exc.strerror}")
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    err.print(f"{good + bad:,} credentials: {good:,} verified, {bad:,} failed", highlight=False, markup=False)
+    if good + bad == 0:
+        err.print("no credentials in the input", highlight=False, markup=False)
+    sys.exit(0 if good and not bad else 1)
+
+
+@credentials.command("did-document")
+@click.pass_obj
+def did_document(obj: Context) -> None:
+    """Print the issuer's DID document (for a did:web, publish it where the DID says)."""
+    from ledger.credentials.issuer import did_web_url
+
+    issuer = _issuer(obj)
+    sys.stdout.write(json.dumps(issuer.did_document(), indent=2) + "\n")
+    url = did_web_url(issuer.did)
+    if url is not None:
+        err.print(f"publish it at {url}", highlight=False, markup=False)
+
+
+COMMANDS: tuple[click.Command, ...] = (credentials,)

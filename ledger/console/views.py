@@ -1,0 +1,232 @@
+"""What each console page shows, gathered through the API's authorization (blocking: run on the thread pool).
+
+Each function takes the signed-in principal, refuses exactly as the matching API
+endpoint would (the same ``HTTPException``: 403, 404 alike for unknown and not
+yours, 422), and returns plain data for a template.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from typing import Any
+
+from fastapi import HTTPException
+
+from ledger import checkpoint
+from ledger.api import auth
+from ledger.api.auth import Principal
+from ledger.api.deps import (
+    ADMINISTER,
+    READ_MINISTRIES,
+    READ_OFFICERS,
+    READ_STATUS,
+    Rule,
+    Services,
+    check_ministry_scope,
+    readable_officer,
+)
+from ledger.console import charts
+from ledger.domain.errors import LedgerError
+from ledger.domain.values import IST, financial_year, parse_instant
+from ledger.projections.record import fold
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The integrity page's own rule: verify has no API endpoint, and the issue gives it to auditors.
+VERIFY = Rule(("auditor",), "verify the ledger's integrity")
+# The fields an officer event's timeline entry names, besides its type and times.
+_DETAILS = ("name", "email", "org_id", "ministry_id", "post_id", "course_id", "percent", "score", "passed",
+            "duration_hours", "reason")
+
+
+def instant_of(text: str, field: str) -> datetime:
+    """An instant from the page's controls: a date means the end of that day in IST (what was true that day)."""
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        try:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+        except ValueError:
+            raise HTTPException(422, f"{field}: {text!r} is not a date") from None
+        return datetime.combine(day, time.max, IST)
+    try:
+        return parse_instant(text, field)
+    except LedgerError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key in value:
+            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) and "course_id" in v for v in value):
+        for v in value:
+            _flatten({k: x for k, x in v.items() if k != "course_id"}, f"{prefix}[{v['course_id']}]", out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            _flatten(v, f"{prefix}[{i + 1}]", out)
+    else:
+        out[prefix] = value
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each field of a learning record that differs between two versions of it: (field, before, after)."""
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    _flatten(before or {}, "", a)
+    _flatten(after or {}, "", b)
+    return [{"field": k, "before": a.get(k), "after": b.get(k)} for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]
+
+
+def _timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries = [{"type": e["type"], "version": e.get("version"), "occurred_at": e["occurred_at"],
+                "recorded_at": e.get("recorded_at"),
+                "details": [(k, e[k]) for k in _DETAILS if k in e and e[k] is not None]} for e in history]
+    entries.sort(key=lambda e: (parse_instant(e["occurred_at"]), e["version"] or 0))
+    return entries
+
+
+def _text(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()
+
+
+def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str) -> dict[str, Any]:
+    """The officer page: record (now or as of), history, competencies, diff, and (auditor) who read it."""
+    READ_OFFICERS.check(who)
+    found = readable_officer(officer_id, who, services)
+    events = services.ledger.officer_events(officer_id)
+    decrypt = services.ledger.decrypter(officer_id)
+    shown: dict[str, Any] | None = found.record
+    then = other = earlier = later = None
+    changes: list[dict[str, Any]] | None = None
+    if as_of:
+        then = instant_of(as_of, "as_of")
+        shown = fold(officer_id, events, decrypt, then)
+    if compare:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
+        other = instant_of(compare, "compare")
+        earlier, later = (other, then) if then is None or other <= then else (then, other)
+        changes = diff(fold(officer_id, events, decrypt, earlier), fold(officer_id, events, decrypt, later))
+    history = services.audit.history(officer_id)
+    profile = services.reads().competency_profile(officer_id)
+    db = services.db()
+    auth.log_access(db, who, officer_id, "console:officer")
+    readers = auth.read_access_log(db, officer_id, latest=200) if who.role == "auditor" else None
+    return {
+        "officer_id": officer_id, "record": shown, "current": found.record, "as_of": as_of, "compare": compare,
+        "as_of_instant": _text(then),
+        "changes": changes, "earlier": _text(earlier), "later": _text(later),
+        "timeline": _timeline(history), "profile": profile,
+        "chart": charts.competency_chart(profile) if profile else None, "readers": readers,
+    }
+
+
+def integrity_page(services: Services, who: Principal) -> dict[str, Any]:
+    """The integrity page: verify's results, the log chain's head (signed when the key is here), status."""
+    VERIFY.check(who)
+    checked, breaks = services.audit.verify()
+    position, root = checkpoint.head(services.ledger.recorder)
+    latest: dict[str, Any] = {"position": position, "root": root.hex(), "signed": None}
+    path = services.settings.signing_key_path
+    if path.exists():  # never create a key from a web page
+        latest["signed"] = checkpoint.sign(checkpoint.SigningKey.load_or_create(path), position, root)
+    return {"checked": checked, "breaks": breaks[:500], "break_count": len(breaks), "checkpoint": latest,
+            "status": status_fragment(services, who)}
+
+
+def status_fragment(services: Services, who: Principal) -> dict[str, Any]:
+    """What ``ledger status`` reports (GET /status's rule), with the dead letters themselves."""
+    from ledger.status import collect
+
+    READ_STATUS.check(who)
+    report = collect(services.ledger, services.settings)
+    return {"report": report, "dead_letters": services.reads().dead_letters()[:100]}
+
+
+def _fy_now() -> str:
+    return financial_year(datetime.now(IST))
+
+
+def _previous_fy(fy: str) -> str:
+    start = int(fy[:4]) - 1
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+def ministry_page(services: Services, who: Principal, ministry_id: str) -> dict[str, Any]:
+    """Headcount and yearly aggregates as charts; plans per year and the gap report."""
+    READ_MINISTRIES.check(who)
+    check_ministry_scope(who, ministry_id)
+    reads = services.reads()
+    found = reads.ministry(ministry_id)
+    if found is None:
+        raise HTTPException(404, f"ministry {ministry_id!r} is not in the read model")
+    years = sorted(found["years"])
+    rows = [(fy, [float(found["years"][fy]["enrolments"]), float(found["years"][fy]["completions"]),
+                  float(found["years"][fy]["officers_completed"])]) for fy in years]
+    activity = charts.bars("Enrolments, completions and officers completed per financial year",
+                           "; ".join(f"{fy}: {int(v[0])} enrolments, {int(v[1])} completions, "
+                                     f"{int(v[2])} officers completed" for fy, v in rows) or "no activity",
+                           ["enrolments", "completions", "officers completed"], rows)
+    hours = charts.bars("Learning hours per financial year",
+                        "; ".join(f"{fy}: {found['years'][fy]['learning_hours']:g} hours" for fy in years)
+                        or "no hours", ["learning hours"],
+                        [(fy, [float(found["years"][fy]["learning_hours"])]) for fy in years])
+    now = _fy_now()
+    plans = []
+    for fy in sorted(set(years) | {now, _previous_fy(now)}, reverse=True):
+        plan = reads.plan(ministry_id, fy)
+        if plan is not None:
+            progress = charts.bars(
+                f"Plan {fy}: officers who reached each target", "; ".join(
+                    f"{t['competency_id']} level {t['level']}: {t['achieved']} of {t['officers']} "
+                    f"({t['percent']}%)" for t in plan["targets"]) or "no targets",
+                ["target", "achieved"],
+                [(f"{t['competency_id']} ≥ {t['level']}", [float(t["officers"]), float(t["achieved"])])
+                 for t in plan["targets"]])
+            plans.append({"plan": plan, "chart": progress})
+    return {"ministry": found, "activity": activity, "hours": hours, "plans": plans,
+            "gaps": reads.gap_report(ministry_id)}
+
+
+def gaps_csv(services: Services, who: Principal, ministry_id: str) -> str:
+    """The gap report as CSV, as GET /ministries/{id}/gaps with ``Accept: text/csv`` answers it."""
+    from ledger.projections.gaps import to_csv
+
+    READ_MINISTRIES.check(who)
+    check_ministry_scope(who, ministry_id)
+    found = services.reads().gap_report(ministry_id)
+    if found is None:
+        raise HTTPException(404, f"ministry {ministry_id!r} is not in the read model")
+    return to_csv([found])
+
+
+def erase(services: Services, who: Principal, officer_id: str, reason: str) -> dict[str, Any]:
+    """Erase as POST /officers/{id}/erase does (same checks, same answer)."""
+    from pydantic import ValidationError
+
+    from ledger.api.body import validation_message
+    from ledger.api.models import EraseRequest
+    from ledger.api.routes.admin import apply_erasure
+
+    ADMINISTER.check(who)
+    try:
+        body = EraseRequest(reason=reason)
+    except ValidationError as exc:
+        raise HTTPException(422, validation_message(exc.errors())) from None
+    return apply_erasure(services, officer_id, body.reason)
+
+
+def erase_check(who: Principal, officer_id: str, reason: str) -> None:
+    """Refuse, before the confirmation step, what the erasure itself would refuse without a lookup."""
+    from pydantic import ValidationError
+
+    from ledger.api.body import validation_message
+    from ledger.api.models import EraseRequest
+    from ledger.domain.values import ID_PATTERN
+
+    ADMINISTER.check(who)
+    if ID_PATTERN.fullmatch(officer_id) is None:  # as apply_erasure answers it
+        raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
+    try:
+        EraseRequest(reason=reason)
+    except ValidationError as exc:
+        raise HTTPException(422, validation_message(exc.errors())) from None

@@ -1,0 +1,23 @@
+"""Markers of the integration tests, and where the console's browser tests left their screenshots."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# test_console_browser.py writes a screenshot of each page it visits here.
+CONSOLE_SCREENSHOTS = Path(tempfile.gettempdir()) / "ledger-console-screenshots"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives Chromium with Playwright (the console's browser tests)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = [r for kind in ("passed", "failed", "error") for r in terminalreporter.stats.get(kind, [])
+           if "test_console_browser.py" in getattr(r, "nodeid", "")]
+    if ran and CONSOLE_SCREENSHOTS.is_dir():
+        shots = sorted(p.name for p in CONSOLE_SCREENSHOTS.glob("*.png"))
+        terminalreporter.write_line(f"console screenshots ({len(shots)}) in {CONSOLE_SCREENSHOTS}: {', '.join(shots)}")

@@ -1,0 +1,89 @@
+"""An independent verifier checks our output: Digital Bazaar's @digitalbazaar/vc with eddsa-rdfc-2022.
+
+``tests/vc-verifier/`` pins the exact versions in its ``package-lock.json``; ``npm ci``
+there installs them (``make test`` does). Every credential exported for a generated
+dataset must verify; one-byte changes (name, validFrom, subject, score, issuer) and an
+undefined property must each fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.config import Settings
+from ledger.credentials.issue import CredentialIssuer, json_line
+from ledger.credentials.issuer import for_settings
+from ledger.generate import generate_lines
+
+VERIFIER = Path(__file__).parent / "vc-verifier"
+CONTEXTS = Path(__file__).parent.parent / "ledger" / "credentials" / "contexts"
+
+
+def node_verify(lines: list[str]) -> list[dict[str, Any]]:
+    node = shutil.which("node")
+    if node is None or not (VERIFIER / "node_modules" / "@digitalbazaar" / "vc").is_dir():
+        message = "the Node verifier is not installed (node on PATH, then `npm ci` in tests/vc-verifier)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run([node, str(VERIFIER / "verify.mjs"), str(CONTEXTS)], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=300, cwd=VERIFIER)
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(lines), done.stderr
+    assert done.returncode == (0 if all(r["ok"] for r in results) else 1)
+    return results
+
+
+@pytest.fixture
+def exported(sqlite_settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
+    settings = replace(sqlite_settings, issuer_key=str(tmp_path / "issuer.pem"))
+    ledger = Ledger(settings)
+    outcomes = list(ledger.ingest(generate_lines(officers=12, seed=14)))
+    assert sum(o.status == "accepted" for o in outcomes) > 100
+    return list(CredentialIssuer(ledger, for_settings(settings)).export())
+
+
+def test_every_exported_credential_verifies_independently(exported: list[dict[str, Any]]) -> None:
+    kinds = {c["type"][1] for c in exported}
+    assert kinds == {"AchievementCredential", "ClrCredential"}
+    results = node_verify([json_line(c) for c in exported])
+    assert [r for r in results if not r["ok"]] == []
+
+
+def test_changed_credentials_fail_independently(exported: list[dict[str, Any]]) -> None:
+    assessed = next(c for c in exported if "result" in c["credentialSubject"])
+    clr = next(c for c in exported if c["type"][1] == "ClrCredential")
+
+    def changed(credential: dict[str, Any], change: Any) -> str:
+        copied = copy.deepcopy(credential)
+        change(copied)
+        return json_line(copied)
+
+    def flip(text: str) -> str:
+        return text[:-1] + chr(ord(text[-1]) ^ 1)
+
+    subject = "credentialSubject"
+    variants = [
+        changed(assessed, lambda c: c.update(name=flip(c["name"]))),
+        changed(assessed, lambda c: c.update(validFrom=c["validFrom"].replace(":", ";", 1))),
+        changed(assessed, lambda c: c[subject]["identifier"][0].update(identityHash=flip(
+            c[subject]["identifier"][0]["identityHash"]))),
+        changed(assessed, lambda c: c[subject]["result"][0].update(value=flip(c[subject]["result"][0]["value"]))),
+        changed(assessed, lambda c: c["issuer"].update(name=flip(c["issuer"]["name"]))),
+        changed(assessed, lambda c: c["issuer"].update(id=flip(c["issuer"]["id"]))),
+        changed(assessed, lambda c: c[subject].update(officerName="Asha Verma")),  # undefined: dropped
+        changed(clr, lambda c: c[subject]["verifiableCredential"][0].update(name="Forged")),
+    ]
+    results = node_verify(variants)
+    assert [r["ok"] for r in results] == [False] * len(variants)
+    assert "Safe mode" in " ".join(results[6]["errors"])
