@@ -414,6 +414,17 @@ def dataset(folder: Path, quick: bool) -> Settings:
 
 def bench_only(stage: str, quick: bool, folder: Path, workers: int) -> None:
     """One stage on the kept dataset; its figures replace that stage's section of the report."""
+    if stage == "freshness":
+        from bench.freshness import measure
+
+        seconds = 8.0 if quick else 30.0
+        found = [measure(mode, seconds) for mode in ("embedded", "kafka")]
+        lines = [f"| freshness, {f['mode']} ({'SQLite, in-process projection' if f['mode'] == 'embedded' else 'PostgreSQL, relay, broker, consumer'}), "
+                 f"{f['achieved_rate']:,.0f} commands/s sustained | p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms "
+                 f"({f['samples']} probes) | p99 < {250 if f['mode'] == 'embedded' else 1000} ms |" for f in found]
+        header = "| what | measured | target |"
+        _write_section(stage, quick, workers, header, lines)
+        return
     sqlite = dataset(folder, quick)
     if stage == "rebuild":
         found = bench_rebuild(sqlite, workers)
@@ -430,6 +441,10 @@ def bench_only(stage: str, quick: bool, folder: Path, workers: int) -> None:
                    for key, what in (("plan", "capacity-building plan (`ledger plan`)"),
                                      ("gaps", "gap report (`ledger gaps`)")))]
         header = "| what | measured | target |"
+    _write_section(stage, quick, workers, header, lines)
+
+
+def _write_section(stage: str, quick: bool, workers: int, header: str, lines: list[str]) -> None:
     section = [f"### {stage}" + (" (quick)" if quick else ""), "",
                f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {machine()} with `python bench/run.py --only {stage}"
                + (" --quick" if quick else "") + (f" --workers {workers}" if workers > 1 else "") + "`.", "",
@@ -490,6 +505,8 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
         f"| record lookup, {r['queries']['officers']:,} officers | p50 {r['queries']['p50_ms']:.2f} ms, p99 {r['queries']['p99_ms']:.2f} ms | — | — | p99 < 5 ms with ≥ 100,000 officers |",
         *(f"| {what}, {r['queries'][key]['ministry']} ({r['queries'][key]['officers']:,} officers) | p50 {r['queries'][key]['p50_ms']:.2f} ms, p99 {r['queries'][key]['p99_ms']:.2f} ms | — | — | p99 < 50 ms with 100,000 officers |"
           for key, what in (("plan", "capacity-building plan"), ("gaps", "gap report")) if key in r["queries"]),
+        *(f"| freshness, {f['mode']} mode, {f['achieved_rate']:,.0f} commands/s sustained (POST answered → visible through the API) | p50 {f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms | — | — | p99 < {250 if f['mode'] == 'embedded' else 1000} ms |"
+          for f in r.get("freshness", [])),
         "",
         "Broker: " + r["broker"] + ".",
         "",
@@ -505,7 +522,7 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["rebuild", "queries"],
+    parser.add_argument("--only", choices=["rebuild", "queries", "freshness"],
                         help="only this stage, on a dataset kept in --dataset (made the first time); "
                              "its figures replace that stage's section of BENCHMARKS.md")
     parser.add_argument("--dataset", type=Path, help="folder of the kept dataset (default: a new temporary one)")
@@ -563,6 +580,9 @@ def main() -> None:
     results["rebuild"] = bench_rebuild(sqlite)
     print("rebuild", results["rebuild"], flush=True)
     results["queries"] = bench_queries(sqlite)
+    from bench.freshness import measure
+
+    results["freshness"] = [measure(mode, 8.0 if quick else 30.0) for mode in ("embedded", "kafka")]
     write_report(results, quick)
 
 
