@@ -425,6 +425,23 @@ def bench_only(stage: str, quick: bool, folder: Path, workers: int) -> None:
         header = "| what | measured | target |"
         _write_section(stage, quick, workers, header, lines)
         return
+    if stage == "ingest":
+        lines = list(generate_lines(300 if quick else 6_000, seed=1))
+        lines_rows = []
+        for backend in ("sqlite", "postgres"):
+            name, store = pg_database() if backend == "postgres" else (None, f"sqlite:///{folder / 'ingest.db'}")
+            try:
+                settings = Settings(store=store)
+                found = bench_ingest(settings, lines)
+                raw = raw_insert_baseline(settings, min(found["events"], 200_000), int(found["avg_event_bytes"]))
+            finally:
+                if name:
+                    drop_pg(name)
+            lines_rows.append(f"| bulk ingest, {backend}, {found['events']:,} events | {found['events_per_s']:,.0f} events/s; "
+                              f"raw executemany {raw:,.0f} rows/s; ratio {found['events_per_s'] / raw:.2f} | "
+                              f"{'≥ 0.45 of raw' if backend == 'postgres' else '≥ 0.35 of raw'} |")
+        _write_section(stage, quick, workers, "| what | measured | target |", lines_rows)
+        return
     sqlite = dataset(folder, quick)
     if stage == "rebuild":
         found = bench_rebuild(sqlite, workers)
@@ -522,7 +539,7 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["rebuild", "queries", "freshness"],
+    parser.add_argument("--only", choices=["ingest", "rebuild", "queries", "freshness"],
                         help="only this stage, on a dataset kept in --dataset (made the first time); "
                              "its figures replace that stage's section of BENCHMARKS.md")
     parser.add_argument("--dataset", type=Path, help="folder of the kept dataset (default: a new temporary one)")
