@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import IO
 
 import click
 
+from ledger.application import Outcome
 from ledger.cli.common import Context
 from ledger.cli.render import emit_json, err, progress_bar, rate
 from ledger.domain.errors import LedgerError
@@ -42,14 +44,21 @@ def _open_input(path: str) -> IO[bytes]:
 @click.option("--batch-size", default=500, show_default=True, help="Commands per transaction.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
 @click.option("--show-rejected", default=20, show_default=True, help="Without --json: print at most this many rejected lines.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes applying officers' commands (sharded by officer; reference commands first, in order).")
 @click.pass_obj
-def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bool | None, show_rejected: int) -> None:
+def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bool | None, show_rejected: int,
+           workers: int) -> None:
     """Apply the JSON Lines commands in FILE (or - for stdin), in order.
 
     Each non-blank line is answered accepted, duplicate (same command_id and
     content seen before) or rejected (with the reason). A rejected line writes
     nothing; the lines around it are still applied. Exit status 0 when nothing
     was rejected, 1 otherwise.
+
+    With --workers N, reference commands (organisations, competencies, posts,
+    courses, plans) are applied first, in order, then each officer's commands in
+    order by one of N processes; answers still come in input order, at the end.
     """
     if batch_size < 1:
         raise click.BadParameter("must be at least 1", param_hint="--batch-size")
@@ -58,19 +67,28 @@ def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bo
     show = (err.is_terminal if progress is None else progress) and not as_json
     counts: Counter[str] = Counter()
     started = time.perf_counter()
-    with _open_input(file) as fh:
-        outcomes = ledger.ingest_numbered(read_lines(fh), batch_size=batch_size)
-        with progress_bar("ingesting", "lines", show) as bar:
-            task = bar.add_task("ingest", total=total, rate="-")
-            for outcome in outcomes:
-                counts[outcome.status] += 1
-                if as_json:
-                    emit_json(outcome.as_json())
-                elif outcome.error and counts["rejected"] <= show_rejected:
-                    err.print(f"line {outcome.line}: rejected: {outcome.error}", highlight=False, markup=False)
-                if show:
-                    elapsed = time.perf_counter() - started
-                    bar.update(task, completed=outcome.line, rate=rate(outcome.line, elapsed))
+    with _open_input(file) as fh, progress_bar("ingesting", "lines", show) as bar:
+        task = bar.add_task("ingest", total=total, rate="-")
+        outcomes: Iterator[Outcome]
+        if workers > 1:
+            from ledger.sharded import ingest_sharded
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+
+            outcomes = ingest_sharded(ledger, read_lines(fh), workers, batch_size, advance if show else None)
+            show = False  # the lanes report their progress themselves
+        else:
+            outcomes = ledger.ingest_numbered(read_lines(fh), batch_size=batch_size)
+        for outcome in outcomes:
+            counts[outcome.status] += 1
+            if as_json:
+                emit_json(outcome.as_json())
+            elif outcome.error and counts["rejected"] <= show_rejected:
+                err.print(f"line {outcome.line}: rejected: {outcome.error}", highlight=False, markup=False)
+            if show:
+                elapsed = time.perf_counter() - started
+                bar.update(task, completed=outcome.line, rate=rate(outcome.line, elapsed))
     elapsed = time.perf_counter() - started
     if not as_json:
         n = sum(counts.values())
