@@ -28,26 +28,50 @@ from ledger.domain.errors import LedgerError
 @click.option("--until-idle", is_flag=True, help="Bring every projection up to date, then exit.")
 @click.option("--idle", default=2.0, show_default=True, help="Kafka mode: seconds without a message that count as idle.")
 @click.option("--page", default=2000, show_default=True, help="Events per batch (one transaction each).")
+@click.option("--partitions", metavar="LIST",
+              help="Kafka mode: consume only these partitions of <prefix>.officers, e.g. 0,2,4.")
+@click.option("--instance", metavar="I/N",
+              help="Kafka mode: be instance I of N processes: the partitions p of <prefix>.officers with p % N == I.")
+@click.option("--cache-officers", default=10_000, show_default=True, type=click.IntRange(min=0),
+              help="Officers whose documents each read model keeps in memory between batches "
+                   "(about 9 KB an officer over all five; 0: none).")
 @click.pass_obj
-def project(obj: Context, until_idle: bool, idle: float, page: int) -> None:
-    """Keep the read models (records, competencies, ministries) up to date.
+def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
+            cache_officers: int) -> None:
+    """Keep the read models (records, competencies, ministries, plans, gaps) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
     it consumes the topics. Positions are stored with each change, so a restart
     resumes exactly where the last committed batch ended. SIGTERM finishes the
     batch and exits 0. With --until-idle, exit status 1 if any event is in the
     dead-letter table.
+
+    Scale-out (Kafka mode): run one process per share of the officer topic's
+    partitions (--instance 0/3, 1/3, 2/3, on one machine or several, or
+    --partitions); each keeps its own positions, all write the same read models,
+    and every one also reads <prefix>.reference.
     """
     from ledger.db import Database
     from ledger.projections.runner import Runner
 
+    share: Any = None
+    if obj.settings.kafka_bootstrap:
+        from ledger.consumers.kafka import Share
+
+        try:
+            share = Share.parse(partitions, instance)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    elif partitions is not None or instance is not None:
+        raise click.UsageError("--partitions and --instance choose Kafka partitions: they need LEDGER_KAFKA_BOOTSTRAP")
     log_to_stderr()
-    runner = Runner(Database(obj.settings))
+    runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
         from ledger.consumers.kafka import KafkaFollower
 
-        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner, max_records=page)
+        follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
+                                 max_records=page, share=share)
         on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:

@@ -3,31 +3,96 @@
 Offsets live in the read-model database (``ledger_offsets``), written in the same
 transaction as the change; the broker's group offsets are never used. Duplicate
 deliveries from the at-least-once relay are dropped per (officer_id, version).
+
+Scale-out: a process may take only some partitions of ``<prefix>.officers``
+(:class:`Share`: ``--partitions 0,2,4`` or ``--instance i/n``); each keeps its own
+offsets per partition and all write the same read models (see ``runner``). Every
+process also reads the whole ``<prefix>.reference`` topic: no officer event reads
+reference state when it is applied (reference tables are read only by queries), and
+reference writes are idempotent, so it does not matter which process applies a
+reference event first, or how often.
+
+A prefetch thread owns the Kafka client: it polls and decodes the next batch while
+the main thread applies the current one.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
+import queue
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from kafka.errors import KafkaError
 
 from ledger.avro import Codec, DecodeError, default_codec
 from ledger.consumers.log import FollowStats
+from ledger.domain.errors import LedgerError
 from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
 from ledger.projections.runner import Item, Runner
 
+log = logging.getLogger("ledger.consumers")
+
+PREFETCH = 2  # decoded batches waiting for the main thread
+_END = "end"  # what the prefetch thread hands over when it is done
+
+
+@dataclass(frozen=True)
+class Share:
+    """Which partitions of the officer topic one process consumes (all, when neither is given)."""
+
+    partitions: tuple[int, ...] | None = None  # exactly these
+    instance: tuple[int, int] | None = None  # (i, n): the partitions p with p % n == i
+
+    @classmethod
+    def parse(cls, partitions: str | None = None, instance: str | None = None) -> Share:
+        """From ``--partitions 0,2,4`` or ``--instance 1/3``; ValueError says what is wrong."""
+        if partitions is not None and instance is not None:
+            raise ValueError("give --partitions or --instance, not both")
+        if partitions is not None:
+            try:
+                chosen = tuple(sorted({int(p) for p in partitions.split(",") if p.strip()}))
+            except ValueError:
+                raise ValueError(f"--partitions wants partition numbers separated by commas, got {partitions!r}") from None
+            if not chosen or chosen[0] < 0:
+                raise ValueError(f"--partitions wants partition numbers (0 or more), got {partitions!r}")
+            return cls(partitions=chosen)
+        if instance is not None:
+            i, slash, n = instance.partition("/")
+            if not (slash and i.strip().isdigit() and n.strip().isdigit()) or not 0 <= int(i) < int(n):
+                raise ValueError(f"--instance wants I/N with 0 <= I < N, got {instance!r}")
+            return cls(instance=(int(i), int(n)))
+        return cls()
+
+    def pick(self, available: Sequence[int]) -> list[int]:
+        """This share of the topic's partitions; LedgerError for a named partition it lacks."""
+        if self.partitions is not None:
+            missing = sorted(set(self.partitions) - set(available))
+            if missing:
+                raise LedgerError(f"the officer topic has partitions {sorted(available)}, not {missing}")
+            return list(self.partitions)
+        if self.instance is not None:
+            i, n = self.instance
+            return [p for p in available if p % n == i]
+        return list(available)
+
 
 class KafkaFollower:
-    """Consumes ``<prefix>.officers`` and ``<prefix>.reference`` into the projections."""
+    """Consumes ``<prefix>.officers`` (its share of the partitions) and ``<prefix>.reference``."""
 
     def __init__(self, bootstrap: str, prefix: str, runner: Runner, codec: Codec | None = None,
-                 max_records: int = 2000) -> None:
+                 max_records: int = 2000, share: Share | None = None) -> None:
         self.bootstrap = bootstrap
-        self.topics = [reference_topic(prefix), officers_topic(prefix)]
+        self.officers = officers_topic(prefix)
+        self.reference = reference_topic(prefix)
         self.runner = runner
         self.codec = codec or default_codec()
         self.max_records = max_records
+        self.share = share or Share()
         self.stop = threading.Event()
 
     def _item(self, topic: str, partition: int, message: Any) -> Item:
@@ -39,33 +104,104 @@ class KafkaFollower:
             return Item(topic, partition, message.offset, key, None, str(exc), payload)
         return Item(topic, partition, message.offset, key, event)
 
+    def _assign(self, consumer: Any) -> None:
+        """Assign the reference topic and this share of the officer topic; seek to the stored offsets."""
+        officers = partitions_of(consumer, self.officers)
+        mine = self.share.pick([tp.partition for tp in officers])
+        if not mine:
+            log.warning("no partition of %s falls to this share: only %s is consumed", self.officers, self.reference)
+        partitions = [*partitions_of(consumer, self.reference), *(tp for tp in officers if tp.partition in mine)]
+        log.info("consuming %s partitions %s and %s", self.officers, mine, self.reference)
+        consumer.assign(partitions)
+        start = self.runner.start_offsets()
+        for tp in partitions:
+            offset = start.get((tp.topic, tp.partition), 0)
+            if offset > 0:
+                consumer.seek(tp, offset)
+            else:
+                consumer.seek_to_beginning(tp)
+
     def run(self, until_idle: bool = False, idle: float = 2.0) -> FollowStats:
+        """Apply batches until stopped (or, with ``until_idle``, until ``idle`` seconds bring nothing)."""
         stats = FollowStats()
         consumer = make_consumer(self.bootstrap)
         try:
-            partitions = [tp for topic in self.topics for tp in partitions_of(consumer, topic)]
-            consumer.assign(partitions)
-            start = self.runner.start_offsets()
-            for tp in partitions:
-                offset = start.get((tp.topic, tp.partition), 0)
-                if offset > 0:
-                    consumer.seek(tp, offset)
-                else:
-                    consumer.seek_to_beginning(tp)
-            quiet_since = time.monotonic()
+            self._assign(consumer)
+        except BaseException:
+            consumer.close()
+            raise
+        batches: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+        done = threading.Event()  # the main thread stopped taking batches
+        poller = threading.Thread(target=self._prefetch, args=(consumer, batches, done, until_idle, idle),
+                                  name="ledger-kafka-prefetch", daemon=True)
+        poller.start()
+        try:
             while not self.stop.is_set():
-                polled = consumer.poll(timeout_ms=500, max_records=self.max_records)
-                items = [
-                    self._item(tp.topic, tp.partition, m) for tp, messages in polled.items() for m in messages
-                ]
-                if not items:
-                    if until_idle and time.monotonic() - quiet_since > idle:
+                try:
+                    batch = batches.get(timeout=0.2)
+                except queue.Empty:
+                    if not poller.is_alive() and batches.empty():
                         break
                     continue
-                quiet_since = time.monotonic()
-                self.runner.process(items)
-                stats.events += len(items)
+                if isinstance(batch, BaseException):
+                    raise batch
+                if isinstance(batch, str):  # _END
+                    break
+                self.runner.process(batch)
+                stats.events += len(batch)
                 stats.batches += 1
         finally:
-            consumer.close()
+            done.set()
+            poller.join()
         return stats
+
+    @staticmethod
+    def _idle(consumer: Any, quiet: float, idle: float) -> bool:
+        """Whether a run to idle may stop: ``idle`` seconds without a message and, as far as
+        the broker tells, nothing left to read (a slow first fetch is not idleness).
+
+        The end offsets only confirm: a broker may under-report them (so they never decide
+        alone that we are done), and after five idle periods the quiet alone decides.
+        """
+        if quiet <= idle:
+            return False
+        if quiet > 5 * idle:
+            return True
+        try:
+            assigned = list(consumer.assignment())
+            ends = consumer.end_offsets(assigned)
+            return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+        except KafkaError as exc:  # the broker does not answer: the quiet decides, as before
+            log.warning("end offsets not available (%s): idle by the clock alone", exc)
+            return True
+
+    def _prefetch(self, consumer: Any, out: queue.Queue[Any], done: threading.Event, until_idle: bool,
+                  idle: float) -> None:
+        """The prefetch thread: poll and decode, hand batches over in order; closes the client."""
+
+        def hand_over(value: Any) -> bool:
+            while not done.is_set():
+                try:
+                    out.put(value, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            quiet_since = time.monotonic()
+            while not done.is_set() and not self.stop.is_set():
+                polled = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                items = [self._item(tp.topic, tp.partition, m) for tp, messages in polled.items() for m in messages]
+                if not items:
+                    if until_idle and self._idle(consumer, time.monotonic() - quiet_since, idle):
+                        break
+                    continue
+                if not hand_over(items):
+                    return
+                quiet_since = time.monotonic()
+            hand_over(_END)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            hand_over(exc)
+        finally:
+            consumer.close()

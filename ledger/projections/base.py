@@ -5,10 +5,17 @@ order inside the runner's transaction, so its change and its position commit
 together. Each officer's document remembers the last version applied: an event at
 or below it is a duplicate delivery and changes nothing; an event that skips a
 version is reported as a gap (never applied out of order).
+
+A live consumer may keep documents in memory between batches (:class:`DocCache`).
+Every document write is therefore a compare-and-set on the version the change was
+based on: if another writer moved the document meanwhile (a dead-letter retry, a
+second process on the same partition, a rebuild), the write fails the whole batch
+(:func:`write_docs`) instead of overwriting it or counting an event twice.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +26,9 @@ from ledger.db import Cursor
 from ledger.events import OFFICER_EVENTS
 
 CHUNK = 500
+_OFFICER_TYPES = frozenset(OFFICER_EVENTS)
+# PostgreSQL: deadlock detected, serialization failure (the transaction was the victim).
+_RETRY_STATES = ("40P01", "40001")
 
 
 def dumps(value: Any) -> str:
@@ -53,6 +63,101 @@ class Gap:
     held: bool = False
 
 
+class DocCache:
+    """Committed documents of one projection, by officer: ``(version, doc)``, least recently used first.
+
+    Only a consumer that checks the read models' generation in each batch's
+    transaction may use one, and it must drop it when a batch fails (the documents
+    are changed in place before the commit). A hit is used only when the batch's
+    first event of the officer follows the cached version; anything else (a
+    duplicate, a gap) is decided on the database's document.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._docs: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def get(self, officer_id: str) -> tuple[int, dict[str, Any]] | None:
+        found = self._docs.pop(officer_id, None)
+        if found is not None:
+            self._docs[officer_id] = found  # now the most recently used
+        return found
+
+    def put(self, officer_id: str, version: int, doc: dict[str, Any]) -> None:
+        self._docs.pop(officer_id, None)
+        self._docs[officer_id] = (version, doc)
+        while len(self._docs) > self.limit:
+            del self._docs[next(iter(self._docs))]
+
+    def clear(self) -> None:
+        self._docs.clear()
+
+
+class DocumentMoved(Exception):
+    """A stored document is not at the version a batch's change of it was based on."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed batch may succeed when applied again from the database.
+
+    Either another writer moved a document the batch changed (:class:`DocumentMoved`),
+    or PostgreSQL chose the transaction as a deadlock or serialization victim (also
+    when that error is the cause of another, e.g. a pipeline reported as aborted).
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, DocumentMoved) or getattr(seen, "sqlstate", None) in _RETRY_STATES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def write_docs(c: Cursor, table: str, rows: Sequence[tuple[str, int, str, int]]) -> None:
+    """Write documents ``(officer_id, version, doc, based_on)``, each only if still at ``based_on``.
+
+    Compare-and-set: existing documents are updated where their version is still
+    ``based_on``, new ones (``based_on`` 0) inserted where absent. If any row was not
+    written, another writer got there first: :class:`DocumentMoved` fails the batch,
+    which is never an overwrite and never counts an event twice. PostgreSQL gets each
+    kind in one statement over arrays (not a message per document), passed in binary
+    (``%b``: a text array of JSON documents would otherwise be escaped character by
+    character); SQLite, in process, runs one prepared statement per row.
+    """
+    updates = [r for r in rows if r[3]]
+    inserts = [r[:3] for r in rows if not r[3]]
+    written = 0
+    if isinstance(c, sqlite3.Cursor):
+        if updates:
+            c.executemany(f"UPDATE {table} SET version = ?, doc = ? WHERE officer_id = ? AND version = ?",
+                          [(version, doc, oid, based) for oid, version, doc, based in updates])
+            written += c.rowcount  # summed over the rows
+        if inserts:
+            c.executemany(f"INSERT INTO {table} (officer_id, version, doc) VALUES (?, ?, ?) "
+                          "ON CONFLICT (officer_id) DO NOTHING", inserts)
+            written += c.rowcount
+    else:
+        if updates:
+            written += c.execute(
+                f"UPDATE {table} SET version = v.version, doc = v.doc "
+                "FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::bigint[]) AS v (officer_id, version, doc, based) "
+                f"WHERE {table}.officer_id = v.officer_id AND {table}.version = v.based",
+                [list(column) for column in zip(*updates, strict=True)],
+            ).rowcount
+        if inserts:
+            written += c.execute(
+                f"INSERT INTO {table} (officer_id, version, doc) "
+                "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[]) ON CONFLICT (officer_id) DO NOTHING",
+                [list(column) for column in zip(*inserts, strict=True)],
+            ).rowcount
+    if written != len(rows):
+        raise DocumentMoved(f"{len(rows) - written} of {len(rows)} documents in {table} were moved by another writer")
+
+
 class Projection:
     """A read model: its tables, and how a batch of events changes them."""
 
@@ -62,8 +167,13 @@ class Projection:
         """The tables this projection owns (a rebuild recreates exactly these)."""
         raise NotImplementedError
 
-    def apply_batch(self, c: Cursor, events: list[dict[str, Any]], suffix: str = "") -> list[Gap]:
-        """Apply events in order; returns the officer events it refused as gaps."""
+    def apply_batch(
+        self, c: Cursor, events: list[dict[str, Any]], suffix: str = "", cache: DocCache | None = None
+    ) -> list[Gap]:
+        """Apply events in order; returns the officer events it refused as gaps.
+
+        ``cache``: documents kept from earlier batches (a live consumer's; see ``DocCache``).
+        """
         raise NotImplementedError
 
 
@@ -102,14 +212,39 @@ class OfficerDocProjection(Projection):
         )
         return {row[0]: (int(row[1]), loads(row[2])) for row in rows}
 
-    def apply_batch(self, c: Cursor, events: list[dict[str, Any]], suffix: str = "") -> list[Gap]:
+    def _documents(
+        self, c: Cursor, events: list[dict[str, Any]], suffix: str, cache: DocCache | None
+    ) -> dict[str, tuple[int, dict[str, Any]]]:
+        """The batch's officers' documents: from the cache where the batch continues it, else loaded."""
+        first: dict[str, int] = {}
+        for event in events:
+            if event["type"] in _OFFICER_TYPES:
+                first.setdefault(event["officer_id"], event["version"])
+        if cache is None:
+            return self.load_docs(c, first, suffix)
+        docs: dict[str, tuple[int, dict[str, Any]]] = {}
+        missing = []
+        for officer_id, version in first.items():
+            hit = cache.get(officer_id)
+            if hit is not None and hit[0] + 1 == version:
+                docs[officer_id] = hit
+            else:  # unknown, or a duplicate or gap: the database's document decides
+                missing.append(officer_id)
+        if missing:
+            docs.update(self.load_docs(c, missing, suffix))
+        return docs
+
+    def apply_batch(
+        self, c: Cursor, events: list[dict[str, Any]], suffix: str = "", cache: DocCache | None = None
+    ) -> list[Gap]:
         self.begin()
-        docs = self.load_docs(c, (e["officer_id"] for e in events if e["type"] in OFFICER_EVENTS), suffix)
+        docs = self._documents(c, events, suffix, cache)
+        based = {officer_id: version for officer_id, (version, _) in docs.items()}
         changed: set[str] = set()
         gaps: list[Gap] = []
         stalled: set[str] = set()
         for event in events:
-            if event["type"] not in OFFICER_EVENTS:
+            if event["type"] not in _OFFICER_TYPES:
                 self.apply_reference(c, event, suffix)
                 continue
             officer_id = event["officer_id"]
@@ -123,12 +258,11 @@ class OfficerDocProjection(Projection):
             self.apply_event(c, doc, event)
             docs[officer_id] = (event["version"], doc)
             changed.add(officer_id)
-        if changed:
-            c.executemany(
-                f"INSERT INTO {self.doc_table}{suffix} (officer_id, version, doc) VALUES (?, ?, ?) "
-                "ON CONFLICT (officer_id) DO UPDATE SET version = excluded.version, doc = excluded.doc",
-                [(oid, docs[oid][0], dumps(docs[oid][1])) for oid in sorted(changed)],
-            )
+        write_docs(c, f"{self.doc_table}{suffix}",
+                   [(oid, docs[oid][0], dumps(docs[oid][1]), based.get(oid, 0)) for oid in sorted(changed)])
+        if cache is not None:
+            for officer_id, (version, doc) in docs.items():
+                cache.put(officer_id, version, doc)
         self.flush(c, suffix)
         return gaps
 

@@ -85,20 +85,37 @@ class CompetenciesProjection(OfficerDocProjection):
     def apply_event(self, c: Any, doc: dict[str, Any], event: dict[str, Any]) -> None:
         apply(doc, event)
 
+    def begin(self) -> None:
+        self.posts: dict[str, tuple[str, int, str]] = {}  # post_id -> (org_id, FRAC revision, required)
+        self.courses: dict[str, tuple[float, str]] = {}
+
     def apply_reference(self, c: Cursor, event: dict[str, Any], suffix: str) -> None:
+        # Collected and written in key order by flush: consumers of several processes may
+        # apply the same reference events at once, and key order keeps them from deadlocking.
         if event["type"] == "PostDefined":
-            # A later FRAC revision replaces the roles; an older or repeated one is ignored.
-            c.execute(
+            known = self.posts.get(event["post_id"])
+            if known is None or known[1] < event["version"]:
+                self.posts[event["post_id"]] = (
+                    event["org_id"], event["version"], dumps(required_levels(event["roles"])))
+        elif event["type"] == "CoursePublished":
+            self.courses.setdefault(
+                event["course_id"], (event["duration_hours"], dumps(event["competencies"])))
+
+    def flush(self, c: Cursor, suffix: str) -> None:
+        # Idempotent and order-free: a post keeps its highest FRAC revision (an older or
+        # repeated one is ignored), a course its one publication.
+        if self.posts:
+            c.executemany(
                 f"INSERT INTO rm_posts{suffix} (post_id, org_id, version, required) VALUES (?, ?, ?, ?) "
                 f"ON CONFLICT (post_id) DO UPDATE SET version = excluded.version, "
                 f"required = excluded.required WHERE rm_posts{suffix}.version < excluded.version",
-                (event["post_id"], event["org_id"], event["version"], dumps(required_levels(event["roles"]))),
+                [(post_id, *row) for post_id, row in sorted(self.posts.items())],
             )
-        elif event["type"] == "CoursePublished":
-            c.execute(
+        if self.courses:
+            c.executemany(
                 f"INSERT INTO rm_courses{suffix} (course_id, duration_hours, competencies) VALUES (?, ?, ?) "
                 "ON CONFLICT (course_id) DO NOTHING",
-                (event["course_id"], event["duration_hours"], dumps(event["competencies"])),
+                [(course_id, *row) for course_id, row in sorted(self.courses.items())],
             )
 
     # ---- queries ------------------------------------------------------------

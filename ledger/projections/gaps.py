@@ -55,6 +55,7 @@ class GapsProjection(OfficerDocProjection):
         self.groups: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.levels: defaultdict[tuple[str, str, str, int], int] = defaultdict(int)
         self.ministries: set[str] = set()
+        self.posts: dict[str, tuple[int, str]] = {}  # post -> (FRAC revision, required levels)
 
     def _leave(self, doc: dict[str, Any]) -> None:
         group = _group(doc)
@@ -93,18 +94,24 @@ class GapsProjection(OfficerDocProjection):
                     self.levels[(*group, competency_id, level)] += 1
 
     def apply_reference(self, c: Cursor, event: dict[str, Any], suffix: str) -> None:
+        # Collected, and written by ``flush`` in key order: consumer processes on other
+        # partitions apply the same reference events at once (see ``runner``).
         if event["type"] == "PostDefined":
-            # A later FRAC revision replaces the requirements; an older or repeated one is ignored.
-            c.execute(
-                f"INSERT INTO rm_gap_posts{suffix} (post_id, version, required) VALUES (?, ?, ?) "
-                f"ON CONFLICT (post_id) DO UPDATE SET version = excluded.version, required = excluded.required "
-                f"WHERE rm_gap_posts{suffix}.version < excluded.version",
-                (event["post_id"], event["version"], dumps(required_levels(event["roles"]))),
-            )
+            known = self.posts.get(event["post_id"])
+            if known is None or known[0] < event["version"]:
+                self.posts[event["post_id"]] = (event["version"], dumps(required_levels(event["roles"])))
         elif event["type"] == "OrganisationDefined" and event["kind"] == "ministry":
             self.ministries.add(event["org_id"])
 
     def flush(self, c: Cursor, suffix: str) -> None:
+        if self.posts:
+            # A later FRAC revision replaces the requirements; an older or repeated one is ignored.
+            c.executemany(
+                f"INSERT INTO rm_gap_posts{suffix} (post_id, version, required) VALUES (?, ?, ?) "
+                f"ON CONFLICT (post_id) DO UPDATE SET version = excluded.version, required = excluded.required "
+                f"WHERE rm_gap_posts{suffix}.version < excluded.version",
+                [(post_id, *row) for post_id, row in sorted(self.posts.items())],
+            )
         if self.ministries:
             c.executemany(f"INSERT INTO rm_gap_ministries{suffix} (ministry_id) VALUES (?) ON CONFLICT DO NOTHING",
                           [(m,) for m in sorted(self.ministries)])

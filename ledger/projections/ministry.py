@@ -5,6 +5,12 @@ officer was posted under when it happened, in the financial year (IST) of its
 ``occurred_at``. Headcount is registered, not erased officers currently posted under
 the ministry. Per-officer documents hold the current ministry (and make every event
 count once); the aggregates are written as deltas at the end of each batch.
+
+The deltas commute, so consumer processes on different partitions stay exact when
+they write at once: counters are ``x = x + excluded.x`` upserts (the database adds
+under its row lock; nothing reads a counter to write it back), distinct completers
+are an idempotent insert into ``rm_ministry_completers`` (counted when read), and
+rows are written in key order so concurrent batches cannot deadlock.
 """
 
 from __future__ import annotations

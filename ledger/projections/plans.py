@@ -60,6 +60,7 @@ class PlansProjection(OfficerDocProjection):
         self.headcount: defaultdict[str, int] = defaultdict(int)
         self.members: dict[str, dict[str, Any]] = {}  # officer -> doc whose hour rows to rewrite
         self.old_rows: dict[str, list[tuple[str, str, float, str]]] = {}  # as the batch found them
+        self.plans: dict[tuple[str, str], tuple[int, str]] = {}  # (ministry, FY) -> (version, plan)
 
     def apply_event(self, c: Any, doc: dict[str, Any], event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -93,17 +94,24 @@ class PlansProjection(OfficerDocProjection):
             self.members[doc["officer_id"]] = doc
 
     def apply_reference(self, c: Cursor, event: dict[str, Any], suffix: str) -> None:
+        # Collected, and written by ``flush`` in key order: consumer processes on other
+        # partitions apply the same reference events at once (see ``runner``).
         if event["type"] == "CapacityPlanDeclared":
-            plan = {k: event[k] for k in ("ministry_id", "fy", "min_learning_hours", "targets")}
+            key = (event["ministry_id"], event["fy"])
+            known = self.plans.get(key)
+            if known is None or known[0] < event["version"]:
+                plan = {k: event[k] for k in ("ministry_id", "fy", "min_learning_hours", "targets")}
+                self.plans[key] = (event["version"], dumps(plan))
+
+    def flush(self, c: Cursor, suffix: str) -> None:
+        if self.plans:
             # A later revision replaces the plan; an older or repeated one is ignored.
-            c.execute(
+            c.executemany(
                 f"INSERT INTO rm_plans{suffix} (ministry_id, fy, version, plan) VALUES (?, ?, ?, ?) "
                 f"ON CONFLICT (ministry_id, fy) DO UPDATE SET version = excluded.version, plan = excluded.plan "
                 f"WHERE rm_plans{suffix}.version < excluded.version",
-                (event["ministry_id"], event["fy"], event["version"], dumps(plan)),
+                [(*key, *row) for key, row in sorted(self.plans.items())],
             )
-
-    def flush(self, c: Cursor, suffix: str) -> None:
         changed = sorted((k, v) for k, v in self.levels.items() if v)
         if changed:
             c.executemany(

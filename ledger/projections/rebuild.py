@@ -5,11 +5,12 @@ position when the rebuild starts, the history is folded entity by entity and eac
 document written once, in bulk (:mod:`ledger.projections.sorted_fold`); memory stays
 flat however long the history. What was written meanwhile is then applied page by page
 in log order, as the live path does. Finally, in one transaction that holds the
-read-model write lock, the rebuild catches up with the last events, drops the live
-tables, renames the new ones into place and sets the position. Queries keep reading
-the live tables until that commit; the live consumer waits for the lock and continues
-afterwards. Every officer document carries its last applied version, so events the
-consumer delivers again after the swap count once.
+read-model write lock (of the rebuilt projections), the rebuild catches up with the
+last events, drops the live tables, renames the new ones into place, sets the position
+and bumps the read models' generation (so every consumer drops the documents it keeps
+in memory). Queries keep reading the live tables until that commit; the live consumer
+waits for the lock and continues afterwards. Every officer document carries its last
+applied version, so events the consumer delivers again after the swap count once.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def rebuild(
         if progress:
             progress(after, max(total, after))
     with db.transaction() as c:
-        runner.lock(c)
+        runner.lock(c, [p.name for p in chosen])
         while True:  # what was written meanwhile, under the lock this time
             page = ledger.read_log(after, page_size)
             if not page:
@@ -78,6 +79,9 @@ def rebuild(
             _apply(c, chosen, page)
             after = page[-1][0]
         swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, db.is_postgres)
+        # Every consumer (any process) drops the documents it keeps in memory: they are
+        # of the tables just dropped.
+        runner.bump_generation(c)
         for projection in chosen:
             if embedded:
                 # The new tables hold every event up to ``after``; the live follower

@@ -12,11 +12,31 @@ officer's later events are held back (also recorded there, never applied out of
 order); every other officer keeps flowing. Once the cause is gone, ``recovery.retry``
 (``ledger dead-letters retry``) folds such an officer's events from the store and
 clears its dead letters in one transaction under the same lock.
+
+Several consumer processes may run at once, each on its own partitions (Kafka:
+``ledger project --instance i/n``), all writing the same read models: per-officer
+documents are disjoint (an officer's events stay on one partition), the aggregates
+are commutative deltas (``x = x + excluded.x``, written in key order, so concurrent
+batches cannot deadlock), reference writes are idempotent and order-free. Each
+projection has its own advisory lock on PostgreSQL: consumer batches hold those of
+their projections shared (:meth:`Runner.lock_shared`, one statement); a rebuild's swap
+holds the rebuilt projections' alone and a dead-letter retry all of them
+(:meth:`Runner.lock`). On SQLite every write transaction is exclusive anyway.
+
+Between batches the runner keeps officer documents in memory (``DocCache``), valid
+while the read models' generation (``ledger_generation``, bumped by a rebuild's swap:
+:meth:`Runner.bump_generation`) is the one it read last; each batch reads it once
+under the lock. Document writes are compare-and-set on the version, so a document
+moved by anyone else (a dead-letter retry, a second process on the same partition)
+fails the batch, which is then retried from the database.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +45,21 @@ from typing import Any
 
 from ledger.db import Cursor, Database
 from ledger.events import OFFICER_EVENTS
-from ledger.projections.base import Projection, select_in
+from ledger.projections.base import (
+    DocCache,
+    OfficerDocProjection,
+    Projection,
+    is_retryable,
+    select_in,
+)
 
 log = logging.getLogger("ledger.projections")
 
 READ_MODEL_LOCK = 0x1ED6E6
+GENERATION = "read_models"  # the row of ledger_generation
+CACHE_OFFICERS = 10_000  # officers kept between batches, per read model (~9 KB an officer over all five)
+ATTEMPTS = 10  # a batch whose documents moved under it (or a deadlock victim) is retried
+_OFFICER_TYPES = frozenset(OFFICER_EVENTS)
 # The source name of the store's own notification log (embedded mode: one partition, 0).
 LOG_SOURCE = "log"
 
@@ -49,9 +79,14 @@ class Item:
     @property
     def officer(self) -> str | None:
         """The officer this message belongs to (undecodable messages count by their key)."""
-        if self.event is None or self.event["type"] in OFFICER_EVENTS:
+        if self.event is None or self.event["type"] in _OFFICER_TYPES:
             return self.key
         return None
+
+
+def lock_key(projection: str) -> int:
+    """A projection's advisory-lock key on PostgreSQL (with :data:`READ_MODEL_LOCK` as the first)."""
+    return zlib.crc32(projection.encode()) & 0x7FFFFFFF
 
 
 def all_projections() -> list[Projection]:
@@ -68,9 +103,18 @@ def all_projections() -> list[Projection]:
 class Runner:
     """Owns the positions and dead letters; drives the projections batch by batch."""
 
-    def __init__(self, db: Database, projections: Sequence[Projection] | None = None) -> None:
+    def __init__(
+        self, db: Database, projections: Sequence[Projection] | None = None, cache_officers: int = CACHE_OFFICERS
+    ) -> None:
         self.db = db
         self.projections = list(projections or all_projections())
+        self.caches = {
+            p.name: DocCache(cache_officers)
+            for p in self.projections if isinstance(p, OfficerDocProjection) and cache_officers > 0
+        }
+        self.generation: int | None = None  # of the read models the caches hold documents of
+        self.cache_drops = 0
+        self.retries = 0
 
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
@@ -119,41 +163,102 @@ class Runner:
         """Apply a batch; returns how many events were applied to at least one projection."""
         if not items:
             return 0
-        with self.db.transaction() as c:
-            return self._process(c, items)
+        attempt = 1
+        while True:
+            try:
+                with self.db.transaction() as c:
+                    return self._process(c, items)
+            except BaseException as exc:
+                self.drop_cache()  # it holds changes that were just rolled back
+                if attempt >= ATTEMPTS or not is_retryable(exc):
+                    raise
+                log.info("batch retried from the database (attempt %d): %s", attempt, exc)
+                self.retries += 1
+                time.sleep(random.uniform(0, 0.01 * attempt))  # out of step with the other writer
+                attempt += 1
+
+    def drop_cache(self) -> None:
+        """Forget every document kept between batches (the next batch loads what it needs)."""
+        for cache in self.caches.values():
+            cache.clear()
+        self.generation = None
+        self.cache_drops += 1
 
     @staticmethod
-    def _first_offsets(events: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+    def read_generation(c: Cursor) -> int:
+        c.execute("SELECT generation FROM ledger_generation WHERE name = ?", (GENERATION,))
+        row = c.fetchone()
+        return 0 if row is None else int(row[0])
+
+    @staticmethod
+    def bump_generation(c: Cursor) -> None:
+        """Tell every consumer that the read models were replaced: their cached documents are void.
+
+        Call it in the transaction that swaps rebuilt tables in (holding :meth:`lock`).
+        """
+        c.execute(
+            "INSERT INTO ledger_generation (name, generation) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET generation = ledger_generation.generation + 1",
+            (GENERATION,),
+        )
+
+    def _check_generation(self, c: Cursor) -> None:
+        generation = self.read_generation(c)
+        if generation != self.generation:
+            if self.generation is not None:
+                log.info("read models replaced (generation %d): cached documents dropped", generation)
+                self.drop_cache()
+            self.generation = generation
+
+    @staticmethod
+    def _first_offsets(items: Sequence[Item]) -> dict[tuple[str, int], int]:
         first: dict[tuple[str, int], int] = {}
-        for e in events:
-            source, part, offset = e["_pos"]
-            if offset < first.get((source, part), offset + 1):
-                first[(source, part)] = offset
+        for i in items:
+            if i.offset < first.get((i.source, i.part), i.offset + 1):
+                first[(i.source, i.part)] = i.offset
         return first
 
-    def lock(self, c: Cursor) -> None:
-        """Serialize with other writers of the read models (a rebuild's swap, other runners).
+    def lock(self, c: Cursor, names: Sequence[str] | None = None) -> None:
+        """Hold the named projections (default: all of this runner's) alone: no consumer
+        batch writing any of them runs until this transaction ends.
 
-        SQLite's BEGIN IMMEDIATE already holds the one write lock; PostgreSQL needs an
-        explicit transaction-scoped advisory lock.
+        For a rebuild's swap (the rebuilt projections) and a dead-letter retry (all).
+        SQLite's BEGIN IMMEDIATE already holds the one write lock; PostgreSQL needs
+        explicit transaction-scoped advisory locks.
         """
         if self.db.is_postgres:
-            c.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_LOCK,))
+            self._advisory(c, "pg_advisory_xact_lock", names or [p.name for p in self.projections])
+
+    def lock_shared(self, c: Cursor) -> None:
+        """A consumer batch's locks: shared with other consumers' batches, excluded by :meth:`lock`."""
+        if self.db.is_postgres:
+            self._advisory(c, "pg_advisory_xact_lock_shared", [p.name for p in self.projections])
+
+    @staticmethod
+    def _advisory(c: Cursor, function: str, names: Sequence[str]) -> None:
+        # One round trip; keys in ascending order (the select list is evaluated left to
+        # right), the same order for every holder, so lockers never wait in a cycle.
+        keys = sorted({lock_key(name) for name in names})
+        c.execute("SELECT " + ", ".join(f"{function}(?, ?)" for _ in keys),
+                  [value for key in keys for value in (READ_MODEL_LOCK, key)])
 
     def _process(self, c: Cursor, items: Sequence[Item]) -> int:
-        self.lock(c)
+        self.lock_shared(c)
+        # Under the lock: a rebuild's swap is either wholly before this read or after
+        # this batch commits.
+        self._check_generation(c)
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
-        officer_keys = sorted({i.officer for i in items if i.officer})
+        officers = [i.officer for i in items]
         blocked = {
             r[0] for r in select_in(
-                c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})", officer_keys
+                c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})",
+                sorted({o for o in officers if o}),
             )
         }
         dead: dict[tuple[str, int, int], tuple[Item, str]] = {}
         good: list[Item] = []
-        for item in items:
-            officer = item.officer
+        for item, officer in zip(items, officers, strict=True):
             position = (item.source, item.part, item.offset)
             if item.event is None:
                 dead[position] = (item, item.error or "undecodable")
@@ -165,36 +270,34 @@ class Runner:
                 good.append(item)
 
         applied = 0
-        by_position = {(i.source, i.part, i.offset): i for i in good}
-        positioned = [{**i.event, "_pos": (i.source, i.part, i.offset)} for i in good if i.event is not None]
-        firsts = self._first_offsets(positioned)
+        firsts = self._first_offsets(good)
+        # The decoded events themselves, shared by the projections: no copy per batch.
+        shared = [(i, i.event) for i in good if i.event is not None]
         for projection in self.projections:
             mine = offsets.get(projection.name, {})
             # Usually no projection has seen any of the batch: then they share one list.
             if all(mine.get(key, 0) <= first for key, first in firsts.items()):
-                events = positioned
+                chosen = shared
             else:
-                events = [e for e in positioned if e["_pos"][2] >= mine.get(e["_pos"][:2], 0)]
-            gaps = projection.apply_batch(c, events)
+                chosen = [(i, e) for i, e in shared if i.offset >= mine.get((i.source, i.part), 0)]
+            events = [e for _, e in chosen]
+            gaps = projection.apply_batch(c, events, cache=self.caches.get(projection.name))
             applied = max(applied, len(events))
             for gap in gaps:
-                for event in events:
-                    if event.get("officer_id") == gap.officer_id and event["version"] == gap.got:
-                        item = by_position[event["_pos"]]
-                        reason = (
-                            f"held back: officer {gap.officer_id} has an earlier dead letter"
-                            if gap.held
-                            else f"version gap: expected {gap.expected}, got {gap.got}"
-                        )
-                        dead.setdefault(event["_pos"], (item, reason))
-                        break
+                item = next(i for i, e in chosen if e.get("officer_id") == gap.officer_id and e["version"] == gap.got)
+                reason = (
+                    f"held back: officer {gap.officer_id} has an earlier dead letter"
+                    if gap.held
+                    else f"version gap: expected {gap.expected}, got {gap.got}"
+                )
+                dead.setdefault((item.source, item.part, item.offset), (item, reason))
 
         if dead:
             c.executemany(
                 "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(i.source, i.part, i.offset, i.officer,
-                  reason, i.payload, now) for i, reason in dead.values()],
+                  reason, i.payload, now) for _, (i, reason) in sorted(dead.items())],
             )
             for i, reason in dead.values():
                 log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason)
@@ -206,7 +309,7 @@ class Runner:
         rows = [
             (p.name, source, part, end, now)
             for p in self.projections
-            for (source, part), end in ends.items()
+            for (source, part), end in sorted(ends.items())
         ]
         # Never move a position backwards: a replayed or late batch must not rewind
         # past changes that a newer batch already committed.
