@@ -206,3 +206,16 @@ def test_the_sqlite_fixture_really_is_the_unversioned_layout() -> None:
     finally:
         copy.unlink()
     assert schema.VERSION_TABLE not in names and "stored_events" in names
+
+
+def test_one_officers_readers_are_found_by_index_not_by_scanning_the_log(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.conftest import migrated
+
+    settings = migrated(Settings(store=f"sqlite:///{tmp_path / 'plan.db'}"))
+    db = sqlite3.connect(settings.sqlite_path)
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT at, token_name, role, officer_id, endpoint FROM access_log "
+                      "WHERE officer_id = ? ORDER BY at DESC LIMIT 200", ("OFF-1",)).fetchall()
+    db.close()
+    assert any("USING INDEX access_log_by_officer" in str(row[-1]) for row in plan), plan
