@@ -114,7 +114,8 @@ def test_bytes_that_are_not_utf8_are_rejected(data: bytes) -> None:
 
 
 @pytest.mark.parametrize("field", ["name", "email"])
-@pytest.mark.parametrize("char", ["\x00", "\x07", "\n", "\r", "\x1b", "\x7f", "\x85", "\u2028", "\u2029"])
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\n", "\r", "\x1b", "\x7f", "\x85", "\u2028", "\u2029",
+                                  "\u202e", "\u202a", "\u2066", "\u2069"])
 def test_control_characters_in_text_fields_are_rejected(field: str, char: str) -> None:
     message = rejection(line(REGISTER, **{field: f"Ananya{char}Rao@x.in" if field == "email" else f"Ananya{char}Rao"}))
     assert message.startswith(f"{field}: "), message
@@ -122,6 +123,12 @@ def test_control_characters_in_text_fields_are_rejected(field: str, char: str) -
 
 def test_control_characters_name_the_code_point() -> None:
     assert rejection(line(REGISTER, name="A\x00B")) == "name: contains a control character (U+0000)"
+
+
+def test_a_bidi_override_is_refused_but_right_to_left_text_is_not() -> None:
+    # An override reverses whatever follows it on a printed line (a page, a report).
+    assert rejection(line(REGISTER, name="Ravi \u202eKumar")).startswith("name: "), "override accepted"
+    parse_line(line(REGISTER, name="\u0639\u0644\u06cc \u0631\u0636\u0627"))  # Urdu: implicit order, accepted
 
 
 @pytest.mark.parametrize("command_id", ["c\x00", "c\n", "\x1b[31mred"])

@@ -16,8 +16,11 @@ IST = timezone(timedelta(hours=5, minutes=30))
 # Characters no stored text may hold: C0 and C1 controls (NUL among them: PostgreSQL
 # refuses it in text), the Unicode line and paragraph separators (they break every
 # line-oriented output), and lone surrogates (a str holding one cannot be encoded as
-# UTF-8, so it could be neither stored nor answered).
-UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# UTF-8, so it could be neither stored nor answered), and the explicit bidirectional
+# embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069): one in a name
+# reverses whatever is printed after it on the same line of a page or a report
+# (right-to-left scripts need none of them; the implicit algorithm orders them).
+UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 # An instant is printable ASCII with no space at either end (datetime.fromisoformat
 # alone accepts a trailing NUL and non-ASCII characters in some places).
 _INSTANT_TEXT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -58,6 +61,8 @@ def unsafe_character(text: str) -> str:
         return f"contains a lone surrogate (U+{code:04X}), which is not valid Unicode text"
     if code in (0x2028, 0x2029):
         return f"contains a line or paragraph separator (U+{code:04X})"
+    if 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+        return f"contains a bidirectional control character (U+{code:04X}), which reorders the text shown after it"
     return f"contains a control character (U+{code:04X})"
 
 
