@@ -179,6 +179,17 @@ async def integrity(request: Request, services: ServicesDep) -> Response:
     return await guarded(request, services, build)
 
 
+@router.post("/integrity/verify")
+async def integrity_verify(request: Request, services: ServicesDep) -> Response:
+    """Ask for a fresh verification (at most one runs at a time; the page shows the latest)."""
+    async def build(who: Principal) -> Response:
+        await session.read_form(request)
+        await run_in_threadpool(views.request_verification, services, who)
+        return RedirectResponse("/console/integrity", status_code=303)
+
+    return await guarded(request, services, build)
+
+
 @router.get("/integrity/status")
 async def integrity_status(request: Request, services: ServicesDep) -> Response:
     """The status fragment the integrity page refreshes itself with (GET /status's rule)."""

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from ledger import checkpoint
 from ledger.api import auth
 from ledger.api.auth import Principal
 from ledger.api.deps import (
@@ -26,7 +25,7 @@ from ledger.api.deps import (
     check_ministry_scope,
     readable_officer,
 )
-from ledger.console import charts
+from ledger.console import charts, verification
 from ledger.domain.errors import LedgerError
 from ledger.domain.values import IST, financial_year, parse_instant
 from ledger.projections.record import fold
@@ -121,16 +120,16 @@ def officer_page(services: Services, who: Principal, officer_id: str, as_of: str
 
 
 def integrity_page(services: Services, who: Principal) -> dict[str, Any]:
-    """The integrity page: verify's results, the log chain's head (signed when the key is here), status."""
+    """The integrity page: the latest verification (run in the background, see
+    ``ledger.console.verification``), its checkpoint, and the status."""
     VERIFY.check(who)
-    checked, breaks = services.audit.verify()
-    position, root = checkpoint.head(services.ledger.recorder)
-    latest: dict[str, Any] = {"position": position, "root": root.hex(), "signed": None}
-    path = services.settings.signing_key_path
-    if path.exists():  # never create a key from a web page
-        latest["signed"] = checkpoint.sign(checkpoint.SigningKey.load_or_create(path), position, root)
-    return {"checked": checked, "breaks": breaks[:500], "break_count": len(breaks), "checkpoint": latest,
-            "status": status_fragment(services, who)}
+    return {"verification": verification.state(services), "status": status_fragment(services, who)}
+
+
+def request_verification(services: Services, who: Principal) -> bool:
+    """An auditor asks for a fresh verification; whether one was started (else one is running)."""
+    VERIFY.check(who)
+    return verification.request_run(services)
 
 
 def status_fragment(services: Services, who: Principal) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,19 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Settings
     # token_ttl=0: a revocation is seen at once (the API's default is 2 seconds).
     with TestClient(create_app(settings, project=False, token_ttl=0.0)) as client:
         yield client, tokens, settings
+
+
+def _verified(client: TestClient) -> str:
+    """The integrity page once a verification started now has finished (runs are in the background)."""
+    page = client.get("/console/integrity")
+    assert page.status_code == 200, page.text
+    client.post("/console/integrity/verify", data={"csrf": csrf_of(page.text)})  # refused quietly if one runs
+    for _ in range(600):
+        text = client.get("/console/integrity").text
+        if 'id="verify-running"' not in text and "No verification has finished" not in text:
+            return str(text)
+        time.sleep(0.05)
+    raise AssertionError("the verification did not finish")
 
 
 def _as(client: TestClient, token: str) -> TestClient:
@@ -274,7 +289,7 @@ def test_erasure_confirms_the_consequences_then_erases_and_reports_the_scrub(
     _as(client, tokens["auditor"])
     record = client.get("/console/officers/O1").text
     assert NAME not in record and "— (erased)" in record and "OfficerErased" in record
-    assert "Intact" in client.get("/console/integrity").text  # erasure keeps verify passing
+    assert "Intact" in _verified(client)  # erasure keeps verify passing
 
 
 def test_the_ministry_page_charts_the_aggregates_and_shows_plans_and_gaps(
@@ -298,11 +313,11 @@ def test_the_integrity_page_reports_verify_the_checkpoint_and_status(
 ) -> None:
     client, tokens, settings = world
     _as(client, tokens["auditor"])
-    page = client.get("/console/integrity").text
+    page = _verified(client)
     assert "Intact" in page and "No signing key on this server" in page
     assert not settings.signing_key_path.exists()  # a page never creates the key
     key = SigningKey.load_or_create(settings.signing_key_path)
-    page = client.get("/console/integrity").text
+    page = _verified(client)
     assert key.key_id in page
     assert 'data-refresh="/console/integrity/status"' in page and 'id="dead-letter-count">Dead letters: 0' in page
     # An intruder with database access rewrites a stored event: the page says so.
@@ -316,8 +331,35 @@ def test_the_integrity_page_reports_verify_the_checkpoint_and_status(
                (forged, oid))
     db.commit()
     db.close()
-    page = client.get("/console/integrity").text
+    page = _verified(client)
     assert "Intact" not in page and 'id="breaks"' in page and "officer_id=O1" in page
+    # No signature over a history just found broken.
+    assert key.key_id not in page and "Not signed: the verification found breaks." in page
+
+
+def test_integrity_pages_never_wait_for_a_verification_and_start_at_most_one(
+    world: tuple[TestClient, dict[str, str], Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.audit import AuditReader
+
+    client, tokens, _ = world
+    _as(client, tokens["auditor"])
+    release, started = threading.Event(), []
+
+    def slow_verify(self: Any) -> tuple[int, list[Any]]:
+        started.append(1)
+        release.wait(30)
+        return 0, []
+
+    monkeypatch.setattr(AuditReader, "verify", slow_verify)
+    try:
+        page = client.get("/console/integrity")
+        for _ in range(20):  # pages and requests for more: answered at once, no second run
+            client.post("/console/integrity/verify", data={"csrf": csrf_of(page.text)})
+            assert 'id="verify-running"' in client.get("/console/integrity").text
+        assert len(started) == 1
+    finally:
+        release.set()
 
 
 def test_sign_in_returns_only_to_a_console_page(world: tuple[TestClient, dict[str, str], Settings]) -> None:
