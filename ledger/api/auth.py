@@ -98,6 +98,12 @@ def _parse(token: str) -> tuple[str, str] | None:
     return None if found is None else (found[1], found[2])
 
 
+def token_id_of(token: str) -> str | None:
+    """The public id part of a token shaped as ``create_token`` makes them, else None."""
+    parsed = _parse(token)
+    return None if parsed is None else parsed[0]
+
+
 def _load(db: Database, token_id: str, secret: str) -> Principal | None:
     row = _read_one(db, "SELECT name, role, ministry_id, officer_id, secret_hash, revoked_at FROM api_tokens "
                         "WHERE token_id = ?", (token_id,))

@@ -39,6 +39,7 @@ HEADERS = {
 }
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
 _NEXT = re.compile(r"/console(/[A-Za-z0-9._:/?=&%+-]*)?")
+_DOTS = re.compile(r"\.\.|//|%2e|%2f", re.IGNORECASE)  # no way out of /console, however it is spelled
 
 Build = Callable[[Principal], Awaitable[Response]]
 
@@ -54,7 +55,7 @@ def render(request: Request, name: str, status_code: int = 200, who: Principal |
 def _sign_in_again(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     response = RedirectResponse(f"/console/sign-in?next={quote(target, safe='')}", status_code=303)
-    session.end(request, response)
+    session.forget(request, response)
     return response
 
 
@@ -104,20 +105,21 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
     except HTTPException as exc:
         return render(request, "sign_in.html", exc.status_code, csrf=session.pre_session_token(request),
                       next=target, error="That token is not valid, or it was revoked.")
-    response = RedirectResponse(target if _NEXT.fullmatch(target) else "/console", status_code=303)
-    session.start(request, response, token)
+    response = RedirectResponse(target if _NEXT.fullmatch(target) and not _DOTS.search(target) else "/console",
+                                status_code=303)
+    await session.start(request, response, services, token)
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
+async def sign_out(request: Request, services: ServicesDep) -> Response:
     """End the session (the form carries the CSRF token, so no other site can sign a reviewer out)."""
     try:
         await session.read_form(request)
     except HTTPException as exc:
         return render(request, "error.html", exc.status_code, error=exc.detail)
     response = RedirectResponse("/console/sign-in", status_code=303)
-    session.end(request, response)
+    await session.end(request, response, services)
     return response
 
 

@@ -1,15 +1,18 @@
-"""The console's session cookie and its CSRF tokens.
+"""The console's sessions and their CSRF tokens.
 
-The session cookie holds the API token the reviewer signed in with (HttpOnly, so no
-script reads it; SameSite=Strict, so no other site's page sends it; Secure when the
-console is served over TLS). Every request authenticates it again through the API's
-own token cache, so a revoked token ends the session within the cache's TTL, and
-signing out deletes the cookie. Nothing about sessions is kept on the server, so
-any number of ``ledger serve`` workers share them.
+Signing in with an API token opens a session on the server (``console_sessions``: the
+hash of a random session id, the token it was opened for, its expiry and its end); the
+cookie holds only the session id (HttpOnly, so no script reads it; SameSite=Strict, so
+no other site's page sends it; Secure when the console is served over TLS). Every
+request looks the session up with its token in one read: an ended or expired session,
+or a revoked token, sends the reviewer back to sign-in at once. Signing out ends the
+session on the server, so a copy of the cookie is worthless; the cookie never holds
+anything that works as an API token. Sessions live in the store's database, so any
+number of ``ledger serve`` workers share them.
 
-CSRF: a signed-in form carries an HMAC of the session's token, which a page on
-another origin cannot compute (it cannot read the cookie). The sign-in form, before
-there is a session, uses a random double-submit cookie.
+CSRF: a signed-in form carries an HMAC of the session id, which a page on another
+origin cannot compute (it cannot read the cookie). The sign-in form, before there is a
+session, uses a random double-submit cookie.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from ledger.api import auth
 from ledger.api.auth import Principal
 from ledger.api.body import read_body
-from ledger.api.deps import Services, principal_of
+from ledger.api.deps import Services
+from ledger.db import Database
 
 SESSION_COOKIE = "ledger_console"
 PRE_SESSION_COOKIE = "ledger_console_csrf"
@@ -46,14 +53,67 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
                         secure=is_tls(request), samesite="strict")
 
 
-def start(request: Request, response: Response, token: str) -> None:
-    """Open the session for ``token`` (already checked) and drop the sign-in's CSRF cookie."""
-    set_cookie(request, response, SESSION_COOKIE, token, SESSION_SECONDS)
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")  # one fixed width: compared as text
+
+
+def open_session(db: Database, token: str) -> str:
+    """A new session for ``token`` (already checked); returns its id (shown only in the cookie)."""
+    token_id = auth.token_id_of(token)
+    if token_id is None:
+        raise SignedOut()
+    session_id = secrets.token_urlsafe(32)
+    now = _now()
+    with db.transaction() as c:
+        c.execute("DELETE FROM console_sessions WHERE expires_at < ?", (_stamp(now),))  # keep the table small
+        c.execute("INSERT INTO console_sessions (session_hash, token_id, created_at, expires_at, ended_at) "
+                  "VALUES (?, ?, ?, ?, NULL)",
+                  (_hash(session_id), token_id, _stamp(now), _stamp(now + timedelta(seconds=SESSION_SECONDS))))
+    return session_id
+
+
+def session_principal(db: Database, session_id: str) -> Principal | None:
+    """The reviewer of a session that is open, unexpired and whose token is not revoked, else None."""
+    with db.reading() as c:
+        c.execute("SELECT t.name, t.role, t.ministry_id, t.officer_id FROM console_sessions s "
+                  "JOIN api_tokens t ON t.token_id = s.token_id WHERE s.session_hash = ? "
+                  "AND s.ended_at IS NULL AND s.expires_at > ? AND t.revoked_at IS NULL",
+                  (_hash(session_id), _stamp(_now())))
+        row = c.fetchone()
+    return None if row is None else Principal(row[0], row[1], row[2], row[3])
+
+
+def end_session(db: Database, session_id: str) -> None:
+    with db.transaction() as c:
+        c.execute("UPDATE console_sessions SET ended_at = ? WHERE session_hash = ? AND ended_at IS NULL",
+                  (_stamp(_now()), _hash(session_id)))
+
+
+async def start(request: Request, response: Response, services: Services, token: str) -> None:
+    """Open a session for ``token`` (already checked) and drop the sign-in's CSRF cookie."""
+    session_id = await run_in_threadpool(open_session, services.db(), token)
+    set_cookie(request, response, SESSION_COOKIE, session_id, SESSION_SECONDS)
     end_pre_session(request, response)
 
 
-def end(request: Request, response: Response) -> None:
-    """Sign out: the browser forgets the session cookie."""
+async def end(request: Request, response: Response, services: Services | None = None) -> None:
+    """Sign out: the session ends on the server (when given), and the browser forgets the cookie."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if services is not None and session_id:
+        await run_in_threadpool(end_session, services.db(), session_id)
+    forget(request, response)
+
+
+def forget(request: Request, response: Response) -> None:
+    """The browser drops the session cookie."""
     response.delete_cookie(SESSION_COOKIE, path=PATH, httponly=True, secure=is_tls(request), samesite="strict")
 
 
@@ -63,22 +123,20 @@ def end_pre_session(request: Request, response: Response) -> None:
 
 
 async def principal(request: Request, services: Services) -> Principal:
-    """The signed-in reviewer, authenticated as the API authenticates a bearer token."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    """The signed-in reviewer: the session's, if it is open and its token still valid."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id or len(session_id) > 100:
         raise SignedOut()
-    try:
-        return await principal_of(services, token)
-    except HTTPException as exc:
-        if exc.status_code == 401:
-            raise SignedOut() from None
-        raise
+    found = await run_in_threadpool(session_principal, services.db(), session_id)
+    if found is None:
+        raise SignedOut()
+    return found
 
 
 def csrf_token(request: Request) -> str:
     """The CSRF token for forms of this session ("" without one)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    return hmac.new(token.encode(), b"ledger-console-csrf", hashlib.sha256).hexdigest() if token else ""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    return hmac.new(session_id.encode(), b"ledger-console-csrf", hashlib.sha256).hexdigest() if session_id else ""
 
 
 def pre_session_token(request: Request) -> str:

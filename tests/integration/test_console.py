@@ -186,6 +186,41 @@ def test_the_session_cookie_is_httponly_strict_and_secure_over_tls(
             assert browser.get("/console", follow_redirects=False).status_code == 303
 
 
+def test_a_session_lives_on_the_server_and_its_cookie_is_no_api_token(
+    world: tuple[TestClient, dict[str, str], Settings],
+) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["auditor"])
+    cookie = client.cookies.get("ledger_console", path="/console")
+    assert cookie and tokens["auditor"] not in cookie
+    assert _api(client, cookie, "/officers/O1/record", {}).status_code == 401  # worthless as a bearer token
+    page = client.get("/console")
+    assert client.post("/console/sign-out", data={"csrf": csrf_of(page.text)}).status_code == 200
+    # A copy of the cookie made before signing out opens nothing afterwards.
+    with TestClient(client.app) as thief:
+        thief.cookies.set("ledger_console", cookie, path="/console")
+        replay = thief.get("/console/officers/O1", follow_redirects=False)
+        assert replay.status_code == 303 and "/console/sign-in" in replay.headers["location"]
+    # The expiry is the server's, whatever the browser keeps.
+    _as(client, tokens["auditor"])
+    assert client.get("/console/officers/O1", follow_redirects=False).status_code == 200
+    db = sqlite3.connect(settings.sqlite_path)
+    db.execute("UPDATE console_sessions SET expires_at = '2000-01-01T00:00:00.000000+00:00' WHERE ended_at IS NULL")
+    db.commit()
+    db.close()
+    assert client.get("/console/officers/O1", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_never_returns_outside_the_console_by_dots(world: tuple[TestClient, dict[str, str], Settings]) -> None:
+    client, tokens, _ = world
+    for target in ("/console/..//evil.example", "/console/%2e%2e/evil", "/console//evil.example"):
+        client.cookies.clear()
+        form = client.get("/console/sign-in")
+        answer = client.post("/console/sign-in", data={"csrf": csrf_of(form.text), "token": tokens["auditor"],
+                                                       "next": target}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/console", target
+
+
 def test_state_changing_forms_refuse_a_missing_or_wrong_csrf_token(
     world: tuple[TestClient, dict[str, str], Settings],
 ) -> None:
