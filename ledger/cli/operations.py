@@ -182,6 +182,10 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
     # The workers build their app from the environment (uvicorn's factory takes no arguments).
     os.environ["LEDGER_STORE"] = obj.settings.store
     os.environ["LEDGER_TOPIC_PREFIX"] = obj.settings.topic_prefix
+    for name, value in (("LEDGER_SIGNING_KEY", obj.settings.signing_key), ("LEDGER_ISSUER_KEY", obj.settings.issuer_key),
+                        ("LEDGER_ISSUER_DID", obj.settings.issuer_did), ("LEDGER_ISSUER_NAME", obj.settings.issuer_name)):
+        if value:  # options given before `serve` reach the app as the environment does
+            os.environ[name] = value
     if obj.settings.kafka_bootstrap:
         os.environ["LEDGER_KAFKA_BOOTSTRAP"] = obj.settings.kafka_bootstrap
     if project is not None:
