@@ -33,11 +33,12 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import crypto, schema
+from ledger import crypto, metrics, schema
+from ledger.commands import Command
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
-from ledger.events import to_public
+from ledger.events import public_type, to_public
 from ledger.storage import Access
 from ledger.unit import (
     ACCEPTED,
@@ -171,6 +172,10 @@ class Ledger(Application[UUID]):
                 raise
             for aggregate in unit.aggregates.values():
                 self._remember(aggregate)
+            metrics.count_commands(
+                (c.type if isinstance(c, Command) else "invalid", o.status, o.reason)
+                for (_, c), o in zip(parsed, outcomes, strict=True)
+            )
             return outcomes
         raise AssertionError("unreachable")
 
@@ -183,7 +188,10 @@ class Ledger(Application[UUID]):
         if len(parsed) == 1:
             number = parsed[0][0]
             log.error("line %d could not be stored; rejected", number, exc_info=exc)
-            return [Outcome(number, REJECTED, str(internal_error("storing", exc)))]
+            command = parsed[0][1]
+            metrics.count_commands([(command.type if isinstance(command, Command) else "invalid", REJECTED,
+                                     type(exc).__name__)])
+            return [Outcome(number, REJECTED, str(internal_error("storing", exc)), type(exc).__name__)]
         log.warning(
             "the store refused a batch of %d (%s); redoing it in halves",
             len(parsed),
@@ -204,7 +212,9 @@ class Ledger(Application[UUID]):
         }
         if access:
             kwargs["access"] = access
-        return super().save(*objs, **kwargs)
+        recordings = super().save(*objs, **kwargs)
+        metrics.count_events(public_type(r.domain_event) for r in recordings)  # once per transaction
+        return recordings
 
     def access(self, officer_id: str) -> Access | None:
         """The officer's current ministry and erasure, as committed with its events

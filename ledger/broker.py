@@ -42,10 +42,13 @@ def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """Start the bundled Tansu broker; returns the process and its bootstrap address."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    from ledger.supervisor import die_with_parent
+
     proc = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # never outlive the process that started it
     )
     try:
         _wait_for_port(port)

@@ -36,7 +36,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from ledger import checkpoint
+from ledger import checkpoint, metrics
 from ledger.avro import Codec, default_codec
 from ledger.db import Database, Positions
 from ledger.kafka import AckWindow, checkpoints_topic, ensure_topics, make_producer
@@ -104,7 +104,8 @@ class Relay:
 
     def save(self, window: AckWindow, stats: RelayStats) -> None:
         """Save the window's acknowledged prefix and partition ends in one transaction."""
-        self._saved_at = time.monotonic()
+        now = time.monotonic()
+        took, self._saved_at = now - self._saved_at, now
         if window.position <= stats.position:
             return
         with self.db.transaction() as c:
@@ -117,6 +118,8 @@ class Relay:
                 "WHERE ledger_relay_offsets.next_offset < excluded.next_offset",
                 [(t, p, o) for (t, p), o in sorted(window.ends.items())],
             )
+        metrics.RELAY_PUBLISHED.inc(window.position - stats.position)  # gapless ids: events
+        metrics.RELAY_BATCH_DURATION.observe(took)  # since the last save: publish and acknowledge
         stats.position = window.position
         stats.saves += 1
 
@@ -141,6 +144,7 @@ class Relay:
         try:
             if self.publish_checkpoint(stats.position) is not None:
                 stats.checkpoints += 1
+                metrics.RELAY_CHECKPOINTS.inc()
         except KafkaError as exc:  # the events are published; the next checkpoint covers them
             # The producer is kept: if the broker is in trouble, the sends in flight
             # fail too and the pipeline restarts from its prefix.
@@ -159,6 +163,7 @@ class Relay:
                     self._follow(source, window, stats, until_idle)
                     break
                 except KafkaError as exc:
+                    metrics.RELAY_BROKER_ERRORS.inc()
                     self.save(window, stats)  # what was acknowledged before the failure
                     if window.position > start:  # it had recovered: back off from the start
                         backoff = 0.5

@@ -56,6 +56,27 @@ def _kafka_lag(settings: Settings, offsets: dict[tuple[str, int], int]) -> int:
     return sum(max(end - offsets.get((tp.topic, tp.partition), 0), 0) for tp, end in ends.items())
 
 
+def _partitions(mine: dict[tuple[str, int], int], relayed: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+    """Per topic partition: the projection's next offset and what it has not consumed of the relayed."""
+    return [
+        {"topic": topic, "partition": part, "position": mine.get((topic, part), 0),
+         "lag_events": max(relayed.get((topic, part), 0) - mine.get((topic, part), 0), 0)}
+        for topic, part in sorted(set(mine) | set(relayed))
+    ]
+
+
+def _kafka_lag_seconds(entry: dict[str, Any]) -> None:
+    """Lag seconds of a Kafka-mode projection: 0 when caught up, else unknown and why."""
+    if entry["lag_events"] == 0:
+        entry["lag_seconds"] = 0.0
+    elif entry["lag_events"] is None:
+        entry["lag_seconds_unknown"] = "lag in events is unknown (the relay never ran against this database)"
+    else:
+        # Offsets are not store positions: when the first unconsumed message was recorded
+        # is known only to the broker's copy of it.
+        entry["lag_seconds_unknown"] = "Kafka mode while behind: the age of unconsumed messages is in the broker, not the store"
+
+
 def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[str, Any]:
     """Everything ``ledger status`` reports; ``ok`` is False when something is stuck or down."""
     now = datetime.now(timezone.utc)
@@ -102,6 +123,7 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
             if relayed:
                 # Messages the relay had acknowledged that this projection has not consumed.
                 entry["lag_events"] = sum(max(end - mine.get(key, 0), 0) for key, end in relayed.items())
+                entry["partitions"] = _partitions(mine, relayed)
             elif report["broker"]["ok"]:
                 try:
                     # Without the relay's record, ask the broker; some brokers
@@ -111,6 +133,8 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
                     entry["error"] = str(exc)
         else:
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
+        if settings.kafka_bootstrap:
+            _kafka_lag_seconds(entry)
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry
     report["projections"] = projections

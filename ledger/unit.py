@@ -46,6 +46,7 @@ class Outcome:
     line: int
     status: str
     error: str | None = None
+    reason: str | None = field(default=None, compare=False, repr=False)  # the error's class, for metrics
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"line": self.line, "status": self.status}
@@ -119,7 +120,7 @@ class UnitOfWork:
     def handle(self, number: int, command: Command | LedgerError) -> Outcome:
         """Apply one parsed command (or report its parse error); never raises for the command's sake."""
         if isinstance(command, LedgerError):
-            return Outcome(number, REJECTED, str(command))
+            return Outcome(number, REJECTED, str(command), type(command).__name__)
         self._savepoint = _Savepoint()
         try:
             if command.command_id is not None:
@@ -141,11 +142,11 @@ class UnitOfWork:
             if self._changed():
                 log.warning("line %d was rejected (%s) after changing state; undone", number, exc)
                 self._undo()
-            return Outcome(number, REJECTED, str(exc))
+            return Outcome(number, REJECTED, str(exc), type(exc).__name__)
         except Exception as exc:  # the one boundary per command
             log.exception("line %d failed with an internal error; rejected and undone", number)
             self._undo()
-            return Outcome(number, REJECTED, str(internal_error("applying", exc)))
+            return Outcome(number, REJECTED, str(internal_error("applying", exc)), "InternalError")
         if command.command_id is not None:
             self.receipts[command.command_id] = self._new_receipt(command)
         return Outcome(number, ACCEPTED)

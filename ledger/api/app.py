@@ -22,10 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from ledger.api import observe
 from ledger.api.body import safe_text, validation_message
 from ledger.api.deps import Services
 from ledger.api.routes import admin, commands, credentials, health, ministries, officers
 from ledger.config import Settings
+from ledger.exporter import export_status
+from ledger.metrics import REGISTRY
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -49,9 +52,12 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services(settings, follow, token_ttl)
+        # GET /metrics shows the positions and lags of `ledger status` (all of them: relay and projections).
+        status = export_status(app.state.services.ledger, settings, "api")
         try:
             yield
         finally:
+            REGISTRY.unregister(status)
             app.state.services.close()
 
     app = FastAPI(
@@ -63,8 +69,9 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(observe.Observe)  # durations by route template, request ids
     for router in (commands.router, officers.router, ministries.router, health.router, admin.router,
-                   credentials.router):
+                   credentials.router, observe.router):
         app.include_router(router)
     from ledger.console.routes import router as console  # the reviewers' pages at /console
 
@@ -76,5 +83,8 @@ def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment."""
     import os
 
+    from ledger.logs import configure
+
+    configure("api")  # a worker process of its own: its logs as LEDGER_LOG_FORMAT says
     flag = os.environ.get("LEDGER_SERVE_PROJECT")
     return create_app(Settings.from_env(), None if flag is None else flag == "1")

@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from ledger import metrics
 from ledger.application import Outcome
 
 log = logging.getLogger("ledger.api")
@@ -97,6 +99,9 @@ class GroupCommitter:
         chunk: list[tuple[int, str]] = []
         for lines, _ in requests:
             chunk.extend((len(chunk) + 1, line) for line in lines)
+        metrics.GROUP_COMMIT_COMMANDS.observe(len(chunk))
+        metrics.GROUP_COMMIT_REQUESTS.observe(len(requests))
+        started = time.perf_counter()
         try:
             outcomes = self.ledger._apply_batch(chunk)
         except Exception as exc:  # the database is down: every waiting request learns it
@@ -104,6 +109,8 @@ class GroupCommitter:
             for _, future in requests:
                 _settle(future, exc)
             return
+        finally:
+            metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
         start = 0
         for lines, future in requests:
             _settle(future, outcomes[start : start + len(lines)])

@@ -22,6 +22,7 @@ from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.domain.values import ID_PATTERN
+from ledger.metrics import AUTH_FAILURES
 
 
 class Services:
@@ -95,6 +96,7 @@ async def current_principal(
 ) -> Principal:
     """The caller named by a valid bearer token, else 401."""
     if creds is None or creds.scheme.lower() != "bearer":
+        AUTH_FAILURES.labels("missing").inc()
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     return await principal_of(services, creds.credentials)
 
@@ -106,6 +108,7 @@ async def principal_of(services: Services, token: str) -> Principal:
         limiter = services.known_lookups if found is Lookup.EXPIRED else services.stranger_lookups
         found = await anyio.to_thread.run_sync(services.tokens.lookup, token, limiter=limiter)
     if found is None:
+        AUTH_FAILURES.labels("invalid").inc()
         raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})
     return found
 
@@ -120,6 +123,7 @@ class Rule:
     def check(self, who: Principal) -> Principal:
         """``who`` if its role is one of ``roles``, else 403: may not ``action``."""
         if who.role not in self.roles:
+            AUTH_FAILURES.labels("forbidden").inc()
             raise HTTPException(403, f"role {who.role} may not {self.action}")
         return who
 
@@ -158,6 +162,7 @@ Admin = Annotated[Principal, Depends(requires(ADMINISTER))]
 def check_ministry_scope(who: Principal, ministry_id: str) -> None:
     """A ministry HR token reads only its own ministry (403); an id that cannot exist is 422."""
     if who.role == "ministry_hr" and who.ministry_id != ministry_id:
+        AUTH_FAILURES.labels("forbidden").inc()
         raise HTTPException(403, f"a ministry_hr token reads only ministry {who.ministry_id}")
     if ID_PATTERN.fullmatch(ministry_id) is None:
         raise HTTPException(422, f"ministry_id: {ministry_id!r} is not a valid id")
@@ -183,6 +188,7 @@ def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep)
     answers 404 too: nothing by that name can exist, and it never reaches a query.
     """
     if who.role == "officer" and who.officer_id != officer_id:
+        AUTH_FAILURES.labels("forbidden").inc()
         raise HTTPException(403, "an officer token reads only its own officer")
     access = None
     if ID_PATTERN.fullmatch(officer_id) is not None:

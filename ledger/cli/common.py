@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ledger.cli.render import fail
 from ledger.config import Settings
@@ -10,6 +11,8 @@ from ledger.domain.errors import LedgerError
 
 if TYPE_CHECKING:
     from ledger.audit import AuditReader
+
+F = TypeVar("F", bound="Callable[..., Any]")
 
 
 class Context:
@@ -76,9 +79,33 @@ def require_kafka(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
-def log_to_stderr() -> None:
-    """INFO logs for the long-running loops; the kafka client's own chatter silenced."""
-    import logging
+def metrics_options(command: F) -> F:
+    """``--metrics-port`` and ``--metrics-host`` for a long-running command."""
+    import click
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                           help="Address of the metrics endpoint.")(command)
+    return click.option("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="Serve Prometheus metrics at http://HOST:PORT/metrics.")(command)
+
+
+def serve_metrics(obj: Context, host: str, port: int | None, component: str, relay: bool = True,
+                  projections: bool = True) -> None:
+    """Start this process's /metrics endpoint (positions and lags as ``ledger status`` has them)."""
+    if port is None:
+        return
+    from ledger.exporter import export_status
+    from ledger.exporter import serve_metrics as serve
+
+    export_status(obj.ledger, obj.settings, component, relay=relay, projections=projections)
+    try:
+        serve(port, host)
+    except OSError as exc:
+        raise LedgerError(f"--metrics-port: cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
+def log_to_stderr(component: str = "ledger") -> None:
+    """INFO logs for the long-running loops, as text or JSON (LEDGER_LOG_FORMAT); kafka's chatter silenced."""
+    from ledger.logs import configure
+
+    configure(component)

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from ledger.cli.common import Context, audit_reader, log_to_stderr, on_sigterm, require_kafka
+from ledger.cli.common import (
+    Context,
+    audit_reader,
+    log_to_stderr,
+    metrics_options,
+    on_sigterm,
+    require_kafka,
+    serve_metrics,
+)
 from ledger.cli.render import (
     emit_json,
     err,
@@ -35,9 +43,10 @@ from ledger.domain.errors import LedgerError
 @click.option("--cache-officers", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Officers whose documents each read model keeps in memory between batches "
                    "(about 9 KB an officer over all five; 0: none).")
+@metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int) -> None:
+            cache_officers: int, metrics_port: int | None, metrics_host: str) -> None:
     """Keep the read models (records, competencies, ministries, plans, gaps) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
@@ -64,7 +73,8 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
             raise click.UsageError(str(exc)) from None
     elif partitions is not None or instance is not None:
         raise click.UsageError("--partitions and --instance choose Kafka partitions: they need LEDGER_KAFKA_BOOTSTRAP")
-    log_to_stderr()
+    log_to_stderr("projector")
+    serve_metrics(obj, metrics_host, metrics_port, "projector", relay=False)
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
@@ -174,6 +184,7 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
     applied first (as `ledger migrate` does), unless --no-migrate.
     """
     import os
+    import threading
 
     import uvicorn
 
@@ -193,8 +204,13 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
     if workers > 1 and (project or (project is None and not obj.settings.kafka_bootstrap)):
         os.environ["LEDGER_SERVE_PROJECT"] = "0"
         err.print("note: with several workers, run `ledger project` beside the server to keep read models fresh")
+    log_to_stderr("api")
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found
+    # before it started: this one, so a stopped server exits 0 like relay and project.
+    on_sigterm(threading.Event())
+    # Our handler for uvicorn's loggers too (log_config=None), so LEDGER_LOG_FORMAT=json covers them.
     uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", log_config=None)
 
 
 @click.command()
@@ -202,8 +218,10 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
 @click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
 @click.option("--checkpoint-every", default=60.0, show_default=True, metavar="SECONDS",
               help="Publish a signed checkpoint to <prefix>.checkpoints this often while advancing (0: never).")
+@metrics_options
 @click.pass_obj
-def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float) -> None:
+def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, metrics_port: int | None,
+          metrics_host: str) -> None:
     """Publish the event store to Kafka, from the last published position.
 
     Officer events go to <prefix>.officers keyed by officer_id, reference events to
@@ -216,8 +234,9 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float) ->
     from ledger.db import Database
     from ledger.relay import Relay
 
-    log_to_stderr()
+    log_to_stderr("relay")
     bootstrap = require_kafka(obj.settings)
+    serve_metrics(obj, metrics_host, metrics_port, "relay", projections=False)
     db = Database(obj.settings)
     key = SigningKey.load_or_create(obj.settings.signing_key_path) if checkpoint_every > 0 else None
     worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page,
@@ -291,15 +310,25 @@ def broker(port: int) -> None:
     For trying the production mode on one machine:
     LEDGER_KAFKA_BOOTSTRAP=127.0.0.1:PORT ledger relay. Ctrl-C stops it.
     """
+    import subprocess
+    import threading
+
     from ledger.broker import start_tansu
 
+    stop = threading.Event()
+    on_sigterm(stop)  # SIGTERM and Ctrl-C: stop the broker child, never leave it holding the port
     proc, bootstrap = start_tansu(port)
     err.print(f"broker listening on {bootstrap} (memory only); Ctrl-C to stop", highlight=False)
+    while proc.poll() is None and not stop.wait(0.2):
+        pass
+    if proc.poll() is not None:
+        raise LedgerError(f"the broker exited by itself with status {proc.returncode}")
+    proc.terminate()
     try:
-        proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
         proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @click.command()

@@ -165,9 +165,16 @@ def print_status(report: dict[str, Any]) -> None:
     for column in ("component", "position", "lag (events)", "lag (s)", "last processed"):
         table.add_column(column)
     rows = ([("relay", report["relay"])] if "relay" in report else []) + list(report.get("projections", {}).items())
+    unknown: dict[str, str] = {}
     for name, e in rows:
-        table.add_row(name, str(e["position"]), str(e["lag_events"]), str(e["lag_seconds"]), str(e["last_processed_at"]))
+        seconds = str(e["lag_seconds"])
+        if e["lag_seconds"] is None:
+            seconds = "unknown*"
+            unknown[name] = e.get("lag_seconds_unknown", "not reported")
+        table.add_row(name, str(e["position"]), str(e["lag_events"]), seconds, str(e["last_processed_at"] or "never"))
     out.print(table)
+    for name, why in unknown.items():
+        out.print(f"* {name}: lag in seconds unknown: {why}", highlight=False, markup=False)
     out.print(f"dead letters: {report.get('dead_letters', 0)}", highlight=False)
     for problem in report.get("problems", []):
         err.print(f"[bold red]problem:[/] {problem}", highlight=False)

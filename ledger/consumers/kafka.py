@@ -29,6 +29,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from ledger import metrics
 from ledger.avro import Codec, DecodeError, default_codec
 from ledger.consumers.log import FollowStats
 from ledger.domain.errors import LedgerError
@@ -193,6 +194,8 @@ class KafkaFollower:
             while not done.is_set() and not self.stop.is_set():
                 polled = consumer.poll(timeout_ms=500, max_records=self.max_records)
                 items = [self._item(tp.topic, tp.partition, m) for tp, messages in polled.items() for m in messages]
+                for tp, messages in polled.items():  # per partition and poll, not per message
+                    metrics.CONSUMER_MESSAGES.labels(tp.topic, str(tp.partition)).inc(len(messages))
                 if not items:
                     if until_idle and self._idle(consumer, time.monotonic() - quiet_since, idle):
                         break

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ledger import metrics
 from ledger.db import Cursor, Database
 from ledger.events import OFFICER_EVENTS
 from ledger.projections.base import (
@@ -115,6 +116,9 @@ class Runner:
         self.generation: int | None = None  # of the read models the caches hold documents of
         self.cache_drops = 0
         self.retries = 0
+        # What the batch in progress applied per projection, and its dead letters' kinds:
+        # counted in the metrics once it commits.
+        self._observed: tuple[dict[str, int], list[str]] = ({}, [])
 
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
@@ -165,9 +169,10 @@ class Runner:
             return 0
         attempt = 1
         while True:
+            started = time.perf_counter()
             try:
                 with self.db.transaction() as c:
-                    return self._process(c, items)
+                    applied = self._process(c, items)
             except BaseException as exc:
                 self.drop_cache()  # it holds changes that were just rolled back
                 if attempt >= ATTEMPTS or not is_retryable(exc):
@@ -176,6 +181,19 @@ class Runner:
                 self.retries += 1
                 time.sleep(random.uniform(0, 0.01 * attempt))  # out of step with the other writer
                 attempt += 1
+            else:
+                self._count(time.perf_counter() - started)
+                return applied
+
+    def _count(self, took: float) -> None:
+        """Metrics of a committed batch: once per batch, never per event."""
+        counts, dead = self._observed
+        metrics.PROJECTION_BATCH_DURATION.observe(took)
+        for name, n in counts.items():
+            if n:
+                metrics.PROJECTION_EVENTS.labels(name).inc(n)
+        for kind in dead:
+            metrics.DEAD_LETTERS_WRITTEN.labels(kind).inc()
 
     def drop_cache(self) -> None:
         """Forget every document kept between batches (the next batch loads what it needs)."""
@@ -270,6 +288,7 @@ class Runner:
                 good.append(item)
 
         applied = 0
+        counts: dict[str, int] = {}
         firsts = self._first_offsets(good)
         # The decoded events themselves, shared by the projections: no copy per batch.
         shared = [(i, i.event) for i in good if i.event is not None]
@@ -283,6 +302,7 @@ class Runner:
             events = [e for _, e in chosen]
             gaps = projection.apply_batch(c, events, cache=self.caches.get(projection.name))
             applied = max(applied, len(events))
+            counts[projection.name] = len(events)
             for gap in gaps:
                 item = next(i for i, e in chosen if e.get("officer_id") == gap.officer_id and e["version"] == gap.got)
                 reason = (
@@ -300,7 +320,8 @@ class Runner:
                   reason, i.payload, now) for _, (i, reason) in sorted(dead.items())],
             )
             for i, reason in dead.values():
-                log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason)
+                log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason,
+                            extra={"officer": i.officer, "topic": i.source, "partition": i.part, "position": i.offset})
 
         ends: dict[tuple[str, int], int] = defaultdict(int)
         for item in items:
@@ -319,4 +340,5 @@ class Runner:
             "updated_at = excluded.updated_at WHERE ledger_offsets.next_offset < excluded.next_offset",
             rows,
         )
+        self._observed = (counts, [metrics.dead_letter_reason(reason) for _, reason in dead.values()])
         return applied

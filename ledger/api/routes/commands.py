@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, HTTPException, Request
 
@@ -16,6 +17,7 @@ from ledger.api.models import (
     Error,
     request_body,
 )
+from ledger.metrics import GROUP_COMMIT_WAIT
 
 router = APIRouter(tags=["commands"])
 
@@ -29,9 +31,11 @@ async def post_commands(request: Request, who: Ingester, services: ServicesDep) 
     durable; concurrent requests share transactions (group commit).
     """
     lines = split_commands(await read_body(request), MAX_COMMANDS)
+    submitted = time.perf_counter()
     try:
         outcomes = await asyncio.wrap_future(services.committer.submit(lines))
     except Exception as exc:
         raise HTTPException(503, f"the event store is unavailable: {type(exc).__name__}") from None
+    GROUP_COMMIT_WAIT.observe(time.perf_counter() - submitted)
     return [CommandResult(index=i, status=o.status, error=None if o.error is None else safe_text(o.error))
             for i, o in enumerate(outcomes)]

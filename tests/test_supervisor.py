@@ -1,0 +1,58 @@
+"""The supervisor on plain child processes: restart with growing backoff, and nothing left after stop."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ledger.supervisor import ChildSpec, Supervisor
+from tests.integration.proc import alive, wait_for
+
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ignores the polite request
+grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open(sys.argv[1], "w").write(str(grandchild.pid))
+time.sleep(300)
+"""
+
+
+def _run(supervisor: Supervisor) -> threading.Thread:
+    thread = threading.Thread(target=supervisor.run)
+    thread.start()
+    return thread
+
+
+def test_a_child_that_keeps_exiting_is_restarted_with_a_doubling_backoff() -> None:
+    supervisor = Supervisor([ChildSpec("flaky", (sys.executable, "-c", "pass"))], initial_backoff=0.1,
+                            max_backoff=0.4, stable_after=60, poll=0.02)
+    thread = _run(supervisor)
+    try:
+        wait_for(lambda: supervisor.children[0].restarts >= 4, 15, "four restarts")
+    finally:
+        supervisor.stop.set()
+        thread.join(timeout=10)
+    child = supervisor.children[0]
+    assert child.backoff == 0.4  # 0.1, 0.2, 0.4, then capped
+    assert len(set(child.pids)) == len(child.pids) >= 4
+
+
+def test_stop_kills_a_child_that_ignores_sigterm_and_what_it_started(tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild.pid"
+    gentle = ChildSpec("gentle", (sys.executable, "-c", "import time; time.sleep(300)"))
+    stubborn = ChildSpec("stubborn", (sys.executable, "-c", STUBBORN, str(marker)))
+    supervisor = Supervisor([gentle, stubborn], stop_timeout=1.0, poll=0.05)
+    thread = _run(supervisor)
+    try:
+        wait_for(lambda: marker.exists() and marker.read_text(), 15, "the grandchild started")
+        time.sleep(0.2)  # the stubborn child has set its SIGTERM handler by now
+        pids = [c.pids[0] for c in supervisor.children] + [int(marker.read_text())]
+        assert all(alive(pid) for pid in pids)
+    finally:
+        supervisor.stop.set()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+    wait_for(lambda: not any(alive(pid) for pid in pids), 5, "no child or grandchild left")
+    assert all(c.restarts == 0 for c in supervisor.children)  # stopping is not a crash
