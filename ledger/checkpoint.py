@@ -98,9 +98,23 @@ class SigningKey:
             else:
                 with os.fdopen(fd, "wb") as out:
                     out.write(pem)
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        """Read an existing key file; refused when group or others may read or write it."""
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as exc:
+            with open(path, "rb") as source:
+                mode = os.fstat(source.fileno()).st_mode
+                data = source.read()
+        except OSError as exc:
+            raise CheckpointError(f"signing key {path}: cannot be read ({exc.strerror})") from None
+        if os.name == "posix" and mode & 0o077:
+            raise CheckpointError(f"signing key {path}: group or others may read or write it (mode {mode & 0o777:o}); "
+                                  f"a private key must be 600 (chmod 600 {path})")
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
             raise CheckpointError(f"signing key {path}: cannot be read ({exc})") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise CheckpointError(f"signing key {path}: not an Ed25519 private key")

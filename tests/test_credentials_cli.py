@@ -113,9 +113,9 @@ def test_hostile_input_gets_an_answer_per_line_and_never_a_traceback(tmp_path: P
 
 def test_an_empty_or_missing_input_is_not_a_success(tmp_path: Path) -> None:
     c = Cli(tmp_path)
-    code, _, err = c.run("credentials", "verify", "-", stdin=b"\n\n")
+    code, _, err = c.run("credentials", "verify", "-", "--any-issuer", stdin=b"\n\n")
     assert code == 1 and "no credentials" in err
-    code, _, err = c.run("credentials", "verify", str(tmp_path / "missing.jsonl"))
+    code, _, err = c.run("credentials", "verify", str(tmp_path / "missing.jsonl"), "--any-issuer")
     assert code == 1 and "cannot read" in err and "Traceback" not in err
 
 
@@ -131,7 +131,11 @@ def test_did_document_and_a_did_web_issuer(tmp_path: Path) -> None:
     assert code == 0 and "https://example.gov.in/karmayogi/did.json" in err
     did_file = c.file("did.json", out)
     exported = c.file("web.jsonl", c.run("credentials", "export", issuer=web)[1])
-    assert c.run("credentials", "verify", exported)[0] == 1  # the did:web document is never fetched
-    code, out, _ = c.run("credentials", "verify", exported, "--did-document", did_file)
+    trust = ("--issuer", "did:web:example.gov.in:karmayogi")
+    code, out, _ = c.run("credentials", "verify", exported, *trust)
+    assert code == 1 and "no DID document" in out  # the did:web document is never fetched
+    code, out, _ = c.run("credentials", "verify", exported)
+    assert code == 1 and "is not trusted" in out  # the default trust is the did:key of the key file
+    code, out, _ = c.run("credentials", "verify", exported, "--did-document", did_file, *trust)
     assert code == 0 and "did:web:example.gov.in:karmayogi" in out
     assert c.run("credentials", "did-document", issuer=("--issuer-did", "did:web:bad host"))[0] == 1

@@ -86,24 +86,55 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _trusted(obj: Context, issuers: tuple[str, ...], any_issuer: bool,
+             documents: dict[str, Any]) -> set[str] | None:
+    """The issuer DIDs to trust (None: --any-issuer, signatures only)."""
+    from ledger.credentials.issuer import existing
+
+    if issuers and any_issuer:
+        fail("--issuer and --any-issuer exclude each other")
+    if any_issuer:
+        return None
+    if issuers:
+        return set(issuers)
+    own = existing(obj.settings)  # never creates a key
+    if own is None:
+        fail(f"no issuer to trust: this ledger has no issuer key ({obj.settings.issuer_key_path}); "
+             "name the issuers you trust with --issuer DID, or check signatures only with --any-issuer")
+    documents.setdefault(own.did, own.did_document())  # our own did:web needs no published copy
+    return {own.did}
+
+
 @credentials.command("verify")
 @click.argument("file", metavar="FILE|-")
+@click.option("--issuer", "issuers", multiple=True, metavar="DID",
+              help="Trust credentials issued by this DID (repeatable). Default: this ledger's own issuer, "
+                   "when its key file exists.")
+@click.option("--any-issuer", is_flag=True,
+              help="Trust any issuer: check signatures only (anyone can sign with a key of their own).")
 @click.option("--did-document", "did_document_files", multiple=True, metavar="FILE",
               help="The DID document of a did:web issuer (repeatable); DIDs are never fetched.")
-@click.option("--json", "as_json", is_flag=True, help='One {"line", "ok", "id", "type", "issuer"} or '
+@click.option("--json", "as_json", is_flag=True, help='One {"line", "ok", "id", "type", "issuer", "trusted"} or '
               '{"line", "ok": false, "error"} per credential.')
-def verify(file: str, did_document_files: tuple[str, ...], as_json: bool) -> None:
+@click.pass_obj
+def verify(obj: Context, file: str, issuers: tuple[str, ...], any_issuer: bool,
+           did_document_files: tuple[str, ...], as_json: bool) -> None:
     """Verify JSON Lines credentials (FILE, or - for stdin) with the ledger's own verifier.
 
-    Each line must be one credential: only the pinned contexts, every term defined by
-    them, one eddsa-rdfc-2022 proof by a key of its issuer (a did:key carries its key;
-    a did:web needs --did-document), and, for a CLR, every embedded credential
-    verifying too. No issuer key or store is needed. Exit 0 when every line verified,
-    1 when any did not (or there was none).
+    Each line must be one credential issued by a trusted issuer: the DIDs given with
+    --issuer, else this ledger's own issuer (its key file must exist; it is never
+    created here), else nothing verifies until you name one; --any-issuer checks
+    signatures only. Each credential must use exactly the pinned contexts, every term
+    defined by them and no other JSON-LD keyword, one eddsa-rdfc-2022 proof by a key
+    of its issuer (a did:key carries its key; a did:web needs --did-document), and, for
+    a CLR, hold only AchievementCredentials of the same issuer that verify too. No
+    store is needed. Exit 0 when every line verified, 1 when any did not (or there was none).
     """
     from ledger.credentials.verify import verify_lines
 
     documents = _did_documents(did_document_files)
+    trusted = _trusted(obj, issuers, any_issuer, documents)
+    note = "" if trusted is not None else " (signature only: issuer not checked, --any-issuer)"
     stream: IO[bytes]
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115 - closed below
@@ -111,16 +142,17 @@ def verify(file: str, did_document_files: tuple[str, ...], as_json: bool) -> Non
         fail(f"FILE: cannot read {file}: {exc.strerror}")
     good = bad = 0
     try:
-        for result in verify_lines(stream, documents):
+        for result in verify_lines(stream, documents, trusted):
             if result["ok"]:
                 good += 1
+                result["trusted"] = trusted is not None
             else:
                 bad += 1
             if as_json:
                 emit_json(result)
             elif result["ok"]:
                 sys.stdout.write(f"line {result['line']}: verified {result['type']} "
-                                 f"{_printable(str(result['id']))} issued by {_printable(result['issuer'])}\n")
+                                 f"{_printable(str(result['id']))} issued by {_printable(result['issuer'])}{note}\n")
             else:
                 sys.stdout.write(f"line {result['line']}: FAILED: {_printable(result['error'])}\n")
     except OSError as exc:
@@ -129,6 +161,11 @@ def verify(file: str, did_document_files: tuple[str, ...], as_json: bool) -> Non
         if stream is not sys.stdin.buffer:
             stream.close()
     err.print(f"{good + bad:,} credentials: {good:,} verified, {bad:,} failed", highlight=False, markup=False)
+    if trusted is None:
+        err.print("--any-issuer: only signatures were checked, not who signed; anyone can sign a credential "
+                  "with a key of their own", highlight=False, markup=False)
+    else:
+        err.print(f"trusted issuers: {', '.join(sorted(trusted))}", highlight=False, markup=False, emoji=False)
     if good + bad == 0:
         err.print("no credentials in the input", highlight=False, markup=False)
     sys.exit(0 if good and not bad else 1)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ledger.application import Ledger
-from ledger.credentials import build, proof
+from ledger.credentials import build, proof, rules
 from ledger.credentials.issuer import Issuer
 from ledger.domain.reference import Competency, Course
 from ledger.events import to_public
@@ -22,6 +22,12 @@ from ledger.events import to_public
 def json_line(credential: Mapping[str, Any]) -> str:
     """The one serialisation of a credential: compact, UTF-8, keys in the order built."""
     return json.dumps(credential, ensure_ascii=False, separators=(",", ":"))
+
+
+def sign_credential(unsigned: dict[str, Any], issuer: Issuer) -> dict[str, Any]:
+    """``unsigned`` signed by ``issuer``, after the same shape checks as the verifier's (rules)."""
+    rules.check_credential(unsigned)
+    return proof.sign(unsigned, issuer.private, issuer.verification_method, unsigned["validFrom"])
 
 
 class CredentialIssuer:
@@ -67,7 +73,7 @@ class CredentialIssuer:
         return [*signed, self._sign(build.clr_credential(facts, profile, signed))]
 
     def _sign(self, unsigned: dict[str, Any]) -> dict[str, Any]:
-        return proof.sign(unsigned, self.issuer.private, self.issuer.verification_method, unsigned["validFrom"])
+        return sign_credential(unsigned, self.issuer)
 
     def officer_ids(self) -> list[str]:
         """Every registered officer, sorted (from the store's log)."""

@@ -9,6 +9,7 @@ verification method is ``<did>#<publicKeyMultibase>`` either way.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,14 +116,41 @@ def did_web_url(did: str) -> str | None:
     return f"https://{host}/" + ("/".join(path) + "/did.json" if path else ".well-known/did.json")
 
 
+def _same_file(a: os.PathLike[str], b: os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_apart(settings: Settings) -> None:
+    if _same_file(settings.issuer_key_path, settings.signing_key_path):
+        raise LedgerError(f"LEDGER_ISSUER_KEY: {settings.issuer_key_path} is also the checkpoint signing key "
+                          "(LEDGER_SIGNING_KEY); the issuer key must be a file of its own")
+
+
 @lru_cache(maxsize=8)
 def for_settings(settings: Settings) -> Issuer:
     """The configured issuer; its key file is created on first use."""
     path = settings.issuer_key_path
+    _check_apart(settings)
     try:
         key = SigningKey.load_or_create(path)
     except OSError as exc:
         raise LedgerError(f"LEDGER_ISSUER_KEY: cannot create the issuer key {path} ({exc.strerror})") from None
+    except LedgerError as exc:
+        raise LedgerError(f"LEDGER_ISSUER_KEY: {str(exc).replace('signing key', 'issuer key', 1)}") from None
+    return Issuer.create(key.private, settings.issuer_did, settings.issuer_name)
+
+
+def existing(settings: Settings) -> Issuer | None:
+    """The configured issuer when its key file exists (None otherwise); never creates a key."""
+    path = settings.issuer_key_path
+    if not path.exists():
+        return None
+    _check_apart(settings)
+    try:
+        key = SigningKey.load(path)
     except LedgerError as exc:
         raise LedgerError(f"LEDGER_ISSUER_KEY: {str(exc).replace('signing key', 'issuer key', 1)}") from None
     return Issuer.create(key.private, settings.issuer_did, settings.issuer_name)

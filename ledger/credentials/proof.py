@@ -9,6 +9,13 @@ Canonicalisation uses only the pinned contexts (:mod:`ledger.credentials.context
 refuses any document with a term they do not define: a JSON-LD processor silently
 drops an undefined property (or a relative ``type`` or ``id``), so a signature would
 not cover it. That check runs before signing and before verifying.
+
+Canonicalising is bounded: a document may hold no explicit blank node (``_:``), no
+JSON-LD keyword but ``@context``, at most :data:`MAX_NODES` JSON values, and no lists
+or repeated nodes that make pyld's expansion quadratic beyond a budget; RDFC-1.0's search
+among blank nodes that cannot be told apart (factorial in the worst case, even without
+explicit ids) may spend only a budget linear in the number of quads. Past any of these
+the document is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pyld.canon import URDNA2015
 from pyld.context_resolver import ContextResolver
+from pyld.identifier_issuer import IdentifierIssuer
 from pyld.jsonld import JsonLdError, JsonLdProcessor
 
 from ledger.credentials.contexts import check_contexts, load_document
@@ -36,6 +45,22 @@ _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _ABSOLUTE = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*|_):\S*")
 # Resolved pinned contexts, shared by every canonicalisation (only pinned URLs ever get here).
 _RESOLVED: dict[Any, Any] = {}
+# JSON values (objects, arrays, strings, numbers, ...) in one document. An AchievementCredential
+# has about 80 and a ClrCredential about 80 per completion held, so this admits a CLR of some
+# 3,000 completions (an officer with hundreds of completions is far below it).
+MAX_NODES = 250_000
+# pyld gathers the values of each property of each node (all objects with one id are one node)
+# checking each new one against those before it: quadratic. The sum of those comparisons is
+# bounded, and so is one list: a CLR of 2,000 completions, or a course aligned to 1,000
+# competencies, fits; a document built for the quadratic cost does not.
+MAX_ARRAY_ITEMS = 2_000
+MAX_MERGE_WORK = 5_000_000
+# RDFC-1.0 work allowed: Hash N-Degree Quads runs, related blank nodes looked at and
+# permutations tried, per quad of the document beyond a fixed allowance. Our credentials
+# need less than one step per quad; blank nodes that cannot be told apart (even without
+# explicit ids) make the work grow factorially, and such a document is refused instead.
+WORK_PER_QUAD = 2
+WORK_ALLOWANCE = 2_000
 
 
 class CredentialError(LedgerError):
@@ -44,6 +69,101 @@ class CredentialError(LedgerError):
 
 class UndefinedTerm(CredentialError):
     """A property, type or id that the pinned contexts do not define (it would be dropped)."""
+
+
+class Unbounded(CredentialError):
+    """A document too large, or too costly to canonicalise, to be a credential of ours."""
+
+
+def check_plain(document: Any) -> None:
+    """Refuse JSON-LD keywords but ``@context``, and documents too large or too costly to expand.
+
+    A key starting with ``@`` (``@index``, ``@nest``, ``@id``, ``@value``, ``@direction``, ...)
+    is a JSON form that the canonical RDF, and so the signature, does not cover; our
+    credentials use only ``id`` and ``type``, which the contexts alias to ``@id`` and ``@type``.
+    Size: at most MAX_NODES values, MAX_ARRAY_ITEMS items in a list, MAX_MERGE_WORK comparisons
+    for gathering the values of each property of each node (see there).
+    """
+    stack: list[tuple[Any, str]] = [(document, "")]
+    nodes = 0
+    merge_work = 0
+    merged: dict[tuple[str, str], set[Any]] = {}  # (node id, property) -> its distinct values
+    while stack:
+        value, where = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise Unbounded(f"more than {MAX_NODES:,} JSON values: too large for a credential")
+        if isinstance(value, list):
+            if len(value) > MAX_ARRAY_ITEMS:
+                raise Unbounded(f"{where or 'document'}: more than {MAX_ARRAY_ITEMS:,} items in one list")
+            stack.extend((v, f"{where}[{n}]") for n, v in enumerate(value))
+            continue
+        if not isinstance(value, dict):
+            continue
+        node = value.get("id") if isinstance(value.get("id"), str) else None
+        for key, item in value.items():
+            here = f"{where}.{key[:40]}" if where else key[:40]
+            if key == "@context":
+                continue  # a list of pinned URLs: contexts.check_contexts
+            if key.startswith("@"):
+                raise CredentialError(f"{here}: the JSON-LD keyword {key[:40]!r} is not allowed "
+                                      "(a credential uses none but its @context)")
+            items = item if isinstance(item, list) else [item]
+            if node is None:  # a node of its own
+                merge_work += len(items) * (len(items) - 1) // 2
+            elif key != "id":  # one node with every other object of this id
+                seen = merged.setdefault((node, key), set())
+                for v in items:
+                    token = (("id", v.get("id")) if isinstance(v, dict) and isinstance(v.get("id"), str)
+                             else ("object", id(v)) if isinstance(v, dict | list) else ("value", repr(v)))
+                    if token not in seen:
+                        merge_work += len(seen)
+                        seen.add(token)
+            if merge_work > MAX_MERGE_WORK:
+                raise Unbounded(f"{here}: too many values to gather for one property (over "
+                                f"{MAX_MERGE_WORK:,} comparisons): too costly for a credential")
+            stack.append((item, here))
+
+
+class _Work:
+    """Counts RDFC-1.0's deep work and stops it past its budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self) -> None:
+        self.spent += 1
+        if self.spent > self.limit:
+            raise Unbounded(f"canonicalisation needs more than {self.limit:,} steps (blank nodes that "
+                            "cannot be told apart): refused, no credential of ours does that")
+
+
+class _CountingIssuer(IdentifierIssuer):  # type: ignore[misc]
+    """The canonical issuer; RDFC-1.0 asks it once per related blank node of every permutation it tries."""
+
+    def __init__(self, prefix: str, work: _Work) -> None:
+        super().__init__(prefix)
+        self.work = work
+
+    def has_id(self, old: str) -> bool:
+        self.work.spend()
+        return bool(super().has_id(old))
+
+
+class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]
+    """pyld's URDNA2015 (RDFC-1.0) with a work budget; the output is the same when within it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.work = _Work(limit)
+        self.canonical_issuer = _CountingIssuer("_:c14n", self.work)
+
+    def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
+        self.work.spend()
+        return super().hash_n_degree_quads(id_, issuer)
+
+
 
 
 def b58encode(data: bytes) -> str:
@@ -70,26 +190,31 @@ def b58decode(text: str) -> bytes:
     return b"\0" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
 
 
-def _undefined(expanded: Any, found: list[str]) -> None:
-    """Collect every ``@id`` and ``@type`` of the expanded form that is not an absolute IRI."""
+def _undefined(expanded: Any, found: list[str], blank: list[str]) -> None:
+    """Collect every ``@id`` and ``@type`` of the expanded form that is not an absolute IRI,
+    and in ``blank`` every explicit blank node (``_:`` id, type or property)."""
     if isinstance(expanded, list):
         for item in expanded:
-            _undefined(item, found)
+            _undefined(item, found, blank)
         return
     if not isinstance(expanded, dict):
         return
     value_object = "@value" in expanded
     for key, value in expanded.items():
-        if key == "@id" and isinstance(value, str) and not _ABSOLUTE.fullmatch(value):
+        if key.startswith("_:"):
+            blank.append(f"property {key[:40]!r}")
+        if key == "@id" and isinstance(value, str) and value.startswith("_:"):
+            blank.append(f"id {value[:40]!r}")
+        elif key == "@id" and isinstance(value, str) and not _ABSOLUTE.fullmatch(value):
             found.append(f"id {value[:80]!r} (not an absolute IRI)")
-        elif key == "@type" and not value_object:
+        elif key == "@type":
             for t in value if isinstance(value, list) else [value]:
-                if isinstance(t, str) and not _ABSOLUTE.fullmatch(t):
-                    found.append(f"type {t[:80]!r}")
-        elif key == "@type" and isinstance(value, str) and not _ABSOLUTE.fullmatch(value):
-            found.append(f"datatype {value[:80]!r}")
+                if isinstance(t, str) and t.startswith("_:"):
+                    blank.append(f"type {t[:40]!r}")
+                elif isinstance(t, str) and not _ABSOLUTE.fullmatch(t):
+                    found.append(f"{'datatype' if value_object else 'type'} {t[:80]!r}")
         elif key != "@value":
-            _undefined(value, found)
+            _undefined(value, found, blank)
 
 
 def _options() -> dict[str, Any]:
@@ -116,7 +241,12 @@ class _CheckedProcessor(JsonLdProcessor):  # type: ignore[misc]
     def expand(self, input_: Any, options: Any) -> Any:
         expanded = super().expand(input_, options)
         problems = [f"property {p[:80]!r}" for p in self.dropped]
-        _undefined(expanded, problems)
+        blank: list[str] = []
+        _undefined(expanded, problems, blank)
+        if blank:
+            # Named blank nodes can be linked alike so that canonicalising them takes factorial time.
+            raise CredentialError("explicit blank node (_:) not allowed, credentials name none: "
+                                  + ", ".join(sorted(set(blank))[:3]))
         if problems:
             raise UndefinedTerm("not defined by the pinned contexts (a JSON-LD processor would drop it): "
                                 + ", ".join(sorted(set(problems))[:5]))
@@ -126,12 +256,14 @@ class _CheckedProcessor(JsonLdProcessor):  # type: ignore[misc]
 def canonical(document: dict[str, Any]) -> str:
     """The RDFC-1.0 canonical N-Quads of ``document``; UndefinedTerm if anything would be dropped."""
     check_contexts(document)
+    check_plain(document)
     try:
-        nquads: str = _CheckedProcessor().normalize(
-            document, {**_options(), "algorithm": "URDNA2015", "format": "application/n-quads"}
-        )
+        # What pyld's normalize does, with a bounded URDNA2015.
+        dataset = _CheckedProcessor().to_rdf(document, {**_options(), "produceGeneralizedRdf": False})
     except JsonLdError as exc:
         raise CredentialError(f"JSON-LD: {_cause(exc)}") from None
+    limit = WORK_ALLOWANCE + WORK_PER_QUAD * sum(len(triples) for triples in dataset.values())
+    nquads: str = _BoundedURDNA2015(limit).main(dataset, {"format": "application/n-quads"})
     return nquads
 
 
