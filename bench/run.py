@@ -291,7 +291,7 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     follower.run(until_idle=True, idle=1.5)
     consume_rate = done["events"] / (done["last"] - started)
     ledger.close()
-    return {"events": len(events), "raw_produce_per_s": raw_produce, "relay_per_s": relay_rate,
+    return {"events": len(events), "prefix": prefix, "raw_produce_per_s": raw_produce, "relay_per_s": relay_rate,
             "relay_ratio": relay_rate / raw_produce, "raw_consume_per_s": raw_consume,
             "projection_consume_per_s": consume_rate, "consume_ratio": consume_rate / raw_consume}
 
@@ -425,6 +425,29 @@ def bench_only(stage: str, quick: bool, folder: Path, workers: int) -> None:
         header = "| what | measured | target |"
         _write_section(stage, quick, workers, header, lines)
         return
+    if stage == "kafka":
+        from bench.kafka_scaling import consumer_scaling
+        from ledger.broker import kafka_broker
+
+        store = Settings(store=f"sqlite:///{folder / 'kafka.db'}")
+        if not (folder / "kafka-complete").exists():
+            list(Ledger(store).ingest(generate_lines(300 if quick else 6_000, seed=1), batch_size=1000))
+            (folder / "kafka-complete").touch()
+        with kafka_broker() as bootstrap:
+            k = bench_kafka(store, bootstrap)
+            print("kafka", json.dumps(k), flush=True)
+            scaling = consumer_scaling(bootstrap, k["prefix"], k["events"], pg_database, drop_pg)
+        def rate(value: float | None) -> str:
+            return "—" if value is None else f"{value:,.0f} events/s"
+
+        lines = [f"| relay, {k['events']:,} events | {k['relay_per_s']:,.0f} events/s; raw produce {k['raw_produce_per_s']:,.0f} msgs/s; "
+                 f"ratio {k['relay_ratio']:.2f} | ≥ 0.85 of raw produce |",
+                 f"| projection consumer, 5 read models, SQLite | {k['projection_consume_per_s']:,.0f} events/s; raw consume "
+                 f"{k['raw_consume_per_s']:,.0f} msgs/s; ratio {k['consume_ratio']:.2f} | ≥ 0.80 of raw consume (3 models) |",
+                 *(f"| `ledger project --instance i/{n}` in {n} process(es) | SQLite {rate(scaling['sqlite'][n])}, "
+                   f"PostgreSQL {rate(scaling['postgres'][n])} | scales with processes |" for n in scaling["sqlite"])]
+        _write_section(stage, quick, workers, "| what | measured | target |", lines)
+        return
     if stage == "console":
         from bench.console_bench import bench_console
 
@@ -551,7 +574,7 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["ingest", "rebuild", "queries", "freshness", "console"],
+    parser.add_argument("--only", choices=["ingest", "rebuild", "queries", "freshness", "console", "kafka"],
                         help="only this stage, on a dataset kept in --dataset (made the first time); "
                              "its figures replace that stage's section of BENCHMARKS.md")
     parser.add_argument("--dataset", type=Path, help="folder of the kept dataset (default: a new temporary one)")
