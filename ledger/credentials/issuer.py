@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ledger.checkpoint import SigningKey
 from ledger.config import Settings
-from ledger.credentials.proof import CredentialError, b58decode, b58encode
+from ledger.credentials.proof import CredentialError, b58encode, from_multibase
 from ledger.domain.errors import LedgerError
 
 DEFAULT_ISSUER_NAME = "iGOT Karmayogi"
@@ -39,12 +39,7 @@ def multibase_key(public: Ed25519PublicKey) -> str:
 
 def key_from_multibase(value: str) -> Ed25519PublicKey:
     """The Ed25519 public key of a ``z6Mk...`` multibase value; CredentialError otherwise."""
-    try:
-        if not value.startswith("z"):
-            raise ValueError("not base58btc multibase")
-        raw = b58decode(value[1:])
-    except ValueError as exc:
-        raise CredentialError(f"public key {value[:60]!r}: {exc}") from None
+    raw = from_multibase(value, f"public key {value[:60]!r}")
     if len(raw) != 34 or not raw.startswith(_ED25519_MULTICODEC):
         raise CredentialError(f"public key {value[:60]!r}: not an Ed25519 multikey")
     return Ed25519PublicKey.from_public_bytes(raw[2:])

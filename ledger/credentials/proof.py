@@ -340,16 +340,20 @@ def the_proof(document: dict[str, Any]) -> dict[str, Any]:
     return proof
 
 
-def check(document: dict[str, Any], public: Ed25519PublicKey) -> None:
-    """Raise CredentialError unless ``document``'s proof verifies with ``public``."""
-    proof = the_proof(document)
-    value = proof["proofValue"]
+def from_multibase(value: str, what: str) -> bytes:
+    """The bytes of a ``z``-prefixed base58btc multibase value; CredentialError naming ``what`` otherwise."""
     try:
         if not value.startswith("z"):
             raise ValueError("not base58btc multibase")
-        signature = b58decode(value[1:])
+        return b58decode(value[1:])
     except ValueError as exc:
-        raise CredentialError(f"proof.proofValue: {exc}") from None
+        raise CredentialError(f"{what}: {exc}") from None
+
+
+def check(document: dict[str, Any], public: Ed25519PublicKey) -> None:
+    """Raise CredentialError unless ``document``'s proof verifies with ``public``."""
+    proof = the_proof(document)
+    signature = from_multibase(proof["proofValue"], "proof.proofValue")
     if len(signature) != 64:
         raise CredentialError("proof.proofValue: not a 64-byte Ed25519 signature")
     try:
