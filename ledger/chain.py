@@ -36,14 +36,15 @@ TABLE = "ledger_chain"
 LOG_TABLE = "ledger_log_chain"
 
 
-def _field(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
+_pack_len = struct.Struct(">I").pack
+_pack_version = struct.Struct(">q").pack
 
 
 def link(previous: bytes, topic: str, entity: str, version: int, state: bytes) -> bytes:
     """The next link of a chain: covers type, entity, version and the stored bytes."""
+    t, e, s = topic.encode(), entity.encode(), bytes(state)
     return hashlib.sha256(
-        previous + _field(topic.encode()) + _field(entity.encode()) + struct.pack(">q", version) + _field(bytes(state))
+        b"".join((previous, _pack_len(len(t)), t, _pack_len(len(e)), e, _pack_version(version), _pack_len(len(s)), s))
     ).digest()
 
 
@@ -75,11 +76,12 @@ def extend(previous: dict[str, bytes], stored_events: Sequence[StoredEvent]) -> 
     """Entity-chain rows for these events, given the hash of each chain's last stored version."""
     heads = dict(previous)
     rows = []
-    for s in sorted(stored_events, key=lambda s: (originator_key(s.originator_id), s.originator_version)):
-        key = originator_key(s.originator_id)
-        digest = link_of(heads.get(key, GENESIS) if s.originator_version > 1 else GENESIS, s)
+    keyed = sorted(((originator_key(s.originator_id), s.originator_version, s) for s in stored_events),
+                   key=lambda k: k[:2])
+    for key, version, s in keyed:
+        digest = link(heads.get(key, GENESIS) if version > 1 else GENESIS, s.topic, key, version, s.state)
         heads[key] = digest
-        rows.append((key, s.originator_version, digest))
+        rows.append((key, version, digest))
     return rows
 
 
@@ -91,14 +93,25 @@ def extend_log(head: bytes, positioned: Iterable[tuple[int, StoredEvent]]) -> li
     """
     rows = []
     for position, s in sorted(positioned, key=lambda p: p[0]):
-        head = link_of(head, s)
-        rows.append((position, originator_key(s.originator_id), s.originator_version, head))
+        key = originator_key(s.originator_id)
+        head = link(head, s.topic, key, s.originator_version, s.state)
+        rows.append((position, key, s.originator_version, head))
     return rows
 
 
 SQLITE_PREVIOUS = f"SELECT originator_id, hash FROM {TABLE} WHERE originator_id = ? AND version = ?"
 # One index lookup per pair; a row-value IN list is not index-driven on every engine
 # (SQLite scans the whole table for it), which made each batch slower than the last.
+# Many pairs go in one statement as a UNION ALL of such look-ups (each term is still one
+# primary-key look-up); SQLite allows 500 terms in a compound SELECT, so 200 per statement.
+SQLITE_PREVIOUS_PER_QUERY = 200
+
+
+def sqlite_previous(pairs: int) -> str:
+    """One statement looking up ``pairs`` (originator, version) chain entries, by primary key."""
+    return " UNION ALL ".join([SQLITE_PREVIOUS] * pairs)
+
+
 POSTGRES_PREVIOUS = (
     f"SELECT c.originator_id, c.hash FROM {TABLE} c "
     "JOIN unnest(%s::text[], %s::bigint[]) AS k(o, v) ON c.originator_id = k.o AND c.version = k.v"

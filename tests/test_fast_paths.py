@@ -1,8 +1,10 @@
 """The ingest fast paths store exactly what the plain paths store.
 
-Two fast paths: PostgreSQL rows written as one statement over arrays per table
-(``LedgerPostgresRecorder.array_inserts``), and a batch's officers loaded in one query
-before its commands (``Ledger.preload_batches``). The same input, with the clock and
+The fast paths: PostgreSQL rows written as one statement over arrays per table
+(``LedgerPostgresRecorder.array_inserts``), SQLite events in one executemany with their
+ids taken from the last rowid (``LedgerSQLiteRecorder.bulk_inserts``), a batch's officers
+loaded in one query before its commands (``Ledger.preload_batches``), and pending events
+put in the store without the library's per-object protocol checks (``Ledger.direct_save``). The same input, with the clock and
 every random byte made the same, must give the same answers and the same rows: events,
 receipts, data keys, access rows, entity chain and log chain.
 """
@@ -26,6 +28,7 @@ from ledger.config import Settings
 from ledger.domain import officer, plan, reference
 from ledger.generate import generate_lines
 from ledger.postgres import LedgerPostgresRecorder
+from ledger.sqlite import LedgerSQLiteRecorder
 from tests.conftest import create_database, drop_database, migrated, pg_url
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -65,6 +68,8 @@ def _run(
     fresh()
     monkeypatch.setattr(LedgerPostgresRecorder, "array_inserts", fast)
     monkeypatch.setattr(Ledger, "preload_batches", fast)
+    monkeypatch.setattr(Ledger, "direct_save", fast)
+    monkeypatch.setattr(LedgerSQLiteRecorder, "bulk_inserts", fast)
     ledger = Ledger(settings)
     answers = [(o.line, o.status, o.error) for o in ledger.ingest(_lines(), batch_size=250)]
     ledger.close()
@@ -112,17 +117,64 @@ def test_fast_and_plain_paths_store_identical_rows_on_postgres(
     assert len(plain_rows["ledger_events"]) > 1000 and plain_rows["ledger_log_chain"]
 
 
-def test_preloading_a_batch_gives_the_same_answers_and_events(
+SQLITE_TABLES = {
+    "stored_events": "rowid",
+    "command_receipts": "command_id",
+    "officer_keys": "officer_id",
+    "officer_access": "officer_id",
+    "ledger_chain": "originator_id, version",
+    "ledger_log_chain": "position",
+}
+
+
+def _sqlite_rows(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    import sqlite3
+
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        return {table: conn.execute(f"SELECT {'rowid, ' if table == 'stored_events' else ''}* FROM {table} "
+                                    f"ORDER BY {order}").fetchall()
+                for table, order in SQLITE_TABLES.items()}
+
+
+def test_fast_and_plain_paths_store_identical_rows_on_sqlite(
     deterministic: Fresh, sqlite_settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = Settings(store=f"sqlite:///{tmp_path / 'other.db'}")
     plain = _run(sqlite_settings, False, monkeypatch, deterministic)
     fast = _run(other, True, monkeypatch, deterministic)
     assert fast == plain
-    stored = []
-    for settings in (sqlite_settings, other):
-        ledger = Ledger(settings)
-        stored.append([(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                       for n in ledger.recorder.select_notifications(start=1, limit=1_000_000)])
-        ledger.close()
-    assert stored[0] == stored[1] and len(stored[0]) > 1000
+    assert {status for _, status, _ in plain} == {"accepted", "rejected", "duplicate"}
+    plain_rows, fast_rows = _sqlite_rows(sqlite_settings), _sqlite_rows(other)
+    for table in SQLITE_TABLES:
+        assert fast_rows[table] == plain_rows[table], table
+    assert len(plain_rows["stored_events"]) > 1000 and len(plain_rows["ledger_log_chain"]) == len(
+        plain_rows["stored_events"])
+    ledger = Ledger(other)
+    ids = [n.id for n in ledger.recorder.select_notifications(start=1, limit=1_000_000)]
+    ledger.close()
+    assert ids == list(range(1, len(ids) + 1))  # the ids the fast path reported are the rowids
+
+
+def test_bulk_inserts_read_back_the_rowids_when_they_are_not_consecutive(sqlite_settings: Settings) -> None:
+    """Once the largest possible rowid is taken (a row put there by hand), SQLite picks
+    random rowids: the fast path then reads each id back, so every log-chain position is
+    still the rowid of the event it names."""
+    import sqlite3
+
+    lines = list(generate_lines(3, seed=5))
+    ledger = Ledger(sqlite_settings)
+    list(ledger.ingest(lines[:20]))
+    ledger.close()
+    with sqlite3.connect(sqlite_settings.sqlite_path) as conn:
+        conn.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+                     "VALUES (9223372036854775807, 'x', 1, 't', x'7b7d')")
+    ledger = Ledger(sqlite_settings)
+    assert any(o.status == "accepted" for o in ledger.ingest(lines[20:]))
+    ledger.close()
+    with sqlite3.connect(sqlite_settings.sqlite_path) as conn:
+        rowids = {(o, v): r for r, o, v in conn.execute(
+            "SELECT rowid, originator_id, originator_version FROM stored_events")}
+        links = conn.execute("SELECT position, originator_id, version FROM ledger_log_chain").fetchall()
+    assert len(links) == len(rowids) - 1 > 20
+    assert all(rowids[(o, v)] == position for position, o, v in links)
+    assert max(position for position, _, _ in links) > 2**40  # the random ones were taken

@@ -164,7 +164,8 @@ class Officer(Aggregate):
     def _check_time(self, occurred_at: datetime) -> str:
         if self.erased:
             raise OfficerErasedError(f"officer_id: officer {self.officer_id!r} was erased")
-        latest = parse_instant(self.latest_at)
+        # latest_at is what format_instant wrote (isoformat), so it needs no validation.
+        latest = datetime.fromisoformat(self.latest_at)
         if occurred_at < latest:
             raise TimeRunsBackwards(
                 f"occurred_at: {format_instant(occurred_at)} is earlier than this officer's "
