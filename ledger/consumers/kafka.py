@@ -38,7 +38,8 @@ from ledger.projections.runner import Item, Runner
 
 log = logging.getLogger("ledger.consumers")
 
-PREFETCH = 2  # decoded batches waiting for the main thread
+PREFETCH = 4  # decoded batches waiting for the main thread
+MERGE = 5  # at most this many polls' worth of waiting batches applied as one
 _END = "end"  # what the prefetch thread hands over when it is done
 
 
@@ -93,6 +94,7 @@ class KafkaFollower:
         self.runner = runner
         self.codec = codec or default_codec()
         self.max_records = max_records
+        self.merge_limit = MERGE * max_records  # events of waiting batches applied in one transaction
         self.share = share or Share()
         self.stop = threading.Event()
 
@@ -136,18 +138,34 @@ class KafkaFollower:
         poller = threading.Thread(target=self._prefetch, args=(consumer, batches, done, until_idle, idle),
                                   name="ledger-kafka-prefetch", daemon=True)
         poller.start()
+        held: Any = None  # what the prefetch thread handed over after the batch being merged
         try:
             while not self.stop.is_set():
-                try:
-                    batch = batches.get(timeout=0.2)
-                except queue.Empty:
-                    if not poller.is_alive() and batches.empty():
-                        break
-                    continue
+                if held is not None:
+                    batch, held = held, None
+                else:
+                    try:
+                        batch = batches.get(timeout=0.2)
+                    except queue.Empty:
+                        if not poller.is_alive() and batches.empty():
+                            break
+                        continue
                 if isinstance(batch, BaseException):
                     raise batch
                 if isinstance(batch, str):  # _END
                     break
+                # Under a backlog, decoded batches wait in the queue: apply them together
+                # (each officer's documents written once, not once per poll). When the
+                # consumer keeps up, nothing waits and a batch goes alone.
+                while len(batch) < self.merge_limit:
+                    try:
+                        more = batches.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not isinstance(more, list):
+                        held = more
+                        break
+                    batch = batch + more
                 self.runner.process(batch)
                 stats.events += len(batch)
                 stats.batches += 1
