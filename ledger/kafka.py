@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from ledger.events import is_officer_event
 
@@ -46,6 +47,18 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
         if event.get(field):
             return reference_topic(prefix), str(event[field]).encode("utf-8")
     raise ValueError(f"no key for event {event['type']}")
+
+
+def partition_for(key: bytes, partitions: tuple[int, ...]) -> int:
+    """The partition kafka-python's default partitioner picks for ``key`` among the topic's
+    ``partitions`` (sorted): murmur2 of the key, as the Java client does too.
+
+    The relay computes it in its encoder process and sends with it, which spares the
+    producer's own look-up per message; the placement is the same, so an officer's
+    events land on one partition whichever path sent them.
+    """
+    index: int = (murmur2(key) & 0x7FFFFFFF) % len(partitions)
+    return partitions[index]
 
 
 def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:

@@ -39,8 +39,15 @@ from kafka.errors import KafkaError
 from ledger import checkpoint, metrics
 from ledger.avro import Codec, default_codec
 from ledger.db import Database, Positions
-from ledger.kafka import AckWindow, checkpoints_topic, ensure_topics, make_producer
-from ledger.relay_pages import HELPER_BACKLOG, Outgoing, PageSource
+from ledger.kafka import (
+    AckWindow,
+    checkpoints_topic,
+    ensure_topics,
+    make_producer,
+    officers_topic,
+    reference_topic,
+)
+from ledger.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
 
 log = logging.getLogger("ledger.relay")
 
@@ -100,7 +107,14 @@ class Relay:
         """Hand a page to the producer, each send tracked in ``window`` (no waiting)."""
         producer = self._connect()
         for m in page:
-            window.add(m.position, producer.send(m.topic, key=m.key, value=m.value, headers=m.headers))
+            window.add(m.position, producer.send(m.topic, key=m.key, value=m.value, headers=m.headers,
+                                                 partition=m.partition))
+
+    def partitions(self) -> Partitions:
+        """The officers' and reference topics' partitions, as the producer knows them."""
+        producer = self._connect()
+        return {topic: tuple(sorted(producer.partitions_for(topic)))
+                for topic in (officers_topic(self.prefix), reference_topic(self.prefix))}
 
     def save(self, window: AckWindow, stats: RelayStats) -> None:
         """Save the window's acknowledged prefix and partition ends in one transaction."""
@@ -172,6 +186,7 @@ class Relay:
                         self.bootstrap, type(exc).__name__, stats.position, backoff,
                     )
                     self._drop_producer()
+                    source.partitions = None  # read again from the next producer's metadata
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
             if self.stop.is_set():
@@ -188,6 +203,10 @@ class Relay:
         """
         while not self.stop.is_set():
             stats.published += window.advance()
+            if source.partitions is None:
+                # Pages from here on carry their partition (the producer's own choice,
+                # computed where they are encoded): no partitioner work per send here.
+                source.partitions = self.partitions()
             page = source.next(window.sent_to)  # while the sends before it are in flight
             if not page:
                 if len(window):  # caught up with the log; the prefix waits for the broker

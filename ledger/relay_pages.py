@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from ledger.avro import Codec, default_codec
 from ledger.config import Settings
-from ledger.kafka import route
+from ledger.kafka import partition_for, route
 
 log = logging.getLogger("ledger.relay")
 
@@ -37,20 +37,29 @@ class Outgoing(NamedTuple):
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    partition: int | None = None  # None: the producer's partitioner picks (the same one)
 
 
-def encode_page(ledger: Any, codec: Codec, prefix: str, after: int, limit: int) -> list[Outgoing]:
-    """Up to ``limit`` events after ``after``, routed and Avro-encoded."""
+Partitions = dict[str, tuple[int, ...]]  # each topic's partitions, sorted
+
+
+def encode_page(ledger: Any, codec: Codec, prefix: str, after: int, limit: int,
+                partitions: Partitions | None = None) -> list[Outgoing]:
+    """Up to ``limit`` events after ``after``, routed, Avro-encoded and, when the topics'
+    ``partitions`` are known, placed on the partition the producer would pick."""
     out = []
     for position, event in ledger.read_log(after, limit):
         topic, key = route(prefix, event)
-        out.append(Outgoing(int(position), topic, key, codec.encode(event), [("type", event["type"].encode())]))
+        parts = partitions.get(topic) if partitions else None
+        out.append(Outgoing(int(position), topic, key, codec.encode(event), [("type", event["type"].encode())],
+                            partition_for(key, parts) if parts else None))
     return out
 
 
 def encoder_process_main(fd: int) -> None:
     """The helper (``python -c``): over socket ``fd``, ``(settings, prefix, limit)``, then
-    a position per request answered with the page after it; ``None`` or EOF ends it."""
+    ``(position, partitions)`` per request, answered with the page after the position;
+    ``None`` or EOF ends it."""
     # The relay stops it by closing its end: a Ctrl-C to the process group is not for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -68,9 +77,10 @@ def encoder_process_main(fd: int) -> None:
         return
     codec = default_codec()
     try:
-        while (after := conn.recv()) is not None:
+        while (asked := conn.recv()) is not None:
+            after, partitions = asked
             try:
-                answer: tuple[str, Any] = ("page", encode_page(ledger, codec, prefix, after, limit))
+                answer: tuple[str, Any] = ("page", encode_page(ledger, codec, prefix, after, limit, partitions))
             except Exception as exc:  # reported: the relay reads that page itself
                 answer = ("error", f"{type(exc).__name__}: {exc}")
             conn.send(answer)
@@ -99,6 +109,9 @@ class PageSource:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._asked: int | None = None  # the position the helper is reading after
+        # The topics' partitions once the relay's producer knows them (pages then carry
+        # their partition); None: the producer partitions each send itself.
+        self.partitions: Partitions | None = None
 
     @property
     def reading_ahead(self) -> bool:
@@ -114,7 +127,7 @@ class PageSource:
         """The encoded page after ``after`` (empty when the log has nothing more)."""
         page = self._from_helper(after) if self._conn is not None else None
         if page is None:
-            page = encode_page(self.ledger, self.codec, self.prefix, after, self.page)
+            page = encode_page(self.ledger, self.codec, self.prefix, after, self.page, self.partitions)
             if (self.ahead and self._conn is None and len(page) == self.page and self.helper_backlog is not None
                     and (self.ledger.recorder.max_notification_id() or 0) - after >= self.helper_backlog):
                 self._start()
@@ -157,7 +170,7 @@ class PageSource:
     def _ask(self, after: int) -> None:
         assert self._conn is not None
         try:
-            self._conn.send(after)
+            self._conn.send((after, self.partitions))
             self._asked = after
         except OSError:
             self._helper_failed("its socket is closed")
@@ -169,7 +182,7 @@ class PageSource:
             if self._asked != after:
                 if self._asked is not None:
                     self._conn.recv()  # read ahead for a position no longer wanted
-                self._conn.send(after)
+                self._conn.send((after, self.partitions))
             kind, body = self._conn.recv()
             self._asked = None
         except (OSError, EOFError):

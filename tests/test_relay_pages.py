@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 from ledger.application import Ledger
 from ledger.avro import default_codec
@@ -99,3 +100,65 @@ def test_a_small_backlog_never_starts_a_helper(sqlite_settings: Settings) -> Non
     finally:
         source.close()
         ledger.close()
+
+
+class _Cluster:
+    """The metadata the default partitioner asks for: one topic and its partitions."""
+
+    def __init__(self, parts: tuple[int, ...]) -> None:
+        self.parts = parts
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(self.parts)
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return set(self.parts)
+
+
+def default_partition(partitioner: Any, key: bytes, parts: tuple[int, ...]) -> int:
+    """Where kafka-python's producer would put ``key`` by itself."""
+    placed: int = partitioner.partition("t", key, key, b"v", b"v", _Cluster(parts))
+    return placed
+
+
+def test_the_partition_of_a_key_is_the_default_partitioners() -> None:
+    from kafka.partitioner.default import DefaultPartitioner
+
+    from ledger.kafka import partition_for
+
+    keys = [b"", b"OFF-0000001", "ÖFF-é".encode(), bytes(range(256)), *(f"OFF-{i:07d}".encode() for i in range(2000))]
+    for parts in ((0,), (0, 1, 2, 3, 4, 5), (0, 1, 2), (2, 5, 9, 11)):
+        placed = [partition_for(k, parts) for k in keys]
+        assert placed == [default_partition(DefaultPartitioner(), k, parts) for k in keys]
+        assert set(placed) <= set(parts)
+        if len(parts) > 1:
+            assert len(set(placed)) == len(parts)
+
+
+def test_pages_carry_their_partition_whether_read_here_or_by_the_helper(sqlite_settings: Settings) -> None:
+    from ledger.kafka import partition_for
+
+    list(Ledger(sqlite_settings).ingest(generate_lines(40, seed=8)))
+    ledger = Ledger(sqlite_settings)
+    codec = default_codec()
+    partitions = {"p.officers": (0, 1, 2, 3, 4, 5), "p.reference": (0,)}
+    plain = PageSource(ledger, codec, "p", PAGE, helper_backlog=None)
+    plain.partitions = partitions
+    expected = _all_pages(plain)
+    assert all(m.partition == partition_for(m.key, partitions[m.topic]) for page in expected for m in page)
+    assert {m.partition for page in expected for m in page} == set(range(6))
+    unplaced = _all_pages(PageSource(ledger, codec, "p", PAGE, helper_backlog=None))
+    assert [[m._replace(partition=None) for m in page] for page in expected] == unplaced
+
+    source = PageSource(ledger, codec, "p", PAGE, helper_backlog=0)
+    source.partitions = partitions
+    try:
+        first = source.next(0)
+        _until_reading_ahead(source, first)
+        assert [first, *_all_pages(source, first[-1].position)] == expected
+    finally:
+        source.close()
+    ledger.close()

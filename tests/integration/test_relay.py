@@ -75,6 +75,15 @@ def test_relayed_topics_carry_every_stored_event_exactly_as_stored(
     assert sorted(json.dumps(_wire(m.record), sort_keys=True) for m in reference) == sorted(
         json.dumps(e, sort_keys=True) for e in reference_stored)
     assert all(m.key == m.record["officer_id"].encode() for m in officers)
+    # Each on the partition kafka-python's default partitioner picks for its key (the
+    # relay computes it where pages are encoded; the placement must not differ).
+    from kafka.partitioner.default import DefaultPartitioner
+
+    from tests.test_relay_pages import default_partition
+
+    parts = tuple(sorted({m.partition for m in officers}))
+    assert len(parts) == 6
+    assert all(m.partition == default_partition(DefaultPartitioner(), m.key, parts) for m in officers)
     # Per-officer order: within its partition each officer's versions run 1, 2, 3, ...
     for officer, versions in _dedup_in_order(officers).items():
         assert versions == list(range(1, len(versions) + 1)), officer
