@@ -364,7 +364,7 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
             return result
 
         runner.process = counting  # type: ignore[method-assign]
-        follower = KafkaFollower(bootstrap, prefix, runner, max_records=2000)
+        follower = KafkaFollower(bootstrap, prefix, runner, max_records=2000, helper=True)
         started = time.perf_counter()
         follower.run(until_idle=True, idle=1.5)
         return done["events"] / (done["last"] - started)

@@ -43,10 +43,14 @@ from ledger.domain.errors import LedgerError
 @click.option("--cache-officers", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Officers whose documents each read model keeps in memory between batches "
                    "(about 9 KB an officer over all five; 0: none).")
+@click.option("--helper/--no-helper", default=True, show_default=True,
+              help="Kafka mode: poll and decode the topics in a helper process (on another core), so this "
+                   "process only applies the decoded batches; --no-helper does both in this process "
+                   "(in a prefetch thread). Should the helper fail, this process carries on without it.")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int, metrics_port: int | None, metrics_host: str) -> None:
+            cache_officers: int, helper: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Keep the read models (records, competencies, ministries, plans, gaps) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
@@ -81,7 +85,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
         from ledger.consumers.kafka import KafkaFollower
 
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
-                                 max_records=page, share=share)
+                                 max_records=page, share=share, helper=helper)
         on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:

@@ -12,13 +12,15 @@ reference state when it is applied (reference tables are read only by queries), 
 reference writes are idempotent, so it does not matter which process applies a
 reference event first, or how often.
 
-A prefetch thread owns the Kafka client: it polls and decodes the next batch while
-the main thread applies the current one.
+Polling and decoding run ahead of applying: with ``helper=True`` (``ledger project``'s
+default) in a fetcher process on another core (:mod:`ledger.consumers.fetcher`), whose
+batches a receiving thread hands over; otherwise, or should that process fail, a
+prefetch thread owns the Kafka client and polls and decodes the next batch while the
+main thread applies the current one.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import queue
 import threading
@@ -27,10 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.errors import KafkaError
-
 from ledger import metrics
-from ledger.avro import Codec, DecodeError, default_codec
+from ledger.avro import Codec, default_codec
+from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, is_idle, seek
 from ledger.consumers.log import FollowStats
 from ledger.domain.errors import LedgerError
 from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
@@ -40,7 +41,7 @@ log = logging.getLogger("ledger.consumers")
 
 PREFETCH = 4  # decoded batches waiting for the main thread
 MERGE = 5  # at most this many polls' worth of waiting batches applied as one
-_END = "end"  # what the prefetch thread hands over when it is done
+_END = END  # what the prefetch thread (or the fetcher's receiving thread) hands over when it is done
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class KafkaFollower:
     """Consumes ``<prefix>.officers`` (its share of the partitions) and ``<prefix>.reference``."""
 
     def __init__(self, bootstrap: str, prefix: str, runner: Runner, codec: Codec | None = None,
-                 max_records: int = 2000, share: Share | None = None) -> None:
+                 max_records: int = 2000, share: Share | None = None, helper: bool = False) -> None:
         self.bootstrap = bootstrap
         self.officers = officers_topic(prefix)
         self.reference = reference_topic(prefix)
@@ -96,48 +97,78 @@ class KafkaFollower:
         self.max_records = max_records
         self.merge_limit = MERGE * max_records  # events of waiting batches applied in one transaction
         self.share = share or Share()
+        self.helper = helper  # poll and decode in a fetcher process (see ledger.consumers.fetcher)
         self.stop = threading.Event()
+        self._fetcher: Fetcher | None = None
+
+    @property
+    def fetcher_pid(self) -> int | None:
+        """The fetcher process's id while one runs."""
+        fetcher = self._fetcher
+        return fetcher.pid if fetcher is not None else None
 
     def _item(self, topic: str, partition: int, message: Any) -> Item:
-        key = message.key.decode("utf-8", "replace") if message.key else None
-        try:
-            event = self.codec.decode(message.value)
-        except DecodeError as exc:
-            payload = base64.b64encode(message.value or b"").decode("ascii")
-            return Item(topic, partition, message.offset, key, None, str(exc), payload)
-        return Item(topic, partition, message.offset, key, event)
+        return Item(*decode_row(self.codec, topic, partition, message))
 
-    def _assign(self, consumer: Any) -> None:
-        """Assign the reference topic and this share of the officer topic; seek to the stored offsets."""
+    def _partitions(self, consumer: Any) -> list[Any]:
+        """The reference topic's partitions and this share of the officer topic's."""
         officers = partitions_of(consumer, self.officers)
         mine = self.share.pick([tp.partition for tp in officers])
         if not mine:
             log.warning("no partition of %s falls to this share: only %s is consumed", self.officers, self.reference)
         partitions = [*partitions_of(consumer, self.reference), *(tp for tp in officers if tp.partition in mine)]
         log.info("consuming %s partitions %s and %s", self.officers, mine, self.reference)
+        return partitions
+
+    def _assign(self, consumer: Any) -> None:
+        """Assign the reference topic and this share of the officer topic; seek to the stored offsets."""
+        partitions = self._partitions(consumer)
         consumer.assign(partitions)
-        start = self.runner.start_offsets()
-        for tp in partitions:
-            offset = start.get((tp.topic, tp.partition), 0)
-            if offset > 0:
-                consumer.seek(tp, offset)
-            else:
-                consumer.seek_to_beginning(tp)
+        seek(consumer, partitions, self.runner.start_offsets())
+
+    def _feed(self, out: queue.Queue[Any], done: threading.Event, until_idle: bool, idle: float,
+              helper: bool) -> threading.Thread:
+        """Start the thread that puts decoded batches on ``out``: the fetcher process's
+        receiving thread (``helper``, if the process starts) or the prefetch thread."""
+        fetcher = Fetcher() if helper else None
+        if fetcher is not None and not fetcher.start():
+            fetcher = None
+        try:
+            consumer = make_consumer(self.bootstrap)
+        except BaseException:
+            if fetcher is not None:
+                fetcher.close()
+            raise
+        try:
+            if fetcher is None:
+                self._assign(consumer)
+            else:  # here the consumer only learns the topics' partitions: the fetcher polls
+                partitions = self._partitions(consumer)
+                fetcher.begin(Setup(self.bootstrap, [(tp.topic, tp.partition) for tp in partitions],
+                                    self.runner.start_offsets(), self.max_records, until_idle, idle))
+        except BaseException:
+            consumer.close()
+            if fetcher is not None:
+                fetcher.close()
+            raise
+        if fetcher is not None:
+            consumer.close()
+            self._fetcher = fetcher
+            thread = threading.Thread(target=fetcher.pump, args=(out, done), name="ledger-kafka-fetcher",
+                                      daemon=True)
+        else:
+            thread = threading.Thread(target=self._prefetch, args=(consumer, out, done, until_idle, idle),
+                                      name="ledger-kafka-prefetch", daemon=True)
+        thread.start()
+        return thread
 
     def run(self, until_idle: bool = False, idle: float = 2.0) -> FollowStats:
         """Apply batches until stopped (or, with ``until_idle``, until ``idle`` seconds bring nothing)."""
         stats = FollowStats()
-        consumer = make_consumer(self.bootstrap)
-        try:
-            self._assign(consumer)
-        except BaseException:
-            consumer.close()
-            raise
         batches: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
         done = threading.Event()  # the main thread stopped taking batches
-        poller = threading.Thread(target=self._prefetch, args=(consumer, batches, done, until_idle, idle),
-                                  name="ledger-kafka-prefetch", daemon=True)
-        poller.start()
+        # The fetcher process decodes with the packaged schemas: another codec decodes here.
+        poller = self._feed(batches, done, until_idle, idle, self.helper and self.codec is default_codec())
         held: Any = None  # what the prefetch thread handed over after the batch being merged
         try:
             while not self.stop.is_set():
@@ -152,6 +183,13 @@ class KafkaFollower:
                         continue
                 if isinstance(batch, BaseException):
                     raise batch
+                if batch == LOST:
+                    # The fetcher process died; every batch it sent is applied (they came
+                    # first). Carry on here, from the positions just committed.
+                    poller.join()
+                    self._fetcher = None
+                    poller = self._feed(batches, done, until_idle, idle, helper=False)
+                    continue
                 if isinstance(batch, str):  # _END
                     break
                 # Under a backlog, decoded batches wait in the queue: apply them together
@@ -172,27 +210,14 @@ class KafkaFollower:
         finally:
             done.set()
             poller.join()
+            self._fetcher = None
         return stats
 
     @staticmethod
     def _idle(consumer: Any, quiet: float, idle: float) -> bool:
-        """Whether a run to idle may stop: ``idle`` seconds without a message and, as far as
-        the broker tells, nothing left to read (a slow first fetch is not idleness).
-
-        The end offsets only confirm: a broker may under-report them (so they never decide
-        alone that we are done), and after five idle periods the quiet alone decides.
-        """
-        if quiet <= idle:
-            return False
-        if quiet > 5 * idle:
-            return True
-        try:
-            assigned = list(consumer.assignment())
-            ends = consumer.end_offsets(assigned)
-            return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
-        except KafkaError as exc:  # the broker does not answer: the quiet decides, as before
-            log.warning("end offsets not available (%s): idle by the clock alone", exc)
-            return True
+        """Whether a run to idle may stop (:func:`~ledger.consumers.fetcher.is_idle`: the
+        fetcher process decides the same way)."""
+        return is_idle(consumer, quiet, idle)
 
     def _prefetch(self, consumer: Any, out: queue.Queue[Any], done: threading.Event, until_idle: bool,
                   idle: float) -> None:

@@ -23,18 +23,30 @@ from tests.plan_oracle import fold as plan_fold
 KEYS = {"records": "officer_id", "competencies": "officer_id", "ministries": "ministry_id"}
 
 
-def export_all(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
-    out = {}
-    for model, key in KEYS.items():
-        done = run_ledger(settings, "export", model)
-        assert done.returncode == 0, done.stderr
-        out[model] = exported([json.loads(line) for line in done.stdout.splitlines()], key)
-    return out
+def export_rows(settings: Settings, model: str, in_process: bool = False) -> list[dict[str, Any]]:
+    """``ledger export MODEL``'s rows: from the command, or (``in_process``, no interpreter
+    to start) from the same query with the same JSON encoding."""
+    if in_process:
+        from ledger.readmodels import ReadModels
+
+        ledger, db = Ledger(settings), Database(settings)
+        try:
+            return [json.loads(json.dumps(row, ensure_ascii=False)) for row in ReadModels(db, ledger).export(model)]
+        finally:
+            db.close()
+            ledger.close()
+    done = run_ledger(settings, "export", model)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def assert_matches_fold(settings: Settings) -> None:
+def export_all(settings: Settings, in_process: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+    return {model: exported(export_rows(settings, model, in_process), key) for model, key in KEYS.items()}
+
+
+def assert_matches_fold(settings: Settings, in_process: bool = False) -> None:
     expected = fold_store(settings)
-    actual = export_all(settings)
+    actual = export_all(settings, in_process)
     for model in KEYS:
         assert actual[model].keys() == expected[model].keys(), model
         for key, row in expected[model].items():
@@ -42,9 +54,7 @@ def assert_matches_fold(settings: Settings) -> None:
     # The capacity-building plans and gap reports, against their own fold from the spec.
     plans, gaps = plan_fold([e for _, e in Ledger(settings).iter_log()])
     for model, want in (("plans", {f"{m}:{fy}": p for (m, fy), p in plans.items()}), ("gaps", gaps)):
-        done = run_ledger(settings, "export", model)
-        assert done.returncode == 0, done.stderr
-        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        rows = export_rows(settings, model, in_process)
         got = {f"{r['ministry_id']}:{r['fy']}" if model == "plans" else r["ministry_id"]: r for r in rows}
         assert got == want, model
 
