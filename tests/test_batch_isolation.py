@@ -314,6 +314,12 @@ def test_a_conflict_reported_as_an_aborted_pipeline_rejects_only_its_command(
     # aborted" (an OperationalError) with the violation as its context.
     ledger = _ledger(settings)
     monkeypatch.setattr(application, "MAX_RETRIES", 3)
+    monkeypatch.setattr(application, "PART_RETRIES", 2)
+    # The aggregate library retries an OperationalError itself (ten times, 0.2 s apart):
+    # its waits are not what this test is about.
+    import eventsourcing.utils
+
+    monkeypatch.setattr(eventsourcing.utils, "sleep", lambda seconds: None)
     recorder_class: Any = type(ledger.recorder)
     real = recorder_class._insert_events
     bad = Officer.create_id("O1")
