@@ -353,7 +353,7 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     # Projection consumers, offsets in the same transaction as the read models: all five
     # read models in the store's own database, then the first three (records, competency
     # profiles, ministry aggregates: what the target names) in a fresh one.
-    def consume(runner: Runner) -> float:
+    def consume(runner: Runner, helper: bool = True) -> float:
         done = {"events": 0, "last": 0.0}
         original = runner.process
 
@@ -364,7 +364,7 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
             return result
 
         runner.process = counting  # type: ignore[method-assign]
-        follower = KafkaFollower(bootstrap, prefix, runner, max_records=2000, helper=True)
+        follower = KafkaFollower(bootstrap, prefix, runner, max_records=2000, helper=helper)
         started = time.perf_counter()
         follower.run(until_idle=True, idle=1.5)
         return done["events"] / (done["last"] - started)
@@ -375,11 +375,17 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     three_db.schema_checked = True
     schema.migrate(three_db)
     consume_three = consume(Runner(three_db, all_projections()[:3]))
+    # The same without the fetcher process (`ledger project --no-helper`).
+    alone_db = Database(Settings(store=settings.store.replace(".db", "-alone.db")))
+    alone_db.schema_checked = True
+    schema.migrate(alone_db)
+    consume_alone = consume(Runner(alone_db, all_projections()[:3]), helper=False)
     ledger.close()
     return {"events": len(events), "prefix": prefix, "raw_produce_per_s": raw_produce, "relay_per_s": relay_rate,
             "relay_ratio": relay_rate / raw_produce, "raw_consume_per_s": raw_consume,
             "projection_consume_per_s": consume_rate, "consume_ratio": consume_rate / raw_consume,
-            "projection3_consume_per_s": consume_three, "consume3_ratio": consume_three / raw_consume}
+            "projection3_consume_per_s": consume_three, "consume3_ratio": consume_three / raw_consume,
+            "projection3_alone_per_s": consume_alone, "consume3_alone_ratio": consume_alone / raw_consume}
 
 
 # ---- rebuild and queries -----------------------------------------------------
@@ -709,6 +715,8 @@ def write_report(results: dict[str, Any], quick: bool) -> None:
         f"| projection consumer, 3 read models (records, competencies, ministries) | {k['projection3_consume_per_s']:,.0f} "
         f"events/s | {k['raw_consume_per_s']:,.0f} msgs/s (kafka-python consumer, same topics) | {k['consume3_ratio']:.2f} | "
         f"≥ 0.80 | {_met(k['consume3_ratio'] >= 0.80)} |",
+        f"| same, without the fetcher process (`--no-helper`) | {k['projection3_alone_per_s']:,.0f} events/s | same | "
+        f"{k['consume3_alone_ratio']:.2f} | — | |",
         f"| projection consumer, all 5 read models (+ plans, gaps) | {k['projection_consume_per_s']:,.0f} events/s | same | "
         f"{k['consume_ratio']:.2f} | — | |",
         *(f"| rebuild all, SQLite, {b['events']:,} events, {b['workers']} process(es) | {b['events_per_s']:,.0f} events/s, "
