@@ -44,13 +44,17 @@ from ledger.domain.errors import LedgerError
               help="Officers whose documents each read model keeps in memory between batches "
                    "(about 9 KB an officer over all five; 0: none).")
 @click.option("--helper/--no-helper", default=True, show_default=True,
-              help="Kafka mode: poll and decode the topics in a helper process (on another core), so this "
-                   "process only applies the decoded batches; --no-helper does both in this process "
-                   "(in a prefetch thread). Should the helper fail, this process carries on without it.")
+              help="Kafka mode: when a run starts behind by --helper-backlog messages or more, poll and "
+                   "decode the topics in a helper process (on another core), so this process only applies "
+                   "the decoded batches; --no-helper does both in this process (in a prefetch thread). "
+                   "Should the helper fail, this process carries on without it.")
+@click.option("--helper-backlog", default=20_000, show_default=True, type=click.IntRange(min=0),
+              help="Messages waiting at the start from which the helper process is used (0: always).")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int, helper: bool, metrics_port: int | None, metrics_host: str) -> None:
+            cache_officers: int, helper: bool, helper_backlog: int, metrics_port: int | None,
+            metrics_host: str) -> None:
     """Keep the read models (records, competencies, ministries, plans, gaps) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
@@ -85,7 +89,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
         from ledger.consumers.kafka import KafkaFollower
 
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
-                                 max_records=page, share=share, helper=helper)
+                                 max_records=page, share=share, helper=helper, helper_backlog=helper_backlog)
         on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:

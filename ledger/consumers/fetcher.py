@@ -18,11 +18,9 @@ given its end's fd, over which it speaks :class:`multiprocessing.connection.Conn
   metrics); ``("end",)`` once a run to idle is idle; ``("error", exc)``
   when polling failed (the parent raises it). A blocking send is the back-pressure.
 
-Speed: the parent reads each message with two ``MSG_WAITALL`` receives (its length,
-then all of it), holding no interpreter lock meanwhile: ``Connection.recv`` would read
-in socket-buffer-sized pieces, each waiting for the lock the applying thread holds. The
-child pickles in its polling thread and writes from a sending thread, so it keeps
-polling while a write waits for the parent.
+The parent reads each message with ``MSG_WAITALL`` receives, without the interpreter
+lock (``Connection.recv`` reads in small pieces, each waiting for the applying thread's
+lock); the child writes from a sending thread, so it keeps polling meanwhile.
 
 The child never commits anything: positions stay in the read-model database, written
 by the parent with each batch. It ignores SIGINT and SIGTERM (the consumer stops it),
@@ -55,8 +53,7 @@ from kafka.errors import KafkaError
 
 from ledger.avro import Codec, DecodeError
 
-# No ledger.metrics, ledger.projections here (the parent imports them where it needs them):
-# the fetcher process starts faster without them (prometheus_client, the database layer).
+# No ledger.metrics or ledger.projections imports here: the fetcher process starts faster.
 
 log = logging.getLogger("ledger.consumers")
 
@@ -314,8 +311,7 @@ class Fetcher:
         self._sock: socket.socket | None = None
 
     @property
-    def pid(self) -> int | None:
-        """The fetcher process's id while there is one."""
+    def pid(self) -> int | None:  # the fetcher process's id while there is one
         return self._proc.pid if self._proc is not None else None
 
     def start(self) -> bool:

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from ledger import metrics
 from ledger.avro import Codec, default_codec
 from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, is_idle, seek
@@ -40,6 +42,7 @@ from ledger.projections.runner import Item, Runner
 log = logging.getLogger("ledger.consumers")
 
 PREFETCH = 4  # decoded batches waiting for the main thread
+HELPER_BACKLOG = 20_000  # messages waiting at the start of a run from which a fetcher process polls
 MERGE = 5  # at most this many polls' worth of waiting batches applied as one
 _END = END  # what the prefetch thread (or the fetcher's receiving thread) hands over when it is done
 
@@ -88,7 +91,8 @@ class KafkaFollower:
     """Consumes ``<prefix>.officers`` (its share of the partitions) and ``<prefix>.reference``."""
 
     def __init__(self, bootstrap: str, prefix: str, runner: Runner, codec: Codec | None = None,
-                 max_records: int = 2000, share: Share | None = None, helper: bool = False) -> None:
+                 max_records: int = 2000, share: Share | None = None, helper: bool = False,
+                 helper_backlog: int = HELPER_BACKLOG) -> None:
         self.bootstrap = bootstrap
         self.officers = officers_topic(prefix)
         self.reference = reference_topic(prefix)
@@ -98,6 +102,9 @@ class KafkaFollower:
         self.merge_limit = MERGE * max_records  # events of waiting batches applied in one transaction
         self.share = share or Share()
         self.helper = helper  # poll and decode in a fetcher process (see ledger.consumers.fetcher)
+        # ... when a run starts with at least this many messages to read (its start-up,
+        # about half a second, is not worth it for fewer; 0: always).
+        self.helper_backlog = helper_backlog
         self.stop = threading.Event()
         self._fetcher: Fetcher | None = None
 
@@ -120,32 +127,37 @@ class KafkaFollower:
         log.info("consuming %s partitions %s and %s", self.officers, mine, self.reference)
         return partitions
 
-    def _assign(self, consumer: Any) -> None:
-        """Assign the reference topic and this share of the officer topic; seek to the stored offsets."""
-        partitions = self._partitions(consumer)
-        consumer.assign(partitions)
-        seek(consumer, partitions, self.runner.start_offsets())
+    def _backlog(self, consumer: Any, partitions: list[Any], start: dict[tuple[str, int], int]) -> int:
+        """Messages waiting in ``partitions`` after ``start``, as far as the broker tells
+        (its end offsets may lag a little: this only chooses where to poll)."""
+        try:
+            ends = consumer.end_offsets(partitions)
+        except KafkaError as exc:
+            log.warning("end offsets not available (%s): taking the backlog for a large one", exc)
+            return self.helper_backlog
+        return sum(max(0, end - start.get((tp.topic, tp.partition), 0)) for tp, end in ends.items())
 
     def _feed(self, out: queue.Queue[Any], done: threading.Event, until_idle: bool, idle: float,
               helper: bool) -> threading.Thread:
         """Start the thread that puts decoded batches on ``out``: the fetcher process's
-        receiving thread (``helper``, if the process starts) or the prefetch thread."""
-        fetcher = Fetcher() if helper else None
-        if fetcher is not None and not fetcher.start():
-            fetcher = None
+        receiving thread (``helper`` and at least ``helper_backlog`` messages waiting, if
+        the process starts) or the prefetch thread."""
+        consumer = make_consumer(self.bootstrap)
+        fetcher: Fetcher | None = None
         try:
-            consumer = make_consumer(self.bootstrap)
-        except BaseException:
-            if fetcher is not None:
-                fetcher.close()
-            raise
-        try:
+            partitions = self._partitions(consumer)
+            start = self.runner.start_offsets()
+            if helper and (self.helper_backlog <= 0
+                           or self._backlog(consumer, partitions, start) >= self.helper_backlog):
+                fetcher = Fetcher()
+                if not fetcher.start():
+                    fetcher = None
             if fetcher is None:
-                self._assign(consumer)
-            else:  # here the consumer only learns the topics' partitions: the fetcher polls
-                partitions = self._partitions(consumer)
+                consumer.assign(partitions)
+                seek(consumer, partitions, start)
+            else:  # here the consumer only learned the topics' partitions: the fetcher polls
                 fetcher.begin(Setup(self.bootstrap, [(tp.topic, tp.partition) for tp in partitions],
-                                    self.runner.start_offsets(), self.max_records, until_idle, idle))
+                                    start, self.max_records, until_idle, idle))
         except BaseException:
             consumer.close()
             if fetcher is not None:

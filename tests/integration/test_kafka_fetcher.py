@@ -1,4 +1,4 @@
-"""The Kafka consumer's fetcher process (``helper=True``): polls and decodes in a child,
+"""The Kafka consumer's fetcher process (``helper=True``; here from any backlog): polls and decodes in a child,
 the consumer applies; same read models, dead letters and stops as in-process, and no
 helper outlives its consumer.
 
@@ -95,7 +95,7 @@ def test_helper_read_models_equal_a_fresh_fold(settings: Settings, kafka_bootstr
     _ingest(settings, list(generate_lines(30, seed=51)))
     published = _relay(settings)
     runner = Runner(Database(settings))
-    follower = KafkaFollower(kafka_bootstrap, topic_prefix, runner, max_records=100, helper=True)
+    follower = KafkaFollower(kafka_bootstrap, topic_prefix, runner, max_records=100, helper=True, helper_backlog=0)
     stats = follower.run(until_idle=True, idle=0.5)
     assert stats.events == published == _applied(runner)
     assert follower.fetcher_pid is None and _threads("ledger-kafka-prefetch") == []  # all through the helper
@@ -120,7 +120,7 @@ def test_waiting_batches_from_the_helper_are_merged(
 
     max_records = 5
     follower = KafkaFollower(kafka_bootstrap, topic_prefix, Slow(Database(settings)), max_records=max_records,
-                             helper=True)
+                             helper=True, helper_backlog=0)
     stats = follower.run(until_idle=True, idle=0.5)
     assert stats.events == sum(sizes) == published
     polls = math.ceil(published / max_records)  # at least this many polls
@@ -147,7 +147,8 @@ def test_a_poison_message_is_dead_lettered_through_the_helper_as_in_process(
 
     def dead_letters(helper: bool, db: Database) -> list[tuple[str, int, int, str, str, str]]:
         runner = Runner(db)
-        KafkaFollower(kafka_bootstrap, topic_prefix, runner, helper=helper).run(until_idle=True, idle=0.5)
+        KafkaFollower(kafka_bootstrap, topic_prefix, runner, helper=helper, helper_backlog=0).run(
+            until_idle=True, idle=0.5)
         with db.transaction() as c:
             c.execute("SELECT source, part, position, officer_id, reason, payload FROM ledger_dead_letters "
                       "ORDER BY source, part, position")
@@ -170,7 +171,7 @@ def test_a_killed_consumer_leaves_no_helper_behind(
     settings = _kafka(sqlite_settings, kafka_bootstrap, topic_prefix)
     _ingest(settings, list(generate_lines(30, seed=53)))
     _relay(settings)
-    project = popen_ledger(settings, *kafka_args(settings), "project", "--page", "20")
+    project = popen_ledger(settings, *kafka_args(settings), "project", "--page", "20", "--helper-backlog", "0")
     children = Path(f"/proc/{project.pid}/task/{project.pid}/children")
     try:
         # Its helper runs, and batches are being applied.
@@ -215,7 +216,7 @@ def test_a_killed_helper_is_replaced_by_polling_in_process(
             return super().process(items)
 
     runner = Killing(Database(settings))
-    follower = KafkaFollower(kafka_bootstrap, topic_prefix, runner, max_records=10, helper=True)
+    follower = KafkaFollower(kafka_bootstrap, topic_prefix, runner, max_records=10, helper=True, helper_backlog=0)
     stats = follower.run(until_idle=True, idle=0.5)
     assert killed and _gone(killed[0])
     assert stats.events == first == _applied(runner)  # none twice, none lost
@@ -223,7 +224,8 @@ def test_a_killed_helper_is_replaced_by_polling_in_process(
 
     # Killed while a run waits for messages: what arrives later is applied all the same.
     caplog.clear()
-    live = KafkaFollower(kafka_bootstrap, topic_prefix, Runner(Database(settings)), max_records=50, helper=True)
+    live = KafkaFollower(kafka_bootstrap, topic_prefix, Runner(Database(settings)), max_records=50, helper=True,
+                         helper_backlog=0)
     watching = Runner(Database(settings))
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(live.run(idle=0.5).events))
@@ -253,7 +255,8 @@ def test_stop_ends_a_helper_run_promptly(sqlite_settings: Settings, kafka_bootst
     settings = _kafka(sqlite_settings, kafka_bootstrap, topic_prefix)
     _ingest(settings, [json.dumps(c) for c in [*reference(), *(register(f"O{n}") for n in range(5))]])
     published = _relay(settings)
-    follower = KafkaFollower(kafka_bootstrap, topic_prefix, Runner(Database(settings)), helper=True)
+    follower = KafkaFollower(kafka_bootstrap, topic_prefix, Runner(Database(settings)), helper=True,
+                             helper_backlog=0)
     watching = Runner(Database(settings))
     stopped: list[float] = []
     helpers: list[int] = []
@@ -277,3 +280,21 @@ def test_stop_ends_a_helper_run_promptly(sqlite_settings: Settings, kafka_bootst
     assert stats.events == published and len(helpers) == 1
     assert took < 2, took
     assert _gone(helpers[0]) and follower.fetcher_pid is None
+
+
+def test_a_small_backlog_polls_in_process(sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str) -> None:
+    settings = _kafka(sqlite_settings, kafka_bootstrap, topic_prefix)
+    _ingest(settings, list(generate_lines(10, seed=55)))
+    published = _relay(settings)
+    seen: list[int | None] = []
+
+    class Watching(Runner):
+        def process(self, items: Sequence[Item]) -> int:
+            seen.append(follower.fetcher_pid)
+            return super().process(items)
+
+    follower = KafkaFollower(kafka_bootstrap, topic_prefix, Watching(Database(settings)), helper=True,
+                             helper_backlog=published + 1)
+    assert follower.run(until_idle=True, idle=0.5).events == published
+    assert seen and seen == [None] * len(seen)  # no fetcher process: the backlog was below the threshold
+    assert_matches_fold(settings, in_process=True)
