@@ -81,9 +81,7 @@ Row = tuple[str, int, int, str | None, dict[str, Any] | None, str | None, str | 
 def decode_row(codec: Codec, topic: str, partition: int, message: Any) -> Row:
     """A Kafka message decoded: the fields of its :class:`~ledger.projections.runner.Item`,
     in order (``Item(*row)``); one that does not decode carries its error and its bytes.
-
-    The fetcher sends rows, not Items: a tuple pickles in less than half the time.
-    """
+    The fetcher sends rows, not Items: a tuple pickles in less than half the time."""
     key = message.key.decode("utf-8", "replace") if message.key else None
     try:
         event = codec.decode(message.value)
@@ -121,6 +119,17 @@ def is_idle(consumer: Any, quiet: float, idle: float) -> bool:
     except KafkaError as exc:  # the broker does not answer: the quiet decides, as before
         log.warning("end offsets not available (%s): idle by the clock alone", exc)
         return True
+
+
+def hand_over(out: queue.Queue[Any], done: threading.Event, value: Any) -> bool:
+    """Put ``value`` on ``out`` for the consumer's main thread; False once it stopped taking."""
+    while not done.is_set():
+        try:
+            out.put(value, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def picklable(exc: BaseException) -> BaseException:
@@ -347,15 +356,6 @@ class Fetcher:
         sock = self._sock
         assert sock is not None
 
-        def hand_over(value: Any) -> bool:
-            while not done.is_set():
-                try:
-                    out.put(value, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
         try:
             while not done.is_set():
                 try:
@@ -365,22 +365,22 @@ class Fetcher:
                 except (OSError, EOFError):
                     log.warning("consumer fetcher process %s exited unexpectedly; polling in the consumer's process "
                                 "from the committed positions", self.pid)
-                    hand_over(LOST)
+                    hand_over(out, done, LOST)
                     return
                 if message[0] == "batch":
                     _, rows, counts = message
                     for (topic, part), n in counts.items():  # per partition and poll, not per message
                         metrics.CONSUMER_MESSAGES.labels(topic, str(part)).inc(n)
-                    if not hand_over([Item(*row) for row in rows]):
+                    if not hand_over(out, done, [Item(*row) for row in rows]):
                         return
                 elif message[0] == END:
-                    hand_over(END)
+                    hand_over(out, done, END)
                     return
                 else:  # ("error", exc)
-                    hand_over(message[1])
+                    hand_over(out, done, message[1])
                     return
         except BaseException as exc:  # handed to the main thread, which raises it
-            hand_over(exc)
+            hand_over(out, done, exc)
         finally:
             self.close()
 

@@ -33,7 +33,7 @@ from kafka.errors import KafkaError
 
 from ledger import metrics
 from ledger.avro import Codec, default_codec
-from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, is_idle, seek
+from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over, is_idle, seek
 from ledger.consumers.log import FollowStats
 from ledger.domain.errors import LedgerError
 from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
@@ -225,24 +225,9 @@ class KafkaFollower:
             self._fetcher = None
         return stats
 
-    @staticmethod
-    def _idle(consumer: Any, quiet: float, idle: float) -> bool:
-        """Whether a run to idle may stop (:func:`~ledger.consumers.fetcher.is_idle`: the
-        fetcher process decides the same way)."""
-        return is_idle(consumer, quiet, idle)
-
     def _prefetch(self, consumer: Any, out: queue.Queue[Any], done: threading.Event, until_idle: bool,
                   idle: float) -> None:
         """The prefetch thread: poll and decode, hand batches over in order; closes the client."""
-
-        def hand_over(value: Any) -> bool:
-            while not done.is_set():
-                try:
-                    out.put(value, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
 
         try:
             quiet_since = time.monotonic()
@@ -252,14 +237,14 @@ class KafkaFollower:
                 for tp, messages in polled.items():  # per partition and poll, not per message
                     metrics.CONSUMER_MESSAGES.labels(tp.topic, str(tp.partition)).inc(len(messages))
                 if not items:
-                    if until_idle and self._idle(consumer, time.monotonic() - quiet_since, idle):
+                    if until_idle and is_idle(consumer, time.monotonic() - quiet_since, idle):
                         break
                     continue
-                if not hand_over(items):
+                if not hand_over(out, done, items):
                     return
                 quiet_since = time.monotonic()
-            hand_over(_END)
+            hand_over(out, done, _END)
         except BaseException as exc:  # handed to the main thread, which raises it
-            hand_over(exc)
+            hand_over(out, done, exc)
         finally:
             consumer.close()
