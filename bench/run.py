@@ -257,7 +257,7 @@ def bench_online(settings: Settings, lines: list[str], clients: int = 32, worker
 
     from ledger.api.auth import create_token
     from ledger.broker import free_port
-    from ledger.db import Database
+    from ledger.store.db import Database
 
     token = create_token(Database(settings), f"bench-{uuid.uuid4().hex[:6]}", "ingest")
     port = free_port()
@@ -305,10 +305,10 @@ def bench_online(settings: Settings, lines: list[str], clients: int = 32, worker
 def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    from ledger import schema
+    from ledger.store import schema
     from ledger.avro import default_codec
     from ledger.consumers.kafka import KafkaFollower
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.kafka import ensure_topics, route
     from ledger.projections.runner import Runner, all_projections
     from ledger.relay import Relay
@@ -429,7 +429,7 @@ def _children(pid: int) -> list[int]:
 
 
 def bench_queries(settings: Settings, samples: int = 2000) -> dict[str, Any]:
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.readmodels import ReadModels
 
     ledger = Ledger(settings)
@@ -495,8 +495,8 @@ def dataset(folder: Path, quick: bool) -> Settings:
     """The SQLite dataset of the rebuild and query stages (kept in ``folder``, reused)."""
     sqlite = Settings(store=f"sqlite:///{folder / 'bench.db'}")
     if (folder / "complete").exists():
-        from ledger import schema
-        from ledger.db import Database
+        from ledger.store import schema
+        from ledger.store.db import Database
 
         db = Database(sqlite)
         db.schema_checked = True

@@ -33,13 +33,15 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import crypto, metrics, schema
+from ledger import crypto, metrics
+
+from ledger.store import schema
 from ledger.commands import Command
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
 from ledger.events import public_type, to_public
-from ledger.storage import Access
+from ledger.store.receipts import Access
 from ledger.unit import (
     ACCEPTED,
     DUPLICATE,

@@ -76,7 +76,7 @@ class Settings:
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's environment for this store.
 
-        The library never creates tables: the schema is ledger.schema's migrations.
+        The library never creates tables: the schema is ledger.store.schema's migrations.
         """
         common = {"ORIGINATOR_ID_TYPE": "uuid", "CREATE_TABLE": "n"}
         if self.is_postgres:
@@ -86,7 +86,7 @@ class Settings:
             return {
                 **common,
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "APPLICATION_RECORDER_TOPIC": "ledger.postgres:LedgerPostgresRecorder",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store.postgres:LedgerPostgresRecorder",
                 "POSTGRES_DBNAME": unquote(url.path.lstrip("/")),
                 "POSTGRES_HOST": url.hostname,
                 "POSTGRES_PORT": str(url.port or 5432),
@@ -106,7 +106,7 @@ class Settings:
             return {
                 **common,
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "APPLICATION_RECORDER_TOPIC": "ledger.sqlite:LedgerSQLiteRecorder",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store.sqlite:LedgerSQLiteRecorder",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }

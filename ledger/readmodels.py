@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ledger import crypto
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.competency import CompetenciesProjection
 from ledger.projections.gaps import GapsProjection
 from ledger.projections.ministry import MinistriesProjection

@@ -38,7 +38,7 @@ from kafka.errors import KafkaError
 
 from ledger import checkpoint, metrics
 from ledger.avro import Codec, default_codec
-from ledger.db import Database, Positions
+from ledger.store.db import Database, Positions
 from ledger.kafka import (
     AckWindow,
     checkpoints_topic,

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.values import parse_instant
 
 

@@ -25,7 +25,7 @@ from ledger.commands import Command, parse_line
 from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
 from ledger.domain.officer import Officer
 from ledger.handlers import HANDLERS
-from ledger.storage import Receipt
+from ledger.store.receipts import Receipt
 
 if TYPE_CHECKING:
     from ledger.application import Ledger

@@ -51,8 +51,8 @@ def create_database() -> str:
 
 def migrated(settings: Settings) -> Settings:
     """The store with its schema created by the migrations, as `ledger migrate` does."""
-    from ledger import schema
-    from ledger.db import Database
+    from ledger.store import schema
+    from ledger.store.db import Database
 
     db = Database(settings)
     db.schema_checked = True  # migrate explicitly, not through the first-use check
@@ -65,7 +65,7 @@ def migrated(settings: Settings) -> Settings:
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    return migrated(Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    return migrated(Settings(store=f"sqlite:///{tmp_path / 'ledger.store.db'}"))
 
 
 @pytest.fixture

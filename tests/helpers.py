@@ -6,8 +6,8 @@ import json
 from typing import Any, TypeVar
 
 from ledger.application import Ledger
-from ledger.postgres import LedgerPostgresRecorder
-from ledger.sqlite import LedgerSQLiteRecorder
+from ledger.store.postgres import LedgerPostgresRecorder
+from ledger.store.sqlite import LedgerSQLiteRecorder
 
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ IO_MODULES = {"os", "sys", "io", "socket", "sqlite3", "subprocess", "pathlib", "
               "kafka", "fastavro", "httpx", "fastapi", "uvicorn", "click", "rich", "threading", "asyncio"}
 
 WRITE_SIDE = {"ledger.application", "ledger.unit", "ledger.handlers", "ledger.commands", "ledger.crypto",
-              "ledger.storage", "ledger.events", "ledger.config"}
+              "ledger.store.receipts", "ledger.events", "ledger.config"}
 UPPER = ("ledger.projections", "ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
          "ledger.console", "ledger.readmodels", "ledger.status", "ledger.broker", "ledger.generate",
          "ledger.credentials")

@@ -115,7 +115,7 @@ def _raw_database_bytes(settings: Settings) -> bytes:
 
 def test_erasure_leaves_no_personal_data_and_no_key_in_the_database(settings: Settings) -> None:
     from ledger.consumers.log import LogFollower
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.projections.runner import Runner
     from ledger.readmodels import ReadModels
 

@@ -13,7 +13,7 @@ from ledger.application import Ledger
 from ledger.cli import cli
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower, entity_key
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.officer import Officer
 from ledger.projections.rebuild import rebuild
 from ledger.projections.recovery import Retried, retry

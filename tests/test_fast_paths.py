@@ -27,8 +27,8 @@ from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.domain import officer, plan, reference
 from ledger.generate import generate_lines
-from ledger.postgres import LedgerPostgresRecorder
-from ledger.sqlite import LedgerSQLiteRecorder
+from ledger.store.postgres import LedgerPostgresRecorder
+from ledger.store.sqlite import LedgerSQLiteRecorder
 from tests.conftest import create_database, drop_database, migrated, pg_url
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -126,7 +126,7 @@ def test_the_api_serves_metrics_by_route_template_counts_auth_failures_and_group
     from ledger.api.app import create_app
     from ledger.api.auth import create_token
     from ledger.consumers.log import LogFollower
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.projections.runner import Runner
     from tests.helpers import reference, register
 
@@ -175,7 +175,7 @@ def test_the_api_serves_metrics_by_route_template_counts_auth_failures_and_group
 
 
 def test_dead_letters_and_projected_batches_are_counted_once_committed(sqlite_settings: Settings) -> None:
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.projections.runner import Item, Runner
 
     runner = Runner(Database(sqlite_settings))

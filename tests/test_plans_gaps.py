@@ -13,7 +13,7 @@ import pytest
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Runner
 from ledger.readmodels import ReadModels

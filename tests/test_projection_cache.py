@@ -19,7 +19,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.kafka import route
 from ledger.projections.base import DocCache

@@ -9,7 +9,7 @@ from typing import Any
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.runner import Item, Runner
 from ledger.readmodels import ReadModels
 from tests.helpers import officer_cmd, present, reference, register

@@ -1,5 +1,5 @@
 """One schema, versioned: migrations create it, upgrade an old store without losing a row,
-and nothing outside ledger/schema.py and ledger/migrations/ issues DDL."""
+and nothing outside ledger/store/schema.py and ledger/store/migrations/ issues DDL."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from ledger import schema
+from ledger.store import schema
 from ledger.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.runner import Runner
 from ledger.readmodels import ReadModels
 from tests.helpers import present
@@ -186,7 +186,7 @@ def test_nothing_outside_the_schema_module_and_migrations_issues_ddl() -> None:
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative == "schema.py" or relative.startswith("migrations/"):
+        if relative == "store/schema.py" or relative.startswith("store/migrations/"):
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if DDL.search(line):

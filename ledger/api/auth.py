@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.errors import AlreadyExists, LedgerError
 
 ROLES = ("ingest", "officer", "ministry_hr", "cbc", "auditor", "admin")
@@ -39,9 +39,8 @@ class Principal:
 
 
 def ensure_tables(db: Database) -> None:
-    """The token and access-log tables exist: the store's schema is current (ledger.schema)."""
-    from ledger import schema
-
+    """The token and access-log tables exist: the store's schema is current (ledger.store.schema)."""
+    from ledger.store import schema
     schema.ensure(db)
 
 

@@ -20,7 +20,7 @@ from ledger.api import auth
 from ledger.api.auth import Lookup, Principal
 from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.values import ID_PATTERN
 from ledger.metrics import AUTH_FAILURES
 

@@ -47,7 +47,7 @@ def token() -> None:
 def token_create(obj: Context, role: str, ministry_id: str | None, officer_id: str | None, name: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from ledger.api.auth import create_token
-    from ledger.db import Database
+    from ledger.store.db import Database
 
     sys.stdout.write(create_token(Database(obj.settings), name, role, ministry_id, officer_id) + "\n")
 
@@ -58,7 +58,7 @@ def token_create(obj: Context, role: str, ministry_id: str | None, officer_id: s
 def token_revoke(obj: Context, name: str) -> None:
     """Revoke the token called NAME."""
     from ledger.api.auth import revoke_token
-    from ledger.db import Database
+    from ledger.store.db import Database
 
     revoke_token(Database(obj.settings), name)
     err.print(f"revoked {name}")
@@ -70,7 +70,7 @@ def token_revoke(obj: Context, name: str) -> None:
 def token_list(obj: Context, as_json: bool) -> None:
     """List tokens (never their secrets)."""
     from ledger.api.auth import list_tokens
-    from ledger.db import Database
+    from ledger.store.db import Database
 
     for row in list_tokens(Database(obj.settings)):
         if as_json:

@@ -132,7 +132,7 @@ def make_checkpoint(obj: Context, out_file: str | None, print_public_key: bool) 
 def access_log(obj: Context, officer_id: str | None, as_json: bool) -> None:
     """Show who read which officer's personal data or history, and when."""
     from ledger.api.auth import read_access_log
-    from ledger.db import Database
+    from ledger.store.db import Database
 
     for row in read_access_log(Database(obj.settings), officer_id):
         if as_json:

@@ -38,7 +38,7 @@ class Context:
 
 def read_models(obj: Context) -> Any:
     """The query side: records, competency profiles, ministries, dead letters."""
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.readmodels import ReadModels
 
     return ReadModels(Database(obj.settings), obj.ledger)

@@ -68,7 +68,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     --partitions); each keeps its own positions, all write the same read models,
     and every one also reads <prefix>.reference.
     """
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.projections.runner import Runner
 
     share: Any = None
@@ -119,7 +119,7 @@ def rebuild(obj: Context, projection: str, page: int, progress: bool | None, wor
     keep working throughout; afterwards consumption continues with nothing lost or
     counted twice.
     """
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.projections.rebuild import rebuild as run_rebuild
     from ledger.projections.runner import Runner
 
@@ -239,7 +239,7 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     Signed checkpoints of the log chain go to <prefix>.checkpoints.
     """
     from ledger.checkpoint import SigningKey
-    from ledger.db import Database
+    from ledger.store.db import Database
     from ledger.relay import Relay
 
     log_to_stderr("relay")
@@ -352,8 +352,8 @@ def migrate(obj: Context) -> None:
 
 
 def _apply_migrations(obj: Context, report: bool = False) -> None:
-    from ledger import schema
-    from ledger.db import Database
+    from ledger.store import schema
+    from ledger.store.db import Database
 
     db = Database(obj.settings)
     db.schema_checked = True  # this is the one place that changes it

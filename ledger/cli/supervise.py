@@ -95,8 +95,8 @@ def _can_share() -> bool:
 
 def _migrate(settings: Settings) -> None:
     """Pending migrations, once, before any child opens the store."""
-    from ledger import schema
-    from ledger.db import Database
+    from ledger.store import schema
+    from ledger.store.db import Database
 
     db = Database(settings)
     db.schema_checked = True  # this is one of the places that changes it

@@ -30,7 +30,7 @@ from ledger.api import auth
 from ledger.api.auth import Principal
 from ledger.api.body import read_body
 from ledger.api.deps import Services
-from ledger.db import Database
+from ledger.store.db import Database
 
 SESSION_COOKIE = "ledger_console"
 PRE_SESSION_COOKIE = "ledger_console_csrf"

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.events import OFFICER_EVENTS
 
 CHUNK = 500

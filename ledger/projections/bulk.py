@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.base import OfficerDocProjection, dumps
 
 WRITE_BATCH = 5_000  # officers per bulk write
@@ -121,7 +121,7 @@ class BulkWriter:
 
     def _store_postgres(self, batch: _Batch) -> None:
         """The documents by COPY, the accumulators' statements with psycopg's placeholders
-        (written with ``?`` like every statement of the ledger's own tables: see ledger.db)."""
+        (written with ``?`` like every statement of the ledger's own tables: see ledger.store.db)."""
         docs, calls = batch
         if self._conn is None:
             import psycopg

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.domain.reference import required_levels
 from ledger.projections.base import OfficerDocProjection, dumps
 

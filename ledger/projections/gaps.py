@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.projections.base import OfficerDocProjection, dumps, loads, select_in
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.domain.values import financial_year, parse_instant
 from ledger.projections.base import OfficerDocProjection
 

@@ -48,7 +48,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.domain.ids import aggregate_id
 from ledger.events import to_public
 from ledger.projections.base import OfficerDocProjection

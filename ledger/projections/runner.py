@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger import metrics
-from ledger.db import Cursor, Database
+from ledger.store.db import Cursor, Database
 from ledger.events import OFFICER_EVENTS
 from ledger.projections.base import (
     DocCache,

@@ -35,7 +35,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.officer import Officer
 from ledger.events import OFFICER_EVENTS
 from ledger.projections.base import OfficerDocProjection

@@ -11,7 +11,7 @@ from ledger.api.auth import create_token
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.runner import Runner
 from tests.helpers import officer_cmd, reference, register
 

@@ -16,7 +16,7 @@ from ledger.api.app import create_app
 from ledger.api.auth import create_token
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.readmodels import ReadModels
 from tests.helpers import officer_cmd, reference, register
 from tests.integration.util import run_ledger

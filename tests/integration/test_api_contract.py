@@ -25,7 +25,7 @@ from ledger.api.auth import create_token
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Runner
 

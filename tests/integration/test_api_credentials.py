@@ -17,7 +17,7 @@ from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer
 from ledger.credentials.issuer import for_settings
 from ledger.credentials.verify import verify_credential
-from ledger.db import Database
+from ledger.store.db import Database
 from tests.test_credentials import career
 
 

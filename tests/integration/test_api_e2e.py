@@ -14,7 +14,7 @@ import httpx
 from ledger.api.auth import create_token
 from ledger.broker import free_port
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from tests.integration.test_projections import export_all
 from tests.integration.util import child_env, ledger_cmd, run_ledger

@@ -27,7 +27,7 @@ from ledger.audit import AuditReader
 from ledger.broker import free_port
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.projections.runner import Runner
 from tests.helpers import officer_cmd, reference, register
 

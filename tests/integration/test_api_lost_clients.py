@@ -34,7 +34,7 @@ from ledger.api.deps import Services
 from ledger.application import Ledger, Outcome
 from ledger.broker import free_port
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.errors import LedgerError
 
 

@@ -22,7 +22,7 @@ from ledger.api.app import create_app
 from ledger.api.auth import read_access_log, revoke_token
 from ledger.checkpoint import SigningKey
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.officer import Officer
 from tests.conftest import migrated
 from tests.integration.console_world import HOSTILE, NAME, build, csrf_of, sign_in
@@ -49,7 +49,7 @@ PAIRS: list[tuple[str, str, dict[str, str]]] = [
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Settings]]:
-    settings = migrated(Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}",
+    settings = migrated(Settings(store=f"sqlite:///{tmp_path / 'ledger.store.db'}",
                                  signing_key=str(tmp_path / "signing-key.pem")))
     tokens = build(settings)
     # token_ttl=0: a revocation is seen at once (the API's default is 2 seconds).

@@ -27,7 +27,7 @@ import pytest
 from ledger.api.auth import create_token, revoke_token
 from ledger.broker import free_port
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from tests.conftest import migrated
 from tests.integration.console_world import HOSTILE, NAME, build
 from tests.integration.util import child_env, ledger_cmd
@@ -90,7 +90,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         axe = ""
     _need(bool(axe), "axe-core is missing: pip install axe-playwright-python==0.1.8")
     folder = tmp_path_factory.mktemp("console")
-    settings = migrated(Settings(store=f"sqlite:///{folder / 'ledger.db'}"))
+    settings = migrated(Settings(store=f"sqlite:///{folder / 'ledger.store.db'}"))
     tokens = build(settings)
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)

@@ -20,7 +20,7 @@ from ledger.api.app import create_app
 from ledger.api.auth import create_token
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from tests.integration.test_api_lost_clients import serving
 from tests.integration.util import child_env
 

@@ -23,7 +23,7 @@ import pytest
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.kafka import KafkaFollower
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Item, Runner
 from ledger.relay import Relay

@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.readmodels import ReadModels
 from tests.helpers import present

@@ -13,7 +13,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.generate import generate_lines
 from tests.helpers import present
 from tests.integration.util import popen_ledger, run_ledger

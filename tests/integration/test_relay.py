@@ -107,7 +107,7 @@ def test_relay_killed_repeatedly_publishes_everything_in_order(
     list(Ledger(settings).ingest(generate_lines(800, seed=4)))
     stored = [e for e in _stored(settings) if "officer_id" in e]
 
-    from ledger.db import Database, Positions
+    from ledger.store.db import Database, Positions
 
     positions = Positions(Database(settings))
     total = len(_stored(settings))

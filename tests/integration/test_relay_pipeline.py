@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from ledger.application import Ledger
 from ledger.config import Settings
-from ledger.db import Database, Positions
+from ledger.store.db import Database, Positions
 from ledger.generate import generate_lines
 from tests.integration.kafka_reader import decode, load_writer_schemas
 from tests.integration.util import TEST_SIGNING_KEY, child_env, ledger_cmd, popen_ledger, run_ledger
@@ -115,7 +115,7 @@ from pathlib import Path
 from ledger.application import Ledger
 from ledger.checkpoint import SigningKey
 from ledger.config import Settings
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.relay import Relay
 
 store, bootstrap, prefix, key, every = sys.argv[1:]

@@ -16,7 +16,7 @@ import pytest
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.kafka import KafkaFollower, Share
-from ledger.db import Database
+from ledger.store.db import Database
 from ledger.domain.errors import LedgerError
 from ledger.generate import generate_lines
 from ledger.kafka import OFFICER_PARTITIONS

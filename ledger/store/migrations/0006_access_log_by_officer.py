@@ -7,7 +7,7 @@ grows with every read of every officer.
 
 from __future__ import annotations
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "access_log (officer_id, at) index: one officer's readers without scanning the log"
 

@@ -8,7 +8,7 @@ that the schema no longer depends on the library creating tables at start-up.
 
 from __future__ import annotations
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "initial: event store, receipts, keys, chain, read models, positions, tokens, access log"
 

@@ -21,7 +21,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from ledger import chain
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 from ledger.domain.errors import LedgerError
 
 NAME = "log chain over the whole log; entity chains cover type, entity and version"

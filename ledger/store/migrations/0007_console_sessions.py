@@ -8,7 +8,7 @@ expiry is the server's, and revoking the token ends every session opened with it
 
 from __future__ import annotations
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "console_sessions: the console's sessions on the server (id hash, token, expiry, end)"
 

@@ -1,6 +1,6 @@
 """PostgreSQL event store: the eventsourcing recorder plus the ledger's side tables.
 
-As in :mod:`ledger.sqlite`, receipts and data keys share the events' transaction.
+As in :mod:`ledger.store.sqlite`, receipts and data keys share the events' transaction.
 The library's recorder takes an EXCLUSIVE lock on the events table while inserting,
 so notification ids become visible in commit order and a log follower never
 passes over an id that a slower transaction fills in later.
@@ -19,7 +19,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger import chain
-from ledger.storage import ACCESS, Access, Receipt
+from ledger.store.receipts import ACCESS, Access, Receipt
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -53,7 +53,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id, originator_id, originator_version"
         ).format(schema, Identifier(events_table_name))
-        # The tables themselves come from ledger.schema's migrations, never from here.
+        # The tables themselves come from ledger.store.schema's migrations, never from here.
         self.sql_create_statements.clear()
 
     def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:

@@ -15,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from ledger import chain
-from ledger.storage import ACCESS, Access, Receipt
+from ledger.store.receipts import ACCESS, Access, Receipt
 
 RECEIPTS = "command_receipts"
 
@@ -38,7 +38,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     bulk_inserts = True
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
-        # The tables themselves come from ledger.schema's migrations, never from here.
+        # The tables themselves come from ledger.store.schema's migrations, never from here.
         super().__init__(datastore, events_table_name)
 
     def _insert_events(

@@ -9,7 +9,7 @@ written back over the new tables.
 
 from __future__ import annotations
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "ledger_generation: bumped by a rebuild's swap, so consumers drop cached documents"
 

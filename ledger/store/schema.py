@@ -1,6 +1,6 @@
 """The ledger's database schema: every table, created and changed only by numbered migrations.
 
-Migrations live in ``ledger/migrations/NNNN_name.py``, each with ``NAME`` (one line)
+Migrations live in ``ledger/store/migrations/NNNN_name.py``, each with ``NAME`` (one line)
 and ``apply(c, dialect)``. ``migrate()`` applies the ones a database has not had, in
 order, each in its own transaction together with its row in ``ledger_schema_version``;
 a released migration is never edited, a change is a new migration.
@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from ledger.config import Settings
-from ledger.db import Cursor, Database
+from ledger.store.db import Cursor, Database
 from ledger.domain.errors import LedgerError
 
 Dialect = Literal["sqlite", "postgres"]
@@ -85,14 +85,14 @@ class Migration:
 
 def migrations() -> list[Migration]:
     """Every migration shipped with this ledger, in order (numbers from 1, no gaps)."""
-    import ledger.migrations as package
+    import ledger.store.migrations as package
 
     found: list[Migration] = []
     for info in pkgutil.iter_modules(package.__path__):
         number, _, _ = info.name.partition("_")
         if not number.isdigit():
             continue
-        module = importlib.import_module(f"ledger.migrations.{info.name}")
+        module = importlib.import_module(f"ledger.store.migrations.{info.name}")
         found.append(Migration(int(number), module.NAME, module.apply))
     found.sort(key=lambda m: m.version)
     if [m.version for m in found] != list(range(1, len(found) + 1)):

@@ -6,7 +6,7 @@ Filled by the projection runner like the other read models; on an existing store
 
 from __future__ import annotations
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "read models: capacity-building plans and competency gaps"
 

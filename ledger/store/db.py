@@ -8,7 +8,7 @@ what lets a projection write its change and its position together.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -41,6 +41,12 @@ class _PgCursor:
         return list(self._cursor.fetchall())
 
 
+# Checks run on a Database's first connection (the schema's version check, which
+# ledger.store wires in): the schema builds on this module, so it registers itself
+# here rather than being imported from it.
+FIRST_USE: list[Callable[[Database], None]] = []
+
+
 class Database:
     """One connection to the store's database, for the ledger's own tables."""
 
@@ -66,11 +72,10 @@ class Database:
                 )
                 conn.execute("PRAGMA journal_mode=WAL")
                 self._conn = conn
-            if not self.schema_checked:
-                from ledger import schema  # schema builds on this module
-
+            if not self.schema_checked and FIRST_USE:
                 try:
-                    schema.ensure(self)
+                    for check in FIRST_USE:
+                        check(self)
                 except BaseException:
                     self.close()
                     raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from ledger.db import Cursor
+from ledger.store.db import Cursor
 
 NAME = "officer_access (current ministry, erased) written with the events; keyed receipts"
 PAGE = 5000

@@ -1,4 +1,0 @@
-"""Numbered schema migrations (``NNNN_name.py``), applied in order by :mod:`ledger.schema`.
-
-Append-only: a released migration is never edited; a change of schema is a new file.
-"""
