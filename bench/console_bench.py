@@ -67,7 +67,7 @@ def bench_console(quick: bool) -> dict[str, float]:
     from ledger.store import schema
     from ledger.api.app import create_app
     from ledger.api.auth import create_token
-    from ledger.application import Ledger
+    from ledger.write.application import Ledger
     from ledger.config import Settings
     from ledger.consumers.log import LogFollower
     from ledger.store.db import Database

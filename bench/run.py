@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.application import Ledger  # noqa: E402
+from ledger.write.application import Ledger  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.generate import generate_lines  # noqa: E402
 

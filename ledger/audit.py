@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.chain import verify_chain
 from ledger.domain.officer import Officer
 from ledger.events import to_public

@@ -63,7 +63,7 @@ def encoder_process_main(fd: int) -> None:
     # The relay stops it by closing its end: a Ctrl-C to the process group is not for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from ledger.application import Ledger
+    from ledger.write.application import Ledger
 
     conn = Connection(fd)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.store.postgres import LedgerPostgresRecorder
 from ledger.store.sqlite import LedgerSQLiteRecorder
 

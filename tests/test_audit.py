@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.officer import Officer

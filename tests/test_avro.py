@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.avro import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
 from ledger.compat import check_full_transitive, problems
 from ledger.config import Settings

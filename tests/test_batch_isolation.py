@@ -25,8 +25,14 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import application, commands, handlers, unit
-from ledger.application import Ledger, Outcome
+from ledger.write import application
+
+from ledger.write import commands
+
+from ledger.write import handlers
+
+from ledger.write import unit
+from ledger.write.application import Ledger, Outcome
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.errors import RuleViolation
@@ -91,7 +97,7 @@ def test_a_line_the_parser_chokes_on_is_rejected_alone(
             raise RecursionError("maximum recursion depth exceeded")
         return commands.parse_line(line, now)
 
-    monkeypatch.setattr("ledger.unit.parse_line", parse_line)
+    monkeypatch.setattr("ledger.write.unit.parse_line", parse_line)
     ledger = _ledger(settings)
     outcomes = _apply(
         ledger,

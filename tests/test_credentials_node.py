@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer, json_line
 from ledger.credentials.issuer import for_settings

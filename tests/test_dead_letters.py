@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.cli import cli
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower, entity_key

@@ -9,8 +9,8 @@ import sqlite3
 
 import psycopg
 
-from ledger.application import Ledger
-from ledger.commands import parse_line
+from ledger.write.application import Ledger
+from ledger.write.commands import parse_line
 from ledger.config import Settings
 from tests.helpers import reference, register
 

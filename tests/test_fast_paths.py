@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from ledger import crypto
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.domain import officer, plan, reference
 from ledger.generate import generate_lines

@@ -49,7 +49,7 @@ def test_json_logs_are_one_object_per_line_with_time_level_component_message_and
 def test_json_logs_never_carry_a_name_or_an_email(restore_logging: None) -> None:
     stream = io.StringIO()
     logs.configure("api", "json", stream)
-    log = logging.getLogger("ledger.application")
+    log = logging.getLogger("ledger.write.application")
     # A field that is not an id is never emitted; an email in a message or an error is masked.
     log.info("registered", extra={"officer": "OFF-1", "full_name": "Asha Verma", "email": "asha.verma@gov.in"})
     log.info("mail to asha.verma@gov.in bounced")
@@ -95,4 +95,4 @@ def test_metrics_and_logs_are_leaves_every_layer_may_use_and_the_write_side_neve
         assert {i for i in GRAPH[leaf] if i.startswith("ledger")} == set(), leaf
     for module in WRITE_SIDE:
         assert not GRAPH[module] & {"ledger.exporter", "ledger.supervisor", "ledger.status"}, module
-    assert "ledger.metrics" in GRAPH["ledger.application"]
+    assert "ledger.metrics" in GRAPH["ledger.write.application"]

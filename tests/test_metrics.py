@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.exporter import StatusCollector
 from ledger.generate import generate_lines

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.avro import Codec
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS

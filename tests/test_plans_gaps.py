@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
 from ledger.store.db import Database

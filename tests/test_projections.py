@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
 from ledger.store.db import Database

@@ -7,7 +7,7 @@ import signal
 import time
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.avro import default_codec
 from ledger.config import Settings
 from ledger.generate import generate_lines

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from tests.helpers import officer_cmd, present, reference, register

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ledger.store import schema
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.store.db import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from tests.helpers import data_key, reference, register
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.generate import generate_lines

@@ -17,7 +17,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from ledger import chain, checkpoint
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.officer import Officer

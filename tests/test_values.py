@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.commands import parse_line
+from ledger.write.commands import parse_line
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.values import ID_PATTERN, check_id, financial_year, parse_instant
 

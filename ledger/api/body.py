@@ -19,7 +19,7 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from ledger.strictjson import nesting_depth
+from ledger.write.strictjson import nesting_depth
 
 MAX_BODY = 1024 * 1024
 # The deepest command nests 8 levels inside a request's array. The command parser has

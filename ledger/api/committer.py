@@ -21,7 +21,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from ledger import metrics
-from ledger.application import Outcome
+from ledger.write.application import Outcome
 
 log = logging.getLogger("ledger.api")
 

@@ -29,7 +29,7 @@ class Services:
     """Per-process resources: the ledger and its audit reads, thread-local database handles, the committer."""
 
     def __init__(self, settings: Settings, project: bool, token_ttl: float = 2.0) -> None:
-        from ledger.application import Ledger
+        from ledger.write.application import Ledger
         from ledger.audit import AuditReader
 
         self.settings = settings

@@ -25,7 +25,7 @@ class Context:
     @property
     def ledger(self) -> Any:
         if self._ledger is None:
-            from ledger.application import Ledger
+            from ledger.write.application import Ledger
 
             try:
                 self._ledger = Ledger(self.settings)

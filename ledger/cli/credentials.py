@@ -66,7 +66,7 @@ def export(obj: Context, officer_id: str | None) -> None:
 
 def _did_documents(files: tuple[str, ...]) -> dict[str, Any]:
     from ledger.domain.errors import LedgerError
-    from ledger.strictjson import decode_json
+    from ledger.write.strictjson import decode_json
 
     documents: dict[str, Any] = {}
     for name in files:

@@ -10,11 +10,11 @@ from typing import IO
 
 import click
 
-from ledger.application import Outcome
+from ledger.write.application import Outcome
 from ledger.cli.common import Context
 from ledger.cli.render import emit_json, err, progress_bar, rate
 from ledger.domain.errors import LedgerError
-from ledger.lines import read_lines
+from ledger.write.lines import read_lines
 
 
 def _count_lines(path: str) -> int | None:
@@ -28,7 +28,7 @@ def _count_lines(path: str) -> int | None:
 
 
 def _open_input(path: str) -> IO[bytes]:
-    # Bytes, not text: each line is decoded on its own (ledger.lines), so a line that
+    # Bytes, not text: each line is decoded on its own (ledger.write.lines), so a line that
     # is not UTF-8 is that line's rejection, not the end of the whole file.
     if path == "-":
         return sys.stdin.buffer
@@ -71,7 +71,7 @@ def ingest(obj: Context, file: str, as_json: bool, batch_size: int, progress: bo
         task = bar.add_task("ingest", total=total, rate="-")
         outcomes: Iterator[Outcome]
         if workers > 1:
-            from ledger.sharded import ingest_sharded
+            from ledger.write.sharded import ingest_sharded
 
             def advance(n: int) -> None:
                 bar.advance(task, n)

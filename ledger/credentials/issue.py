@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.credentials import build, proof, rules
 from ledger.credentials.issuer import Issuer
 from ledger.domain.reference import Competency, Course

@@ -17,8 +17,8 @@ from typing import IO, Any
 from ledger.credentials import proof, rules
 from ledger.credentials.issuer import resolve_key
 from ledger.domain.errors import LedgerError
-from ledger.lines import read_lines
-from ledger.strictjson import decode_json
+from ledger.write.lines import read_lines
+from ledger.write.strictjson import decode_json
 
 # A CLR of an officer with hundreds of completions is well under a megabyte.
 MAX_CREDENTIAL_BYTES = 16 << 20

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ledger.api.auth import create_token
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
 from ledger.store.db import Database

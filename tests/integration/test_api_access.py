@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.readmodels import ReadModels

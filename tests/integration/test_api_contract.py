@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
 from ledger.store.db import Database

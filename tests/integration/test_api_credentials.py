@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token, read_access_log
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer
 from ledger.credentials.issuer import for_settings

@@ -22,7 +22,7 @@ from starlette.types import Message
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
 from ledger.api.body import MAX_BODY, MAX_DEPTH
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.broker import free_port
 from ledger.config import Settings

@@ -31,7 +31,7 @@ from ledger.api.app import create_app
 from ledger.api.auth import Lookup, Principal, TokenCache, create_token, list_tokens, revoke_token
 from ledger.api.committer import GroupCommitter
 from ledger.api.deps import Services
-from ledger.application import Ledger, Outcome
+from ledger.write.application import Ledger, Outcome
 from ledger.broker import free_port
 from ledger.config import Settings
 from ledger.store.db import Database

@@ -18,7 +18,7 @@ import httpx
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
 from tests.integration.test_api_lost_clients import serving

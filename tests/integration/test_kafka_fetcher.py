@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.kafka import KafkaFollower
 from ledger.store.db import Database

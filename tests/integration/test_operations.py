@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.generate import generate_lines

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.generate import generate_lines

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.generate import generate_lines
 from tests.integration.kafka_reader import Message, read_topic

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database, Positions
 from ledger.generate import generate_lines
@@ -112,7 +112,7 @@ def _saved_ends(settings: Settings) -> dict[tuple[str, int], int]:
 DEEP_RELAY = """
 import sys
 from pathlib import Path
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.store.db import Database

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.kafka import KafkaFollower, Share
 from ledger.store.db import Database

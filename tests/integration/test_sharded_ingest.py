@@ -14,7 +14,7 @@ import pytest
 
 from ledger.config import Settings
 from ledger.generate import generate_lines
-from ledger.sharded import lane_of, officer_of
+from ledger.write.sharded import lane_of, officer_of
 from tests.conftest import create_database, drop_database, migrated, pg_url
 from tests.integration.util import run_ledger, store_facts
 

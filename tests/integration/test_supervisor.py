@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.broker import free_port
 from ledger.config import Settings
 from ledger.generate import generate_lines

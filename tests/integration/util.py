@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
+from ledger.write.application import Ledger
 from ledger.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

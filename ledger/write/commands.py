@@ -25,7 +25,7 @@ from ledger.domain.values import (
     text_check,
     unsafe_character,
 )
-from ledger.strictjson import MAX_DEPTH, decode_json, field_name
+from ledger.write.strictjson import MAX_DEPTH, decode_json, field_name
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_COMMAND_ID = 128

@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.values import describe
-from ledger.lines import MAX_LINE_BYTES, decode_line, too_long
+from ledger.write.lines import MAX_LINE_BYTES, decode_line, too_long
 
 # Deep enough for any real command (a FRAC post nests 7 levels), far below the
 # recursion limit and orjson's 1024.

@@ -1,7 +1,7 @@
 """The ledger application: load -> call the aggregate -> save, in batches.
 
 Many commands share one transaction for speed, yet each keeps its own answer and
-its own fate (:mod:`ledger.unit`): a command that is rejected, or that fails for
+its own fate (:mod:`ledger.write.unit`): a command that is rejected, or that fails for
 any reason, writes nothing and takes no other command down with it. A batch that
 loses an optimistic-concurrency race (another process wrote the same officer) is
 redone from fresh state; a batch that the store refuses for any other reason (or
@@ -36,13 +36,13 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from ledger import crypto, metrics
 
 from ledger.store import schema
-from ledger.commands import Command
+from ledger.write.commands import Command
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
 from ledger.events import public_type, to_public
 from ledger.store.receipts import Access
-from ledger.unit import (
+from ledger.write.unit import (
     ACCEPTED,
     DUPLICATE,
     REJECTED,
@@ -56,7 +56,7 @@ from ledger.unit import (
 __all__ = ["ACCEPTED", "DUPLICATE", "MAX_RETRIES", "REJECTED", "Ledger", "Outcome", "UnitOfWork"]
 
 A = TypeVar("A", bound=Aggregate)
-log = logging.getLogger("ledger.application")
+log = logging.getLogger("ledger.write.application")
 
 MAX_RETRIES = 20
 # Attempts for each part of a batch that is being redone in halves: a conflict that
@@ -122,7 +122,7 @@ class Ledger(Application[UUID]):
         self, items: Iterable[tuple[int, str | LedgerError]], batch_size: int = 500
     ) -> Iterator[Outcome]:
         """Apply numbered lines in order (a line that could not even be read is its own
-        rejection, see ``ledger.lines``); yields one outcome per item."""
+        rejection, see ``ledger.write.lines``); yields one outcome per item."""
         chunk: list[tuple[int, str | LedgerError]] = []
         for item in items:
             chunk.append(item)

@@ -2,7 +2,7 @@
 
 A handler gets the batch's unit of work and the command's checked fields, and
 raises a domain error to reject. A new command type is one function here and one
-entry in ``HANDLERS`` (plus its schema in :mod:`ledger.commands`).
+entry in ``HANDLERS`` (plus its schema in :mod:`ledger.write.commands`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ledger.domain.plan import CapacityPlan
 from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
 
 if TYPE_CHECKING:
-    from ledger.unit import UnitOfWork
+    from ledger.write.unit import UnitOfWork
 
 Fields = dict[str, Any]
 Handler = Callable[["UnitOfWork", Fields], None]

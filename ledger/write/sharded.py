@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import orjson
 
-from ledger.application import Ledger, Outcome
+from ledger.write.application import Ledger, Outcome
 from ledger.config import Settings
 from ledger.domain.errors import InvalidCommand, LedgerError
 

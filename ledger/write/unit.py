@@ -21,17 +21,17 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
 from ledger import crypto
-from ledger.commands import Command, parse_line
+from ledger.write.commands import Command, parse_line
 from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
 from ledger.domain.officer import Officer
-from ledger.handlers import HANDLERS
+from ledger.write.handlers import HANDLERS
 from ledger.store.receipts import Receipt
 
 if TYPE_CHECKING:
-    from ledger.application import Ledger
+    from ledger.write.application import Ledger
 
 A = TypeVar("A", bound=Aggregate)
-log = logging.getLogger("ledger.application")
+log = logging.getLogger("ledger.write.application")
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 # Commands whose content includes personal data (their receipts are keyed, see Receipt).
