@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.write.application import Ledger
-from ledger.chain import verify_chain
+from ledger.integrity.chain import verify_chain
 from ledger.domain.officer import Officer
 from ledger.events import to_public
 from ledger.projections import record as record_fold
@@ -74,7 +74,7 @@ class AuditReader:
                 {"entity": entity, "version": b.version, "problem": b.problem} for b in found
             ]
         if officer_id is None:
-            from ledger.checkpoint import verify_log
+            from ledger.integrity.checkpoint import verify_log
 
             _, log_breaks = verify_log(recorder)
             names: dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ledger import crypto
+from ledger.integrity import crypto
 from ledger.store.db import Database
 from ledger.projections.competency import CompetenciesProjection
 from ledger.projections.gaps import GapsProjection

@@ -36,7 +36,9 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from ledger import checkpoint, metrics
+from ledger import metrics
+
+from ledger.integrity import checkpoint
 from ledger.avro import Codec, default_codec
 from ledger.store.db import Database, Positions
 from ledger.kafka import (

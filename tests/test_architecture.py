@@ -20,7 +20,7 @@ DOMAIN_ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "decim
 IO_MODULES = {"os", "sys", "io", "socket", "sqlite3", "subprocess", "pathlib", "shutil", "psycopg",
               "kafka", "fastavro", "httpx", "fastapi", "uvicorn", "click", "rich", "threading", "asyncio"}
 
-WRITE_SIDE = {"ledger.write.application", "ledger.write.unit", "ledger.write.handlers", "ledger.write.commands", "ledger.crypto",
+WRITE_SIDE = {"ledger.write.application", "ledger.write.unit", "ledger.write.handlers", "ledger.write.commands", "ledger.integrity.crypto",
               "ledger.store.receipts", "ledger.events", "ledger.config"}
 UPPER = ("ledger.projections", "ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
          "ledger.console", "ledger.readmodels", "ledger.status", "ledger.broker", "ledger.generate",

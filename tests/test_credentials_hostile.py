@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import checkpoint
+from ledger.integrity import checkpoint
 from ledger.credentials import build, proof
 from ledger.credentials.contexts import CLR_V2, OB_EXTENSIONS, OB_V3, VC_V2
 from ledger.credentials.issue import json_line, sign_credential

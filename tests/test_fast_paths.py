@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger import crypto
+from ledger.integrity import crypto
 from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.domain import officer, plan, reference

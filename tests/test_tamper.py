@@ -16,7 +16,9 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger import chain, checkpoint
+from ledger.integrity import chain
+
+from ledger.integrity import checkpoint
 from ledger.write.application import Ledger
 from ledger.audit import AuditReader
 from ledger.config import Settings

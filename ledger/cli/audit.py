@@ -75,8 +75,7 @@ def verify(obj: Context, officer_id: str | None, checkpoint_file: str | None, pu
 
 
 def _check_against(obj: Context, checkpoint_file: str, public_key_file: str | None) -> list[str]:
-    from ledger import checkpoint
-
+    from ledger.integrity import checkpoint
     try:
         data = sys.stdin.buffer.read() if checkpoint_file == "-" else Path(checkpoint_file).read_bytes()
     except OSError as exc:
@@ -106,8 +105,7 @@ def make_checkpoint(obj: Context, out_file: str | None, print_public_key: bool) 
     in a file outside the database (--signing-key / LEDGER_SIGNING_KEY), created on
     first use.
     """
-    from ledger import checkpoint
-
+    from ledger.integrity import checkpoint
     key = checkpoint.SigningKey.load_or_create(obj.settings.signing_key_path)
     if print_public_key:
         sys.stdout.write(f"# key_id {key.key_id}\n{checkpoint.public_pem(key.public)}")

@@ -238,7 +238,7 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     officer_id and version). SIGTERM finishes the current batch and exits 0.
     Signed checkpoints of the log chain go to <prefix>.checkpoints.
     """
-    from ledger.checkpoint import SigningKey
+    from ledger.integrity.checkpoint import SigningKey
     from ledger.store.db import Database
     from ledger.relay import Relay
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger import checkpoint
-
+from ledger.integrity import checkpoint
 log = logging.getLogger("ledger.console")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.checkpoint import SigningKey
+from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.credentials.proof import CredentialError, b58encode, from_multibase
 from ledger.domain.errors import LedgerError

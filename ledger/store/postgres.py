@@ -18,7 +18,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
-from ledger import chain
+from ledger.integrity import chain
 from ledger.store.receipts import ACCESS, Access, Receipt
 
 

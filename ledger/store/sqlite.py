@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
-from ledger import chain
+from ledger.integrity import chain
 from ledger.store.receipts import ACCESS, Access, Receipt
 
 RECEIPTS = "command_receipts"

@@ -33,8 +33,9 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import crypto, metrics
+from ledger import metrics
 
+from ledger.integrity import crypto
 from ledger.store import schema
 from ledger.write.commands import Command
 from ledger.config import Settings

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger import crypto
+from ledger.integrity import crypto
 from ledger.domain.errors import AlreadyExists, NotFound
 from ledger.domain.officer import Officer
 from ledger.domain.plan import CapacityPlan

@@ -20,7 +20,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
-from ledger import crypto
+from ledger.integrity import crypto
 from ledger.write.commands import Command, parse_line
 from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
 from ledger.domain.officer import Officer

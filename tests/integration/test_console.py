@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import read_access_log, revoke_token
-from ledger.checkpoint import SigningKey
+from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.domain.officer import Officer

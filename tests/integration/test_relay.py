@@ -205,7 +205,7 @@ def test_relay_waits_out_a_broker_outage(sqlite_settings: Settings, topic_prefix
 def test_the_relay_publishes_a_signed_checkpoint_subscribers_can_verify(
     settings: Settings, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    from ledger import checkpoint
+    from ledger.integrity import checkpoint
     from tests.integration.util import TEST_SIGNING_KEY
 
     settings = _kafka(settings, kafka_bootstrap, topic_prefix)

@@ -113,7 +113,7 @@ DEEP_RELAY = """
 import sys
 from pathlib import Path
 from ledger.write.application import Ledger
-from ledger.checkpoint import SigningKey
+from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.relay import Relay

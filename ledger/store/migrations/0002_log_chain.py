@@ -7,7 +7,7 @@ the same fields) passed, and nothing linked the entities to each other.
 This migration first checks every existing entity chain with the old rule and refuses
 to go on if any link is broken (recomputing would launder tampered history: run
 `ledger verify` with the previous release and investigate). Then it writes the entity
-chains with the new rule (``ledger.chain.link``: type, entity, version, bytes) and the
+chains with the new rule (``ledger.integrity.chain.link``: type, entity, version, bytes) and the
 log chain over every event in log order. Both passes stream the store with keyset
 paging, so memory stays flat however long the history.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from ledger import chain
+from ledger.integrity import chain
 from ledger.store.db import Cursor
 from ledger.domain.errors import LedgerError
 

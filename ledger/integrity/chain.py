@@ -12,7 +12,7 @@ different events encode alike:
 * The **log chain** (``ledger_log_chain``) links every event in log (notification)
   order: deleting an entity's events, or a whole entity, breaks the link of the next
   event in the log, whichever entity that belongs to. The head of the log chain up to
-  a position is the *root* that a signed checkpoint commits to (``ledger.checkpoint``),
+  a position is the *root* that a signed checkpoint commits to (``ledger.integrity.checkpoint``),
   which also catches a truncated tail and a history rewritten with recomputed hashes.
 
 Both are written in the events' transaction by the recorders (under the store's write

@@ -1,7 +1,7 @@
 """Signed checkpoints: the ledger's commitment to its whole history up to a position.
 
 A checkpoint is ``{"position", "root", "at", "key_id", "signature"}``: ``root`` is the
-log chain's head (``ledger.chain``) at ``position``, hex; ``signature`` is an Ed25519
+log chain's head (``ledger.integrity.chain``) at ``position``, hex; ``signature`` is an Ed25519
 signature (base64url, no padding) over the canonical JSON of the other four fields
 (sorted keys, no spaces). The signing key is a PEM file outside the database
 (``LEDGER_SIGNING_KEY``), created on first use with mode 0600; ``key_id`` names its
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 
-from ledger import chain
+from ledger.integrity import chain
 from ledger.domain.errors import LedgerError
 
 FIELDS = ("position", "root", "at", "key_id", "signature")

@@ -1,0 +1,1 @@
+"""Integrity: hash chains, signed checkpoints, and the per-officer encryption that makes erasure real."""
