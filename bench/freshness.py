@@ -88,7 +88,7 @@ def measure(mode: str, seconds: float = 20.0, rate: int = 1000, per_request: int
 
     from ledger.store import schema
     from ledger.api.auth import create_token
-    from ledger.broker import free_port, kafka_broker
+    from ledger.kafka.broker import free_port, kafka_broker
     from ledger.store.db import Database
 
     with ExitStack() as stack:

@@ -256,7 +256,7 @@ def bench_online(settings: Settings, lines: list[str], clients: int = 32, worker
     import httpx
 
     from ledger.api.auth import create_token
-    from ledger.broker import free_port
+    from ledger.kafka.broker import free_port
     from ledger.store.db import Database
 
     token = create_token(Database(settings), f"bench-{uuid.uuid4().hex[:6]}", "ingest")
@@ -306,12 +306,12 @@ def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
     from ledger.store import schema
-    from ledger.avro import default_codec
-    from ledger.consumers.kafka import KafkaFollower
+    from ledger.kafka.codec import default_codec
+    from ledger.consumers.topics import KafkaFollower
     from ledger.store.db import Database
-    from ledger.kafka import ensure_topics, route
+    from ledger.kafka.client import ensure_topics, route
     from ledger.projections.runner import Runner, all_projections
-    from ledger.relay import Relay
+    from ledger.kafka.relay import Relay
 
     ledger = Ledger(settings)
     codec = default_codec()
@@ -526,7 +526,7 @@ def bench_only(stage: str, quick: bool, folder: Path, workers: int) -> None:
         return
     if stage == "kafka":
         from bench.kafka_scaling import consumer_scaling
-        from ledger.broker import kafka_broker
+        from ledger.kafka.broker import kafka_broker
 
         store = Settings(store=f"sqlite:///{folder / 'kafka.db'}")
         if not (folder / "kafka-complete").exists():
@@ -811,7 +811,7 @@ def main() -> None:
             drop_pg(online_name)
 
     from bench.kafka_scaling import consumer_scaling
-    from ledger.broker import kafka_broker
+    from ledger.kafka.broker import kafka_broker
 
     with kafka_broker() as bootstrap:
         results["broker"] = "LEDGER_KAFKA_BOOTSTRAP" if os.environ.get("LEDGER_KAFKA_BOOTSTRAP") else \

@@ -44,7 +44,7 @@ def _relayed_ends(db: Database, prefix: str) -> dict[tuple[str, int], int]:
 
 
 def _kafka_lag(settings: Settings, offsets: dict[tuple[str, int], int]) -> int:
-    from ledger.kafka import make_consumer, officers_topic, partitions_of, reference_topic
+    from ledger.kafka.client import make_consumer, officers_topic, partitions_of, reference_topic
 
     consumer = make_consumer(settings.kafka_bootstrap or "")
     try:
@@ -91,7 +91,7 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
         return report
 
     if settings.kafka_bootstrap:
-        from ledger.kafka import check_reachable
+        from ledger.kafka.client import check_reachable
 
         try:
             check_reachable(settings.kafka_bootstrap)

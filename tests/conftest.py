@@ -91,8 +91,8 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    """A real Kafka-protocol broker for the whole run (see ledger.broker for the order tried)."""
-    from ledger.broker import kafka_broker
+    """A real Kafka-protocol broker for the whole run (see ledger.kafka.broker for the order tried)."""
+    from ledger.kafka.broker import kafka_broker
 
     with kafka_broker() as bootstrap:
         yield bootstrap

@@ -22,8 +22,8 @@ IO_MODULES = {"os", "sys", "io", "socket", "sqlite3", "subprocess", "pathlib", "
 
 WRITE_SIDE = {"ledger.write.application", "ledger.write.unit", "ledger.write.handlers", "ledger.write.commands", "ledger.integrity.crypto",
               "ledger.store.receipts", "ledger.events", "ledger.config"}
-UPPER = ("ledger.projections", "ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
-         "ledger.console", "ledger.readmodels", "ledger.status", "ledger.broker", "ledger.generate",
+UPPER = ("ledger.projections", "ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
+         "ledger.console", "ledger.readmodels", "ledger.status", "ledger.kafka.broker", "ledger.generate",
          "ledger.credentials")
 
 
@@ -85,14 +85,14 @@ def test_the_write_side_imports_no_reader_consumer_or_interface() -> None:
 def test_projections_import_no_consumer_relay_api_or_cli() -> None:
     for module, imports in GRAPH.items():
         if _within(module, ("ledger.projections",)):
-            offending = {i for i in imports if _within(i, ("ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.api",
+            offending = {i for i in imports if _within(i, ("ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.api",
                                                            "ledger.cli", "ledger.audit", "ledger.status"))}
             assert offending == set(), (module, offending)
 
 
 def test_consumers_and_relay_import_no_api_or_cli() -> None:
     for module, imports in GRAPH.items():
-        if _within(module, ("ledger.consumers", "ledger.relay", "ledger.relay_pages", "ledger.kafka", "ledger.status", "ledger.audit",
+        if _within(module, ("ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.kafka.client", "ledger.status", "ledger.audit",
                             "ledger.credentials")):
             offending = {i for i in imports if _within(i, ("ledger.api", "ledger.cli"))}
             assert offending == set(), (module, offending)

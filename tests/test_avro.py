@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ledger.write.application import Ledger
-from ledger.avro import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
-from ledger.compat import check_full_transitive, problems
+from ledger.kafka.codec import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
+from ledger.kafka.compat import check_full_transitive, problems
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines

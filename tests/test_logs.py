@@ -72,11 +72,11 @@ def test_the_default_is_readable_text_with_ids_as_key_value(restore_logging: Non
     monkeypatch.delenv("LEDGER_LOG_FORMAT", raising=False)
     stream = io.StringIO()
     logs.configure("relay", stream=stream)
-    logging.getLogger("ledger.relay").warning("broker down; retrying from %d", 7, extra={"position": 7})
-    logging.getLogger("ledger.relay").info("to x@y.org")
+    logging.getLogger("ledger.kafka.relay").warning("broker down; retrying from %d", 7, extra={"position": 7})
+    logging.getLogger("ledger.kafka.relay").info("to x@y.org")
 
     first, second = _lines(stream)
-    assert " WARNING relay ledger.relay: broker down; retrying from 7 position=7" in first
+    assert " WARNING relay ledger.kafka.relay: broker down; retrying from 7 position=7" in first
     assert not first.startswith("{")
     assert second.endswith("to <email>")
 

@@ -1,6 +1,6 @@
 """The schemas ship inside the package: a wheel install encodes and decodes on its own.
 
-``ledger/schemas/`` is package data (read through ``importlib.resources``); the
+``ledger/kafka/schemas/`` is package data (read through ``importlib.resources``); the
 top-level ``schemas/`` is the same tree published for subscribers. One test keeps the
 two identical; the other builds a wheel, installs it into a fresh virtualenv and runs a
 round trip there, far from the source tree.
@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from ledger.write.application import Ledger
-from ledger.avro import Codec
+from ledger.kafka.codec import Codec
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "schemas"
-PACKAGED = REPO / "ledger" / "schemas"
+PACKAGED = REPO / "ledger" / "kafka" / "schemas"
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -46,8 +46,8 @@ def test_the_packaged_schemas_are_the_published_schemas() -> None:
     only_packaged = sorted(set(packaged) - set(published))
     differ = sorted(n for n in set(published) & set(packaged) if published[n] != packaged[n])
     assert not (only_published or only_packaged or differ), (
-        "schemas/ (published contract) and ledger/schemas/ (package data) must be identical; "
-        f"only in schemas/: {only_published}; only in ledger/schemas/: {only_packaged}; "
+        "schemas/ (published contract) and ledger/kafka/schemas/ (package data) must be identical; "
+        f"only in schemas/: {only_published}; only in ledger/kafka/schemas/: {only_packaged}; "
         f"different bytes: {differ}"
     )
 
@@ -57,8 +57,8 @@ def test_the_packaged_schemas_are_the_published_schemas() -> None:
 ROUND_TRIP = """
 import json, sys
 import ledger
-from ledger.avro import SCHEMAS, default_codec
-from ledger.compat import check_full_transitive
+from ledger.kafka.codec import SCHEMAS, default_codec
+from ledger.kafka.compat import check_full_transitive
 
 events = json.loads(sys.stdin.read())
 codec = default_codec()
@@ -109,7 +109,7 @@ def test_a_wheel_install_encodes_and_decodes_without_the_source_tree(tmp_path: P
 
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    expected = {f"ledger/schemas/{name}" for name in tree(PUBLISHED)}
+    expected = {f"ledger/kafka/schemas/{name}" for name in tree(PUBLISHED)}
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
 
     # A fresh virtualenv with only the wheel in it. Third-party dependencies come from

@@ -21,7 +21,7 @@ from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.generate import generate_lines
-from ledger.kafka import route
+from ledger.kafka.client import route
 from ledger.projections.base import DocCache
 from ledger.projections.rebuild import rebuild
 from ledger.projections.runner import Item, Runner, all_projections

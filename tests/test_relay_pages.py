@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from ledger.write.application import Ledger
-from ledger.avro import default_codec
+from ledger.kafka.codec import default_codec
 from ledger.config import Settings
 from ledger.generate import generate_lines
-from ledger.relay_pages import Outgoing, PageSource
+from ledger.kafka.relay_pages import Outgoing, PageSource
 
 PAGE = 50
 
@@ -127,7 +127,7 @@ def default_partition(partitioner: Any, key: bytes, parts: tuple[int, ...]) -> i
 def test_the_partition_of_a_key_is_the_default_partitioners() -> None:
     from kafka.partitioner.default import DefaultPartitioner
 
-    from ledger.kafka import partition_for
+    from ledger.kafka.client import partition_for
 
     keys = [b"", b"OFF-0000001", "ÖFF-é".encode(), bytes(range(256)), *(f"OFF-{i:07d}".encode() for i in range(2000))]
     for parts in ((0,), (0, 1, 2, 3, 4, 5), (0, 1, 2), (2, 5, 9, 11)):
@@ -139,7 +139,7 @@ def test_the_partition_of_a_key_is_the_default_partitioners() -> None:
 
 
 def test_pages_carry_their_partition_whether_read_here_or_by_the_helper(sqlite_settings: Settings) -> None:
-    from ledger.kafka import partition_for
+    from ledger.kafka.client import partition_for
 
     list(Ledger(sqlite_settings).ingest(generate_lines(40, seed=8)))
     ledger = Ledger(sqlite_settings)

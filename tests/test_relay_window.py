@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from ledger.kafka import AckWindow
+from ledger.kafka.client import AckWindow
 
 
 class Sent(NamedTuple):

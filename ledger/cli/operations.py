@@ -73,7 +73,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
 
     share: Any = None
     if obj.settings.kafka_bootstrap:
-        from ledger.consumers.kafka import Share
+        from ledger.consumers.topics import Share
 
         try:
             share = Share.parse(partitions, instance)
@@ -86,7 +86,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
-        from ledger.consumers.kafka import KafkaFollower
+        from ledger.consumers.topics import KafkaFollower
 
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
                                  max_records=page, share=share, helper=helper, helper_backlog=helper_backlog)
@@ -240,7 +240,7 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     """
     from ledger.integrity.checkpoint import SigningKey
     from ledger.store.db import Database
-    from ledger.relay import Relay
+    from ledger.kafka.relay import Relay
 
     log_to_stderr("relay")
     bootstrap = require_kafka(obj.settings)
@@ -265,9 +265,9 @@ def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, id
     """Decode and print the officer topic's events (for ops and integrators)."""
     import threading
 
-    from ledger.avro import DecodeError, default_codec
-    from ledger.kafka import make_consumer, officers_topic, partitions_of
-    from ledger.kafka import reference_topic as ref_topic
+    from ledger.kafka.codec import DecodeError, default_codec
+    from ledger.kafka.client import make_consumer, officers_topic, partitions_of
+    from ledger.kafka.client import reference_topic as ref_topic
 
     bootstrap = require_kafka(obj.settings)
     prefix = obj.settings.topic_prefix
@@ -321,7 +321,7 @@ def broker(port: int) -> None:
     import subprocess
     import threading
 
-    from ledger.broker import start_tansu
+    from ledger.kafka.broker import start_tansu
 
     stop = threading.Event()
     on_sigterm(stop)  # SIGTERM and Ctrl-C: stop the broker child, never leave it holding the port

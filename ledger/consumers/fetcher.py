@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 
 from kafka.errors import KafkaError
 
-from ledger.avro import Codec, DecodeError
+from ledger.kafka.codec import Codec, DecodeError
 
 # No ledger.metrics or ledger.projections imports here: the fetcher process starts faster.
 
@@ -243,8 +243,8 @@ class _Sender:
 def _fetch(conn: Connection, setup: Setup, sender: _Sender) -> None:
     from kafka import TopicPartition
 
-    from ledger.avro import default_codec
-    from ledger.kafka import make_consumer
+    from ledger.kafka.codec import default_codec
+    from ledger.kafka.client import make_consumer
 
     def stopped() -> bool:
         if sender.gone.is_set():

@@ -56,7 +56,7 @@ from ledger.projections.runner import Runner
 
 log = logging.getLogger("ledger.projections")
 
-# The aggregate kinds a reference message's key can name (see ledger.kafka.route).
+# The aggregate kinds a reference message's key can name (see ledger.kafka.client.route).
 REFERENCE_KINDS = ("post", "course", "competency", "org")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from ledger.api.auth import create_token
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.generate import generate_lines

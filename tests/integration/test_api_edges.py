@@ -24,7 +24,7 @@ from ledger.api.auth import create_token
 from ledger.api.body import MAX_BODY, MAX_DEPTH
 from ledger.write.application import Ledger
 from ledger.audit import AuditReader
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
 from ledger.store.db import Database

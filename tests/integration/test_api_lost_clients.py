@@ -32,7 +32,7 @@ from ledger.api.auth import Lookup, Principal, TokenCache, create_token, list_to
 from ledger.api.committer import GroupCommitter
 from ledger.api.deps import Services
 from ledger.write.application import Ledger, Outcome
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.store.db import Database
 from ledger.domain.errors import LedgerError

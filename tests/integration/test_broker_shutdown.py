@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from tests.integration.proc import alive, children, port_free, wait_for
 from tests.integration.util import child_env
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from ledger.api.auth import create_token, revoke_token
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.store.db import Database
 from tests.conftest import migrated

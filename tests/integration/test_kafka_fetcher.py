@@ -22,11 +22,11 @@ import pytest
 
 from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.consumers.kafka import KafkaFollower
+from ledger.consumers.topics import KafkaFollower
 from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Item, Runner
-from ledger.relay import Relay
+from ledger.kafka.relay import Relay
 from tests.conftest import migrated
 from tests.integration.test_projections import (
     _progress,

@@ -116,7 +116,7 @@ from ledger.write.application import Ledger
 from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.store.db import Database
-from ledger.relay import Relay
+from ledger.kafka.relay import Relay
 
 store, bootstrap, prefix, key, every = sys.argv[1:]
 settings = Settings(store=store)
@@ -234,7 +234,7 @@ class Partition:
 @pytest.fixture
 def partitioned_broker() -> Iterator[tuple[str, Partition]]:
     """A Tansu broker reachable only through a Partition (it advertises the proxy)."""
-    from ledger.broker import free_port, tansu_binary
+    from ledger.kafka.broker import free_port, tansu_binary
 
     port, proxy_port = free_port(), free_port()
     broker = subprocess.Popen(
@@ -308,7 +308,7 @@ def test_a_relay_cut_off_from_its_broker_saves_only_what_was_acknowledged(
 def test_a_broker_lost_mid_pipeline_is_retried_from_what_it_had_acknowledged(
     sqlite_settings: Settings, topic_prefix: str
 ) -> None:
-    from ledger.broker import free_port, start_tansu
+    from ledger.kafka.broker import free_port, start_tansu
 
     port = free_port()
     first, bootstrap = start_tansu(port)

@@ -15,11 +15,11 @@ import pytest
 
 from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.consumers.kafka import KafkaFollower, Share
+from ledger.consumers.topics import KafkaFollower, Share
 from ledger.store.db import Database
 from ledger.domain.errors import LedgerError
 from ledger.generate import generate_lines
-from ledger.kafka import OFFICER_PARTITIONS
+from ledger.kafka.client import OFFICER_PARTITIONS
 from ledger.projections.runner import Item, Runner, all_projections
 from tests.helpers import reference, register
 from tests.integration.test_projections import (

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.write.application import Ledger
-from ledger.broker import free_port
+from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.generate import generate_lines
 from ledger.status import collect

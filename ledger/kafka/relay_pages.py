@@ -18,11 +18,11 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from ledger.avro import Codec, default_codec
+from ledger.kafka.codec import Codec, default_codec
 from ledger.config import Settings
-from ledger.kafka import partition_for, route
+from ledger.kafka.client import partition_for, route
 
-log = logging.getLogger("ledger.relay")
+log = logging.getLogger("ledger.kafka.relay")
 
 # A helper costs about 0.3 s of CPU to start (an interpreter and its imports), mostly
 # on another core; reading and encoding here costs about 35 µs an event.
@@ -154,7 +154,7 @@ class PageSource:
         # runs threads, and no re-import of the caller's __main__ (as spawn does).
         mine, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        code = "import sys; from ledger.relay_pages import encoder_process_main; encoder_process_main(int(sys.argv[1]))"
+        code = "import sys; from ledger.kafka.relay_pages import encoder_process_main; encoder_process_main(int(sys.argv[1]))"
         try:
             with theirs:
                 self._proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())],

@@ -1,6 +1,6 @@
 """One Avro codec: parses the schemas once; encodes and decodes single-object messages.
 
-The schemas ship inside the package (``ledger/schemas/``, package data read through
+The schemas ship inside the package (``ledger/kafka/schemas/``, package data read through
 :mod:`importlib.resources`), so an installed wheel can encode and decode without the
 source tree. The repository's top-level ``schemas/`` is the same tree published for
 subscribers; ``tests/test_packaging.py`` fails if the two differ by a byte.
@@ -30,7 +30,7 @@ from ledger.domain.errors import LedgerError
 
 # The packaged schema tree: ``<Name>.avsc`` (current) and ``history/<Name>/vN.avsc``.
 # A Traversable, not necessarily a filesystem path (the package may be zipped).
-SCHEMAS: Traversable = files("ledger") / "schemas"
+SCHEMAS: Traversable = files("ledger.kafka") / "schemas"
 MAGIC = b"\xc3\x01"
 _EMPTY = 0xC15D213AA4D7A795
 _TABLE: list[int] = []
@@ -153,5 +153,5 @@ class Codec:
 
 @lru_cache(maxsize=1)
 def default_codec() -> Codec:
-    """The codec for the packaged schemas (``ledger/schemas/``), parsed once per process."""
+    """The codec for the packaged schemas (``ledger/kafka/schemas/``), parsed once per process."""
     return Codec()

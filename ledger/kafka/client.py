@@ -18,7 +18,7 @@ from kafka.partitioner.default import murmur2
 
 from ledger.events import is_officer_event
 
-log = logging.getLogger("ledger.kafka")
+log = logging.getLogger("ledger.kafka.client")
 
 OFFICER_PARTITIONS = 6
 REFERENCE_PARTITIONS = 1

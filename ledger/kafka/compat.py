@@ -4,7 +4,7 @@ Two independent checks, both must pass: the Avro resolution rules applied to the
 schema structure, and a trial that writes generated data with the writer schema and
 reads it back with the reader schema through fastavro.
 
-The schema tree defaults to the one packaged with the ledger (``ledger/schemas/``,
+The schema tree defaults to the one packaged with the ledger (``ledger/kafka/schemas/``,
 read through :mod:`importlib.resources`); any directory laid out the same way, such as
 the repository's published ``schemas/``, can be checked instead.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import fastavro
 from fastavro.utils import generate_many
 
-from ledger.avro import SCHEMAS, current_schema_files, history_schema_files
+from ledger.kafka.codec import SCHEMAS, current_schema_files, history_schema_files
 
 _PROMOTIONS = {
     "int": {"int", "long", "float", "double"},

@@ -3,7 +3,7 @@
 Pipelined, with no flush per page: the next page is read and encoded while the sends
 of the previous one are in flight, and goes to the idempotent producer (acks=all) once
 what is in flight leaves room for it (``max_in_flight`` events, one page by default).
-An :class:`~ledger.kafka.AckWindow` keeps each send's future with its event's position;
+An :class:`~ledger.kafka.client.AckWindow` keeps each send's future with its event's position;
 the saved position is the end of the *contiguous acknowledged prefix*, saved with the
 partition ends in one transaction just before a page goes out (once the prefix moved
 by a page, or a second passed), when the log is drained, after a failed send and on
@@ -39,9 +39,9 @@ from kafka.errors import KafkaError
 from ledger import metrics
 
 from ledger.integrity import checkpoint
-from ledger.avro import Codec, default_codec
+from ledger.kafka.codec import Codec, default_codec
 from ledger.store.db import Database, Positions
-from ledger.kafka import (
+from ledger.kafka.client import (
     AckWindow,
     checkpoints_topic,
     ensure_topics,
@@ -49,9 +49,9 @@ from ledger.kafka import (
     officers_topic,
     reference_topic,
 )
-from ledger.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
+from ledger.kafka.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
 
-log = logging.getLogger("ledger.relay")
+log = logging.getLogger("ledger.kafka.relay")
 
 POSITION = "relay"
 
