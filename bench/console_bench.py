@@ -64,15 +64,15 @@ def bench_console(quick: bool) -> dict[str, float]:
     """p50/p95 (ms) of the officer page for an officer with 200 events, now and as of a date with a diff."""
     from fastapi.testclient import TestClient
 
-    from ledger.store import schema
     from ledger.api.app import create_app
     from ledger.api.auth import create_token
-    from ledger.write.application import Ledger
     from ledger.config import Settings
     from ledger.consumers.log import LogFollower
-    from ledger.store.db import Database
     from ledger.generate import generate_lines
     from ledger.projections.runner import Runner
+    from ledger.store import schema
+    from ledger.store.db import Database
+    from ledger.write.application import Ledger
 
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(store=f"sqlite:///{Path(folder) / 'ledger.store.db'}")

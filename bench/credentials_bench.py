@@ -24,12 +24,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.write.application import Ledger  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.credentials import proof  # noqa: E402
 from ledger.credentials.issue import CredentialIssuer, json_line  # noqa: E402
 from ledger.credentials.issuer import for_settings  # noqa: E402
 from ledger.generate import generate_lines  # noqa: E402
+from ledger.write.application import Ledger  # noqa: E402
 
 
 def signing_baseline(issuer: CredentialIssuer, seconds: float = 2.0) -> float:

@@ -86,9 +86,9 @@ def measure(mode: str, seconds: float = 20.0, rate: int = 1000, per_request: int
     """p50/p99 freshness (ms) in ``mode`` at ``rate`` commands/s sustained for ``seconds``."""
     import httpx
 
-    from ledger.store import schema
     from ledger.api.auth import create_token
     from ledger.kafka.broker import free_port, kafka_broker
+    from ledger.store import schema
     from ledger.store.db import Database
 
     with ExitStack() as stack:

@@ -34,8 +34,8 @@ def _ready_when_logged(child: subprocess.Popen[str], ready: threading.Event) -> 
 
 def consumer_scaling(bootstrap: str, prefix: str, events: int, new_pg: Any, drop_pg: Any,
                      processes: tuple[int, ...] = (1, 2, 3)) -> dict[str, dict[str, float | None]]:
-    from ledger.store import schema
     from ledger.config import Settings
+    from ledger.store import schema
     from ledger.store.db import Database
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -28,9 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.write.application import Ledger  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.generate import generate_lines  # noqa: E402
+from ledger.write.application import Ledger  # noqa: E402
 
 PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -305,13 +305,13 @@ def bench_online(settings: Settings, lines: list[str], clients: int = 32, worker
 def bench_kafka(settings: Settings, bootstrap: str) -> dict[str, Any]:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    from ledger.store import schema
-    from ledger.kafka.codec import default_codec
     from ledger.consumers.topics import KafkaFollower
-    from ledger.store.db import Database
     from ledger.kafka.client import ensure_topics, route
-    from ledger.projections.runner import Runner, all_projections
+    from ledger.kafka.codec import default_codec
     from ledger.kafka.relay import Relay
+    from ledger.projections.runner import Runner, all_projections
+    from ledger.store import schema
+    from ledger.store.db import Database
 
     ledger = Ledger(settings)
     codec = default_codec()
@@ -429,8 +429,8 @@ def _children(pid: int) -> list[int]:
 
 
 def bench_queries(settings: Settings, samples: int = 2000) -> dict[str, Any]:
+    from ledger.read.models import ReadModels
     from ledger.store.db import Database
-    from ledger.readmodels import ReadModels
 
     ledger = Ledger(settings)
     db = Database(settings)

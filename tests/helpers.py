@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from ledger.write.application import Ledger
 from ledger.store.postgres import LedgerPostgresRecorder
 from ledger.store.sqlite import LedgerSQLiteRecorder
+from ledger.write.application import Ledger
 
 T = TypeVar("T")
 

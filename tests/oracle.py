@@ -11,9 +11,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.projections import record as record_fold
+from ledger.write.application import Ledger
 
 OFFICER_TYPES = {"OfficerRegistered", "OfficerTransferred", "CourseEnrolled", "ProgressRecorded",
                  "AssessmentAttempted", "CourseCompleted", "CourseWithdrawn", "OfficerErased"}

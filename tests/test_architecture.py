@@ -1,8 +1,12 @@
-"""The import graph: dependencies point down only.
+"""The import graph: dependencies point down only, and no module imports itself round a cycle.
 
-domain <- application (write service) <- projections / consumers / relay <- audit <- api / cli
+Layers, lowest first (a layer may import itself and the layers below it, never above):
 
-Every ``import`` counts, also inside functions: a lazy import is still a dependency.
+    domain <- config, events, ops, integrity <- store <- write <- projections
+           <- kafka, consumers, credentials <- monitor, read, generate <- api, console <- cli
+
+Every ``import`` counts for the layers, also inside functions: a lazy import is still a
+dependency. For cycles, what runs counts: imports under ``if TYPE_CHECKING:`` do not.
 """
 
 from __future__ import annotations
@@ -20,10 +24,22 @@ DOMAIN_ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "decim
 IO_MODULES = {"os", "sys", "io", "socket", "sqlite3", "subprocess", "pathlib", "shutil", "psycopg",
               "kafka", "fastavro", "httpx", "fastapi", "uvicorn", "click", "rich", "threading", "asyncio"}
 
-WRITE_SIDE = {"ledger.write.application", "ledger.write.unit", "ledger.write.handlers", "ledger.write.commands", "ledger.integrity.crypto",
-              "ledger.store.receipts", "ledger.events", "ledger.config"}
-UPPER = ("ledger.projections", "ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.audit", "ledger.api", "ledger.cli",
-         "ledger.console", "ledger.readmodels", "ledger.status", "ledger.kafka.broker", "ledger.generate",
+LAYERS: list[tuple[str, ...]] = [
+    ("ledger.domain",),
+    ("ledger.config", "ledger.events", "ledger.ops", "ledger.integrity"),
+    ("ledger.store",),
+    ("ledger.write",),
+    ("ledger.projections",),
+    ("ledger.kafka", "ledger.consumers", "ledger.credentials"),
+    ("ledger.monitor", "ledger.read", "ledger.generate"),
+    ("ledger.api", "ledger.console"),
+    ("ledger.cli",),
+]
+
+WRITE_SIDE = {"ledger.write.application", "ledger.write.unit", "ledger.write.handlers", "ledger.write.commands",
+              "ledger.integrity.crypto", "ledger.store.receipts", "ledger.events", "ledger.config"}
+UPPER = ("ledger.projections", "ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.read",
+         "ledger.api", "ledger.cli", "ledger.console", "ledger.monitor", "ledger.kafka.broker", "ledger.generate",
          "ledger.credentials")
 
 
@@ -34,30 +50,100 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports() -> dict[str, set[str]]:
-    """Every module of the package and every module it imports (absolute names)."""
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of import nodes under ``if TYPE_CHECKING:`` (never run)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
+def _read_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Every module of the package and every module it imports (absolute names): all of
+    them, and those imported at run time (a name imported from a package is the
+    submodule when there is one)."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
-    for path in PACKAGE.rglob("*.py"):
-        name = _module_name(path)
+    runtime: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        skipped = _type_checking_only(tree)
         found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        running: set[str] = set()
+        for node in ast.walk(tree):
+            names: set[str] = set()
             if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
+                names = {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom):
                 assert node.level == 0, f"{name}: relative imports hide the graph; write them in full"
-                if node.module == "ledger":
-                    found.update(f"ledger.{alias.name}" for alias in node.names)
-                elif node.module:
-                    found.add(node.module)
+                if node.module:
+                    subs = {f"{node.module}.{alias.name}" for alias in node.names}
+                    names = {s for s in subs if s in modules} or {node.module}
+            found |= names
+            if id(node) not in skipped:
+                running |= {n for n in names if n in modules}
         graph[name] = found
-    return graph
+        runtime[name] = running
+    return graph, runtime
 
 
 def _within(module: str, prefixes: tuple[str, ...] | set[str]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-GRAPH = _imports()
+GRAPH, RUNTIME = _read_graph()
+
+
+def _layer(module: str) -> int | None:
+    for level, prefixes in enumerate(LAYERS):
+        if _within(module, prefixes):
+            return level
+    return None
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {m for m in GRAPH if m != "ledger" and _layer(m) is None} == set()
+
+
+def test_no_layer_imports_one_above_it() -> None:
+    upward = []
+    for module, imports in GRAPH.items():
+        mine = _layer(module)
+        for imported in imports:
+            theirs = _layer(imported)
+            if mine is not None and theirs is not None and theirs > mine:
+                upward.append(f"{module} ({LAYERS[mine][0]}) imports {imported} ({LAYERS[theirs][0]})")
+    assert upward == []
+
+
+def _cycle_from(start: str) -> list[str] | None:
+    """A path of run-time imports from ``start`` back to itself, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        module, path = stack.pop()
+        for imported in RUNTIME.get(module, set()):
+            if imported == start:
+                return [*path, start]
+            if imported not in seen:
+                seen.add(imported)
+                stack.append((imported, [*path, imported]))
+    return None
+
+
+def test_no_runtime_import_cycle() -> None:
+    cycles = [" -> ".join(c) for m in sorted(RUNTIME) if (c := _cycle_from(m)) is not None]
+    assert cycles == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    RUNTIME["ledger.fake_a"] = {"ledger.fake_b"}
+    RUNTIME["ledger.fake_b"] = {"ledger.fake_a"}
+    try:
+        assert _cycle_from("ledger.fake_a") == ["ledger.fake_a", "ledger.fake_b", "ledger.fake_a"]
+    finally:
+        del RUNTIME["ledger.fake_a"], RUNTIME["ledger.fake_b"]
 
 
 def test_the_graph_was_read() -> None:
@@ -86,13 +172,13 @@ def test_projections_import_no_consumer_relay_api_or_cli() -> None:
     for module, imports in GRAPH.items():
         if _within(module, ("ledger.projections",)):
             offending = {i for i in imports if _within(i, ("ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.api",
-                                                           "ledger.cli", "ledger.audit", "ledger.status"))}
+                                                           "ledger.cli", "ledger.read.audit", "ledger.monitor.status"))}
             assert offending == set(), (module, offending)
 
 
 def test_consumers_and_relay_import_no_api_or_cli() -> None:
     for module, imports in GRAPH.items():
-        if _within(module, ("ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.kafka.client", "ledger.status", "ledger.audit",
+        if _within(module, ("ledger.consumers", "ledger.kafka.relay", "ledger.kafka.relay_pages", "ledger.kafka.client", "ledger.monitor.status", "ledger.read.audit",
                             "ledger.credentials")):
             offending = {i for i in imports if _within(i, ("ledger.api", "ledger.cli"))}
             assert offending == set(), (module, offending)

@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.officer import Officer
+from ledger.read.audit import AuditReader
+from ledger.write.application import Ledger
 from tests.helpers import data_key, officer_cmd, reference, register
 
 
@@ -115,9 +115,9 @@ def _raw_database_bytes(settings: Settings) -> bytes:
 
 def test_erasure_leaves_no_personal_data_and_no_key_in_the_database(settings: Settings) -> None:
     from ledger.consumers.log import LogFollower
-    from ledger.store.db import Database
     from ledger.projections.runner import Runner
-    from ledger.readmodels import ReadModels
+    from ledger.read.models import ReadModels
+    from ledger.store.db import Database
 
     name, email = "Zorawar Erasablesingh", "zorawar.erasable@example.gov.in"
     ledger = Ledger(settings)

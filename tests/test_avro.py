@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.write.application import Ledger
-from ledger.kafka.codec import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
-from ledger.kafka.compat import check_full_transitive, problems
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines
+from ledger.kafka.codec import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
+from ledger.kafka.compat import check_full_transitive, problems
+from ledger.write.application import Ledger
 
 
 def copy_schemas(to: Path, src: Traversable = SCHEMAS) -> Path:

@@ -25,18 +25,12 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger.write import application
-
-from ledger.write import commands
-
-from ledger.write import handlers
-
-from ledger.write import unit
-from ledger.write.application import Ledger, Outcome
-from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.errors import RuleViolation
 from ledger.domain.officer import Officer
+from ledger.read.audit import AuditReader
+from ledger.write import application, commands, handlers, unit
+from ledger.write.application import Ledger, Outcome
 from tests.helpers import data_key, officer_cmd, reference, register
 
 SCENE = [*reference(), register("O1"), officer_cmd("enrol", 1, "O1", course_id="K-BUD")]

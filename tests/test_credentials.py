@@ -15,13 +15,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.credentials import issuer as issuers
 from ledger.credentials import proof
 from ledger.credentials.issue import CredentialIssuer, json_line
 from ledger.credentials.verify import verify_credential, verify_one
 from ledger.domain.errors import LedgerError
+from ledger.write.application import Ledger
 from tests.helpers import lines, officer_cmd, reference, register
 
 NAME, EMAIL = "Asha Verma", "asha.verma@example.gov.in"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.integrity import checkpoint
 from ledger.credentials import build, proof
 from ledger.credentials.contexts import CLR_V2, OB_EXTENSIONS, OB_V3, VC_V2
 from ledger.credentials.issue import json_line, sign_credential
 from ledger.credentials.issuer import Issuer
 from ledger.credentials.verify import verify_one
 from ledger.domain.errors import LedgerError
+from ledger.integrity import checkpoint
 from tests.test_credentials_cli import Cli, ingested
 
 OURS = Issuer.create(Ed25519PrivateKey.generate())

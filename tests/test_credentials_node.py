@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer, json_line
 from ledger.credentials.issuer import for_settings
 from ledger.generate import generate_lines
+from ledger.write.application import Ledger
 
 VERIFIER = Path(__file__).parent / "vc-verifier"
 CONTEXTS = Path(__file__).parent.parent / "ledger" / "credentials" / "contexts"

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ledger import metrics
-from ledger.exporter import STATUS_METRICS
+from ledger.monitor.collector import STATUS_METRICS
+from ledger.ops import metrics
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "infra" / "grafana" / "ledger.json"
 

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ledger.write.application import Ledger
 from ledger.cli import cli
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower, entity_key
-from ledger.store.db import Database
 from ledger.domain.officer import Officer
 from ledger.projections.rebuild import rebuild
 from ledger.projections.recovery import Retried, retry
 from ledger.projections.runner import LOG_SOURCE, Item, Runner
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, present, reference, register
 from tests.oracle import exported, fold_store
 

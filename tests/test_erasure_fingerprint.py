@@ -9,9 +9,9 @@ import sqlite3
 
 import psycopg
 
+from ledger.config import Settings
 from ledger.write.application import Ledger
 from ledger.write.commands import parse_line
-from ledger.config import Settings
 from tests.helpers import reference, register
 
 

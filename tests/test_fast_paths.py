@@ -22,13 +22,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger.integrity import crypto
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.domain import officer, plan, reference
 from ledger.generate import generate_lines
+from ledger.integrity import crypto
 from ledger.store.postgres import LedgerPostgresRecorder
 from ledger.store.sqlite import LedgerSQLiteRecorder
+from ledger.write.application import Ledger
 from tests.conftest import create_database, drop_database, migrated, pg_url
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -20,8 +20,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger.write.commands import MAX_DEPTH, SCHEMAS, Command, decode_json, parse_command, parse_line
 from ledger.domain.errors import InvalidCommand
+from ledger.write.commands import (
+    MAX_DEPTH,
+    SCHEMAS,
+    Command,
+    decode_json,
+    parse_command,
+    parse_line,
+)
 from ledger.write.lines import MAX_LINE_BYTES, read_lines
 
 AT = "2025-04-01T09:30:00+05:30"

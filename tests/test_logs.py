@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger import logs
+from ledger.ops import logs
 
 
 @pytest.fixture
@@ -91,8 +91,8 @@ def test_configuring_again_leaves_one_handler_and_silences_the_kafka_client(rest
 def test_metrics_and_logs_are_leaves_every_layer_may_use_and_the_write_side_never_reaches_the_exporter() -> None:
     from tests.test_architecture import GRAPH, WRITE_SIDE
 
-    for leaf in ("ledger.metrics", "ledger.logs"):
+    for leaf in ("ledger.ops.metrics", "ledger.ops.logs"):
         assert {i for i in GRAPH[leaf] if i.startswith("ledger")} == set(), leaf
     for module in WRITE_SIDE:
-        assert not GRAPH[module] & {"ledger.exporter", "ledger.supervisor", "ledger.status"}, module
-    assert "ledger.metrics" in GRAPH["ledger.write.application"]
+        assert not GRAPH[module] & {"ledger.monitor.collector", "ledger.ops.supervisor", "ledger.monitor.status"}, module
+    assert "ledger.ops.metrics" in GRAPH["ledger.write.application"]

@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.exporter import StatusCollector
 from ledger.generate import generate_lines
-from ledger.metrics import REGISTRY
+from ledger.monitor.collector import StatusCollector
+from ledger.ops.metrics import REGISTRY
+from ledger.write.application import Ledger
 from tests.integration.util import run_ledger
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -126,8 +126,8 @@ def test_the_api_serves_metrics_by_route_template_counts_auth_failures_and_group
     from ledger.api.app import create_app
     from ledger.api.auth import create_token
     from ledger.consumers.log import LogFollower
-    from ledger.store.db import Database
     from ledger.projections.runner import Runner
+    from ledger.store.db import Database
     from tests.helpers import reference, register
 
     db = Database(sqlite_settings)
@@ -175,8 +175,8 @@ def test_the_api_serves_metrics_by_route_template_counts_auth_failures_and_group
 
 
 def test_dead_letters_and_projected_batches_are_counted_once_committed(sqlite_settings: Settings) -> None:
-    from ledger.store.db import Database
     from ledger.projections.runner import Item, Runner
+    from ledger.store.db import Database
 
     runner = Runner(Database(sqlite_settings))
     kinds = ("undecodable", "held_back")

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.write.application import Ledger
-from ledger.kafka.codec import Codec
 from ledger.config import Settings
 from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines
+from ledger.kafka.codec import Codec
+from ledger.write.application import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "schemas"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
+from ledger.write.application import Ledger
 from tests.helpers import reference
 
 
@@ -92,8 +92,8 @@ def test_declaring_the_same_ministry_and_year_again_is_a_revision(settings: Sett
 
 
 def test_a_plan_travels_on_the_reference_topic_keyed_by_ministry_and_year() -> None:
-    from ledger.kafka.codec import default_codec
     from ledger.kafka.client import route
+    from ledger.kafka.codec import default_codec
 
     event = {"type": "CapacityPlanDeclared", "event_id": "e", "ministry_id": "MOF", "fy": "2025-26", "version": 1,
              "occurred_at": "2025-04-01T10:00:00+05:30", "recorded_at": "2025-04-01T04:30:00+00:00",

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Runner
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 from tests.plan_oracle import fold
 

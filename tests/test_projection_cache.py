@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.kafka.client import route
 from ledger.projections.base import DocCache
 from ledger.projections.rebuild import rebuild
 from ledger.projections.runner import Item, Runner, all_projections
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 from tests.oracle import exported, fold_store
 from tests.plan_oracle import fold as plan_fold

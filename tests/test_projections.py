@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.projections.runner import Item, Runner
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, present, reference, register
 
 

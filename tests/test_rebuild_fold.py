@@ -17,10 +17,8 @@ from uuid import UUID
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.events import OFFICER_EVENTS, to_public
 from ledger.generate import generate_lines
 from ledger.projections import bulk, sorted_fold
@@ -28,8 +26,10 @@ from ledger.projections.decode import Decoder
 from ledger.projections.rebuild import rebuild
 from ledger.projections.runner import LOG_SOURCE, Runner
 from ledger.projections.sorted_fold import OFFICER_TOPICS
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
 from ledger.store.schema import READ_MODEL_TABLES
+from ledger.write.application import Ledger
 from tests.oracle import exported, fold_store
 
 KEYS = {"records": "officer_id", "competencies": "officer_id", "ministries": "ministry_id"}

@@ -7,11 +7,11 @@ import signal
 import time
 from typing import Any
 
-from ledger.write.application import Ledger
-from ledger.kafka.codec import default_codec
 from ledger.config import Settings
 from ledger.generate import generate_lines
+from ledger.kafka.codec import default_codec
 from ledger.kafka.relay_pages import Outgoing, PageSource
+from ledger.write.application import Ledger
 
 PAGE = 50
 

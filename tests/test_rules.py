@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
 from ledger.config import Settings
+from ledger.read.audit import AuditReader
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, present, reference, register
 
 BASE = reference()

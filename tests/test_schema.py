@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from ledger.store import schema
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.projections.runner import Runner
-from ledger.readmodels import ReadModels
+from ledger.read.audit import AuditReader
+from ledger.read.models import ReadModels
+from ledger.store import schema
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import present
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
+from ledger.write.application import Ledger
 from tests.helpers import data_key, reference, register
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.generate import generate_lines
+from ledger.read.audit import AuditReader
+from ledger.write.application import Ledger
 from tests.helpers import at, data_key, officer_cmd, present, reference, register
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from ledger.supervisor import ChildSpec, Supervisor
+from ledger.ops.supervisor import ChildSpec, Supervisor
 from tests.integration.proc import alive, wait_for
 
 STUBBORN = """

@@ -16,13 +16,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger.integrity import chain
-
-from ledger.integrity import checkpoint
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
 from ledger.config import Settings
 from ledger.domain.officer import Officer
+from ledger.integrity import chain, checkpoint
+from ledger.read.audit import AuditReader
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 
 

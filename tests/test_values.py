@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.write.commands import parse_line
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.values import ID_PATTERN, check_id, financial_year, parse_instant
+from ledger.write.commands import parse_line
 
 
 @pytest.mark.parametrize(("instant", "fy"), [

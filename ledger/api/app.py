@@ -27,8 +27,8 @@ from ledger.api.body import safe_text, validation_message
 from ledger.api.deps import Services
 from ledger.api.routes import admin, commands, credentials, health, ministries, officers
 from ledger.config import Settings
-from ledger.exporter import export_status
-from ledger.metrics import REGISTRY
+from ledger.monitor.collector import export_status
+from ledger.ops.metrics import REGISTRY
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -83,7 +83,7 @@ def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment."""
     import os
 
-    from ledger.logs import configure
+    from ledger.ops.logs import configure
 
     configure("api")  # a worker process of its own: its logs as LEDGER_LOG_FORMAT says
     flag = os.environ.get("LEDGER_SERVE_PROJECT")

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from ledger.store.db import Database
 from ledger.domain.errors import AlreadyExists, LedgerError
+from ledger.store.db import Database
 
 ROLES = ("ingest", "officer", "ministry_hr", "cbc", "auditor", "admin")
 

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
-from ledger import metrics
+from ledger.ops import metrics
 from ledger.write.application import Outcome
 
 log = logging.getLogger("ledger.api")

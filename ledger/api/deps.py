@@ -20,17 +20,18 @@ from ledger.api import auth
 from ledger.api.auth import Lookup, Principal
 from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
-from ledger.store.db import Database
+from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.values import ID_PATTERN
-from ledger.metrics import AUTH_FAILURES
+from ledger.ops.metrics import AUTH_FAILURES
+from ledger.store.db import Database
 
 
 class Services:
     """Per-process resources: the ledger and its audit reads, thread-local database handles, the committer."""
 
     def __init__(self, settings: Settings, project: bool, token_ttl: float = 2.0) -> None:
+        from ledger.read.audit import AuditReader
         from ledger.write.application import Ledger
-        from ledger.audit import AuditReader
 
         self.settings = settings
         self.ledger = Ledger(settings)
@@ -66,7 +67,7 @@ class Services:
 
     def reads(self) -> Any:
         """This thread's read models."""
-        from ledger.readmodels import ReadModels
+        from ledger.read.models import ReadModels
 
         reads = getattr(self._local, "reads", None)
         if reads is None:
@@ -202,3 +203,14 @@ def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep)
 
 
 Officer = Annotated[ReadableOfficer, Depends(readable_officer)]
+
+
+def apply_erasure(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
+    """Erase an officer for the API and the console alike: 404 for an id nothing can have."""
+    if ID_PATTERN.fullmatch(officer_id) is None:  # nothing by that name can be registered
+        raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
+    try:
+        scrubbed = services.ledger.erase(officer_id, reason)
+    except LedgerError as exc:
+        raise HTTPException(404 if isinstance(exc, NotFound) else 422, str(exc)) from None
+    return {"officer_id": officer_id, "erased": True, "scrubbed": scrubbed}

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from ledger.write.commands import SCHEMAS
 from ledger.domain.values import ID_PATTERN, unsafe_character
+from ledger.write.commands import SCHEMAS
 
 MAX_COMMANDS = 1000
 

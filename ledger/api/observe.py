@@ -19,8 +19,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.logs import request_id
-from ledger.metrics import HTTP_DURATION, REGISTRY
+from ledger.ops.logs import request_id
+from ledger.ops.metrics import HTTP_DURATION, REGISTRY
 
 PLAIN_ID = re.compile(rb"[A-Za-z0-9._\-]{1,64}")
 

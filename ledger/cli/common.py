@@ -10,7 +10,7 @@ from ledger.config import Settings
 from ledger.domain.errors import LedgerError
 
 if TYPE_CHECKING:
-    from ledger.audit import AuditReader
+    from ledger.read.audit import AuditReader
 
 F = TypeVar("F", bound="Callable[..., Any]")
 
@@ -38,15 +38,15 @@ class Context:
 
 def read_models(obj: Context) -> Any:
     """The query side: records, competency profiles, ministries, dead letters."""
+    from ledger.read.models import ReadModels
     from ledger.store.db import Database
-    from ledger.readmodels import ReadModels
 
     return ReadModels(Database(obj.settings), obj.ledger)
 
 
 def audit_reader(obj: Context) -> AuditReader:
     """The audit side: history, a record as of an instant, chain checks, event counts."""
-    from ledger.audit import AuditReader
+    from ledger.read.audit import AuditReader
 
     return AuditReader(obj.ledger)
 
@@ -94,8 +94,8 @@ def serve_metrics(obj: Context, host: str, port: int | None, component: str, rel
     """Start this process's /metrics endpoint (positions and lags as ``ledger status`` has them)."""
     if port is None:
         return
-    from ledger.exporter import export_status
-    from ledger.exporter import serve_metrics as serve
+    from ledger.monitor.collector import export_status
+    from ledger.monitor.collector import serve_metrics as serve
 
     export_status(obj.ledger, obj.settings, component, relay=relay, projections=projections)
     try:
@@ -106,6 +106,6 @@ def serve_metrics(obj: Context, host: str, port: int | None, component: str, rel
 
 def log_to_stderr(component: str = "ledger") -> None:
     """INFO logs for the long-running loops, as text or JSON (LEDGER_LOG_FORMAT); kafka's chatter silenced."""
-    from ledger.logs import configure
+    from ledger.ops.logs import configure
 
     configure(component)

@@ -68,8 +68,8 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     --partitions); each keeps its own positions, all write the same read models,
     and every one also reads <prefix>.reference.
     """
-    from ledger.store.db import Database
     from ledger.projections.runner import Runner
+    from ledger.store.db import Database
 
     share: Any = None
     if obj.settings.kafka_bootstrap:
@@ -119,9 +119,9 @@ def rebuild(obj: Context, projection: str, page: int, progress: bool | None, wor
     keep working throughout; afterwards consumption continues with nothing lost or
     counted twice.
     """
-    from ledger.store.db import Database
     from ledger.projections.rebuild import rebuild as run_rebuild
     from ledger.projections.runner import Runner
+    from ledger.store.db import Database
 
     runner = Runner(Database(obj.settings))
     names = [p.name for p in runner.projections] if projection == "all" else [projection]
@@ -151,7 +151,7 @@ def status(obj: Context, as_json: bool, stuck_after: float) -> None:
     store or broker does not answer or something is behind and not moving, so it
     can serve as a health check.
     """
-    from ledger.status import collect
+    from ledger.monitor.status import collect
 
     try:
         ledger = obj.ledger
@@ -239,8 +239,8 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     Signed checkpoints of the log chain go to <prefix>.checkpoints.
     """
     from ledger.integrity.checkpoint import SigningKey
-    from ledger.store.db import Database
     from ledger.kafka.relay import Relay
+    from ledger.store.db import Database
 
     log_to_stderr("relay")
     bootstrap = require_kafka(obj.settings)
@@ -265,9 +265,9 @@ def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, id
     """Decode and print the officer topic's events (for ops and integrators)."""
     import threading
 
-    from ledger.kafka.codec import DecodeError, default_codec
     from ledger.kafka.client import make_consumer, officers_topic, partitions_of
     from ledger.kafka.client import reference_topic as ref_topic
+    from ledger.kafka.codec import DecodeError, default_codec
 
     bootstrap = require_kafka(obj.settings)
     prefix = obj.settings.topic_prefix

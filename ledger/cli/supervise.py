@@ -13,7 +13,7 @@ from ledger.cli.common import Context, log_to_stderr, on_sigterm
 from ledger.cli.render import err
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError
-from ledger.supervisor import ChildSpec, Supervisor
+from ledger.ops.supervisor import ChildSpec, Supervisor
 
 
 def _base(settings: Settings) -> list[str]:

@@ -10,10 +10,10 @@ from typing import IO
 
 import click
 
-from ledger.write.application import Outcome
 from ledger.cli.common import Context
 from ledger.cli.render import emit_json, err, progress_bar, rate
 from ledger.domain.errors import LedgerError
+from ledger.write.application import Outcome
 from ledger.write.lines import read_lines
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.integrity import checkpoint
+
 log = logging.getLogger("ledger.console")
 
 

@@ -22,6 +22,7 @@ from ledger.api.deps import (
     READ_STATUS,
     Rule,
     Services,
+    apply_erasure,
     check_ministry_scope,
     readable_officer,
 )
@@ -134,7 +135,7 @@ def request_verification(services: Services, who: Principal) -> bool:
 
 def status_fragment(services: Services, who: Principal) -> dict[str, Any]:
     """What ``ledger status`` reports (GET /status's rule), with the dead letters themselves."""
-    from ledger.status import collect
+    from ledger.monitor.status import collect
 
     READ_STATUS.check(who)
     report = collect(services.ledger, services.settings)
@@ -204,7 +205,6 @@ def erase(services: Services, who: Principal, officer_id: str, reason: str) -> d
 
     from ledger.api.body import validation_message
     from ledger.api.models import EraseRequest
-    from ledger.api.routes.admin import apply_erasure
 
     ADMINISTER.check(who)
     try:

@@ -53,7 +53,7 @@ from kafka.errors import KafkaError
 
 from ledger.kafka.codec import Codec, DecodeError
 
-# No ledger.metrics or ledger.projections imports here: the fetcher process starts faster.
+# No ledger.ops.metrics or ledger.projections imports here: the fetcher process starts faster.
 
 log = logging.getLogger("ledger.consumers")
 
@@ -243,8 +243,8 @@ class _Sender:
 def _fetch(conn: Connection, setup: Setup, sender: _Sender) -> None:
     from kafka import TopicPartition
 
-    from ledger.kafka.codec import default_codec
     from ledger.kafka.client import make_consumer
+    from ledger.kafka.codec import default_codec
 
     def stopped() -> bool:
         if sender.gone.is_set():
@@ -350,7 +350,7 @@ class Fetcher:
 
     def pump(self, out: queue.Queue[Any], done: threading.Event) -> None:
         """The receiving thread: hand the fetcher's batches over in order until ``done``."""
-        from ledger import metrics
+        from ledger.ops import metrics
         from ledger.projections.runner import Item
 
         sock = self._sock

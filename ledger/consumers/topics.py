@@ -31,12 +31,12 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from ledger import metrics
-from ledger.kafka.codec import Codec, default_codec
 from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over, is_idle, seek
 from ledger.consumers.log import FollowStats
 from ledger.domain.errors import LedgerError
 from ledger.kafka.client import make_consumer, officers_topic, partitions_of, reference_topic
+from ledger.kafka.codec import Codec, default_codec
+from ledger.ops import metrics
 from ledger.projections.runner import Item, Runner
 
 log = logging.getLogger("ledger.consumers")

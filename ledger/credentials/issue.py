@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ledger.write.application import Ledger
 from ledger.credentials import build, proof, rules
 from ledger.credentials.issuer import Issuer
 from ledger.domain.reference import Competency, Course
 from ledger.events import to_public
+from ledger.write.application import Ledger
 
 
 def json_line(credential: Mapping[str, Any]) -> str:

@@ -19,10 +19,10 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
 from ledger.credentials.proof import CredentialError, b58encode, from_multibase
 from ledger.domain.errors import LedgerError
+from ledger.integrity.checkpoint import SigningKey
 
 DEFAULT_ISSUER_NAME = "iGOT Karmayogi"
 DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import StoredEvent
 
-from ledger.integrity import chain
 from ledger.domain.errors import LedgerError
+from ledger.integrity import chain
 
 FIELDS = ("position", "root", "at", "key_id", "signature")
 

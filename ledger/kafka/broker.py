@@ -42,7 +42,7 @@ def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """Start the bundled Tansu broker; returns the process and its bootstrap address."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    from ledger.supervisor import die_with_parent
+    from ledger.ops.supervisor import die_with_parent
 
     proc = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],

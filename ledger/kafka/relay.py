@@ -36,11 +36,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from ledger import metrics
-
 from ledger.integrity import checkpoint
-from ledger.kafka.codec import Codec, default_codec
-from ledger.store.db import Database, Positions
 from ledger.kafka.client import (
     AckWindow,
     checkpoints_topic,
@@ -49,7 +45,10 @@ from ledger.kafka.client import (
     officers_topic,
     reference_topic,
 )
+from ledger.kafka.codec import Codec, default_codec
 from ledger.kafka.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
+from ledger.ops import metrics
+from ledger.store.db import Database, Positions
 
 log = logging.getLogger("ledger.kafka.relay")
 

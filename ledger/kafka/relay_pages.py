@@ -18,9 +18,9 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from ledger.kafka.codec import Codec, default_codec
 from ledger.config import Settings
 from ledger.kafka.client import partition_for, route
+from ledger.kafka.codec import Codec, default_codec
 
 log = logging.getLogger("ledger.kafka.relay")
 

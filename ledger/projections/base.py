@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from ledger.store.db import Cursor
 from ledger.events import OFFICER_EVENTS
+from ledger.store.db import Cursor
 
 CHUNK = 500
 _OFFICER_TYPES = frozenset(OFFICER_EVENTS)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ledger.store.db import Database
 from ledger.projections.base import OfficerDocProjection, dumps
+from ledger.store.db import Database
 
 WRITE_BATCH = 5_000  # officers per bulk write
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.domain.reference import required_levels
 from ledger.projections.base import OfficerDocProjection, dumps
+from ledger.store.db import Cursor
 
 MAX_RECOMMENDED = 10
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.projections.base import OfficerDocProjection, dumps, loads, select_in
+from ledger.store.db import Cursor
 
 
 def new_standing(officer_id: str) -> dict[str, Any]:

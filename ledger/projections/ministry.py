@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.domain.values import financial_year, parse_instant
 from ledger.projections.base import OfficerDocProjection
+from ledger.store.db import Cursor
 
 
 def new_posting(officer_id: str) -> dict[str, Any]:

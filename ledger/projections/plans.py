@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.domain.values import financial_year, parse_instant
 from ledger.projections.base import OfficerDocProjection, dumps, loads
+from ledger.store.db import Cursor
 
 
 def new_member(officer_id: str) -> dict[str, Any]:

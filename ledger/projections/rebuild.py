@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.projections.base import OfficerDocProjection, Projection
 from ledger.projections.runner import LOG_SOURCE, Runner
 from ledger.projections.sorted_fold import fold_history
+from ledger.store.db import Cursor
 from ledger.store.schema import create_shadow_tables, swap_in_shadow_tables
 
 SUFFIX = "_rebuild"

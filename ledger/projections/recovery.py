@@ -48,11 +48,11 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ledger.store.db import Cursor
 from ledger.domain.ids import aggregate_id
 from ledger.events import to_public
 from ledger.projections.base import OfficerDocProjection
 from ledger.projections.runner import Runner
+from ledger.store.db import Cursor
 
 log = logging.getLogger("ledger.projections")
 

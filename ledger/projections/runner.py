@@ -43,9 +43,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger import metrics
-from ledger.store.db import Cursor, Database
 from ledger.events import OFFICER_EVENTS
+from ledger.ops import metrics
 from ledger.projections.base import (
     DocCache,
     OfficerDocProjection,
@@ -53,6 +52,7 @@ from ledger.projections.base import (
     is_retryable,
     select_in,
 )
+from ledger.store.db import Cursor, Database
 
 log = logging.getLogger("ledger.projections")
 

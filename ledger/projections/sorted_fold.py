@@ -35,12 +35,12 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from ledger.store.db import Database
 from ledger.domain.officer import Officer
 from ledger.events import OFFICER_EVENTS
 from ledger.projections.base import OfficerDocProjection
 from ledger.projections.bulk import BulkWriter
 from ledger.projections.decode import Decoder
+from ledger.store.db import Database
 
 Progress = Callable[[int, int], None]
 

@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from ledger.config import Settings
-from ledger.store.db import Cursor, Database
 from ledger.domain.errors import LedgerError
+from ledger.store.db import Cursor, Database
 
 Dialect = Literal["sqlite", "postgres"]
 VERSION_TABLE = "ledger_schema_version"

@@ -11,7 +11,7 @@ Receipts of accepted command ids are written in the same transaction as the
 events, so a resend after a crash answers ``duplicate``.
 
 Audit reads (history, record as of an instant, chain verification, counts) live in
-:mod:`ledger.audit`, which builds on this module; this module writes, and reads the
+:mod:`ledger.read.audit`, which builds on this module; this module writes, and reads the
 notification log and one officer's stream. It imports nothing from the layers above
 it (projections, consumers, relay, audit, api, cli).
 """
@@ -33,16 +33,15 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from ledger import metrics
-
-from ledger.integrity import crypto
-from ledger.store import schema
-from ledger.write.commands import Command
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.officer import Officer
 from ledger.events import public_type, to_public
+from ledger.integrity import crypto
+from ledger.ops import metrics
+from ledger.store import schema
 from ledger.store.receipts import Access
+from ledger.write.commands import Command
 from ledger.write.unit import (
     ACCEPTED,
     DUPLICATE,

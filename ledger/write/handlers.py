@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.integrity import crypto
 from ledger.domain.errors import AlreadyExists, NotFound
 from ledger.domain.officer import Officer
 from ledger.domain.plan import CapacityPlan
 from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
+from ledger.integrity import crypto
 
 if TYPE_CHECKING:
     from ledger.write.unit import UnitOfWork

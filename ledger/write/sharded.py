@@ -34,9 +34,9 @@ from typing import IO, Any
 
 import orjson
 
-from ledger.write.application import Ledger, Outcome
 from ledger.config import Settings
 from ledger.domain.errors import InvalidCommand, LedgerError
+from ledger.write.application import Ledger, Outcome
 
 Item = tuple[int, str | LedgerError]
 

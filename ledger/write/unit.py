@@ -20,12 +20,12 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
-from ledger.integrity import crypto
-from ledger.write.commands import Command, parse_line
 from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
 from ledger.domain.officer import Officer
-from ledger.write.handlers import HANDLERS
+from ledger.integrity import crypto
 from ledger.store.receipts import Receipt
+from ledger.write.commands import Command, parse_line
+from ledger.write.handlers import HANDLERS
 
 if TYPE_CHECKING:
     from ledger.write.application import Ledger

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ledger.api.auth import create_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.projections.runner import Runner
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 
 HOSTILE = "<script>alert('pwned')</script> & <b>Bold</b>"

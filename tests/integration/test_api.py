@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token, read_access_log, revoke_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.projections.runner import Runner
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 
 

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
+from ledger.read.models import ReadModels
 from ledger.store.db import Database
-from ledger.readmodels import ReadModels
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 from tests.integration.util import run_ledger
 

@@ -22,12 +22,12 @@ from schemathesis.specs.openapi.checks import (
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.generate import generate_lines
 from ledger.projections.runner import Runner
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 
 _STORE = Path(__file__).resolve().parent / ".schemathesis-store"
 

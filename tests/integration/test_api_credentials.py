@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token, read_access_log
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer
 from ledger.credentials.issuer import for_settings
 from ledger.credentials.verify import verify_credential
 from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.test_credentials import career
 
 

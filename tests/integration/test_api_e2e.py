@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 
 from ledger.api.auth import create_token
-from ledger.kafka.broker import free_port
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.generate import generate_lines
+from ledger.kafka.broker import free_port
+from ledger.store.db import Database
 from tests.integration.test_projections import export_all
 from tests.integration.util import child_env, ledger_cmd, run_ledger
 

@@ -22,13 +22,13 @@ from starlette.types import Message
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
 from ledger.api.body import MAX_BODY, MAX_DEPTH
-from ledger.write.application import Ledger
-from ledger.audit import AuditReader
-from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
+from ledger.kafka.broker import free_port
 from ledger.projections.runner import Runner
+from ledger.read.audit import AuditReader
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 
 BODY_ENDPOINTS = {"/commands": "ingest", "/tokens": "admin", "/officers/O1/erase": "admin"}

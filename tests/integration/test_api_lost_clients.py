@@ -31,11 +31,11 @@ from ledger.api.app import create_app
 from ledger.api.auth import Lookup, Principal, TokenCache, create_token, list_tokens, revoke_token
 from ledger.api.committer import GroupCommitter
 from ledger.api.deps import Services
-from ledger.write.application import Ledger, Outcome
-from ledger.kafka.broker import free_port
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.domain.errors import LedgerError
+from ledger.kafka.broker import free_port
+from ledger.store.db import Database
+from ledger.write.application import Ledger, Outcome
 
 
 @contextmanager

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.store.db import Database
 from ledger.projections.runner import Runner
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.test_plans_gaps import _apply, scenario
 
 

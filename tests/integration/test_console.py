@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.api.auth import read_access_log, revoke_token
-from ledger.integrity.checkpoint import SigningKey
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.domain.officer import Officer
+from ledger.integrity.checkpoint import SigningKey
+from ledger.store.db import Database
 from tests.conftest import migrated
 from tests.integration.console_world import HOSTILE, NAME, build, csrf_of, sign_in
 
@@ -375,7 +375,7 @@ def test_the_integrity_page_reports_verify_the_checkpoint_and_status(
 def test_integrity_pages_never_wait_for_a_verification_and_start_at_most_one(
     world: tuple[TestClient, dict[str, str], Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledger.audit import AuditReader
+    from ledger.read.audit import AuditReader
 
     client, tokens, _ = world
     _as(client, tokens["auditor"])

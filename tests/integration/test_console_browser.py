@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from ledger.api.auth import create_token, revoke_token
-from ledger.kafka.broker import free_port
 from ledger.config import Settings
+from ledger.kafka.broker import free_port
 from ledger.store.db import Database
 from tests.conftest import migrated
 from tests.integration.console_world import HOSTILE, NAME, build

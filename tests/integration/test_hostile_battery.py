@@ -18,9 +18,9 @@ import httpx
 
 from ledger.api.app import create_app
 from ledger.api.auth import create_token
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.integration.test_api_lost_clients import serving
 from tests.integration.util import child_env
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.topics import KafkaFollower
-from ledger.store.db import Database
 from ledger.generate import generate_lines
-from ledger.projections.runner import Item, Runner
 from ledger.kafka.relay import Relay
+from ledger.projections.runner import Item, Runner
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.conftest import migrated
 from tests.integration.test_projections import (
     _progress,

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.generate import generate_lines
-from ledger.readmodels import ReadModels
+from ledger.read.models import ReadModels
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import present
 from tests.integration.test_projections import assert_matches_fold, export_all
 from tests.integration.util import popen_ledger, run_ledger

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.generate import generate_lines
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import present
 from tests.integration.util import popen_ledger, run_ledger
 from tests.oracle import exported, fold_store
@@ -27,7 +27,7 @@ def export_rows(settings: Settings, model: str, in_process: bool = False) -> lis
     """``ledger export MODEL``'s rows: from the command, or (``in_process``, no interpreter
     to start) from the same query with the same JSON encoding."""
     if in_process:
-        from ledger.readmodels import ReadModels
+        from ledger.read.models import ReadModels
 
         ledger, db = Ledger(settings), Database(settings)
         try:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.generate import generate_lines
+from ledger.write.application import Ledger
 from tests.integration.kafka_reader import Message, read_topic
 from tests.integration.util import child_env, ledger_cmd, popen_ledger, run_ledger
 

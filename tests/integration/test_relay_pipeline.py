@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
-from ledger.store.db import Database, Positions
 from ledger.generate import generate_lines
+from ledger.store.db import Database, Positions
+from ledger.write.application import Ledger
 from tests.integration.kafka_reader import decode, load_writer_schemas
 from tests.integration.util import TEST_SIGNING_KEY, child_env, ledger_cmd, popen_ledger, run_ledger
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
 from ledger.consumers.topics import KafkaFollower, Share
-from ledger.store.db import Database
 from ledger.domain.errors import LedgerError
 from ledger.generate import generate_lines
 from ledger.kafka.client import OFFICER_PARTITIONS
 from ledger.projections.runner import Item, Runner, all_projections
+from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.helpers import reference, register
 from tests.integration.test_projections import (
     _progress,

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger.write.application import Ledger
-from ledger.kafka.broker import free_port
 from ledger.config import Settings
 from ledger.generate import generate_lines
-from ledger.status import collect
+from ledger.kafka.broker import free_port
+from ledger.monitor.status import collect
+from ledger.write.application import Ledger
 from tests.integration.proc import alive, cmdline, descendants, port_free, wait_for
 from tests.integration.test_projections import assert_matches_fold, kafka_args
 from tests.integration.util import child_env, ledger_cmd, run_ledger

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ledger.write.application import Ledger
 from ledger.config import Settings
+from ledger.write.application import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 

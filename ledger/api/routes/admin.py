@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.api import auth
 from ledger.api.body import read_model
-from ledger.api.deps import Admin, Services, ServicesDep
+from ledger.api.deps import Admin, Services, ServicesDep, apply_erasure
 from ledger.api.models import (
     ERRORS,
     Erased,
@@ -20,8 +20,8 @@ from ledger.api.models import (
     TokenRequest,
     request_body,
 )
-from ledger.domain.errors import AlreadyExists, LedgerError, NotFound
-from ledger.domain.values import ID_PATTERN, unsafe_character
+from ledger.domain.errors import AlreadyExists, LedgerError
+from ledger.domain.values import unsafe_character
 
 router = APIRouter(tags=["admin"], responses=ERRORS)
 
@@ -34,16 +34,6 @@ async def erase_officer(officer_id: str, request: Request, who: Admin, services:
     """DPDP erasure: destroy the officer's data key and record OfficerErased."""
     body = await read_model(request, EraseRequest)
     return await run_in_threadpool(apply_erasure, services, officer_id, body.reason)
-
-
-def apply_erasure(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
-    if ID_PATTERN.fullmatch(officer_id) is None:  # nothing by that name can be registered
-        raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
-    try:
-        scrubbed = services.ledger.erase(officer_id, reason)
-    except LedgerError as exc:
-        raise HTTPException(404 if isinstance(exc, NotFound) else 422, str(exc)) from None
-    return {"officer_id": officer_id, "erased": True, "scrubbed": scrubbed}
 
 
 @router.post("/tokens", response_model=NewToken, openapi_extra=request_body(TokenRequest),

@@ -17,7 +17,7 @@ from ledger.api.models import (
     Error,
     request_body,
 )
-from ledger.metrics import GROUP_COMMIT_WAIT
+from ledger.ops.metrics import GROUP_COMMIT_WAIT
 
 router = APIRouter(tags=["commands"])
 

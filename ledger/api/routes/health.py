@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
 @router.get("/status", response_model=dict[str, Any], responses=ERRORS)
 def get_status(who: StatusReader, services: ServicesDep) -> Any:
     """Lag and health of the relay and projections."""
-    from ledger.status import collect
+    from ledger.monitor.status import collect
 
     return collect(services.ledger, services.settings)
 

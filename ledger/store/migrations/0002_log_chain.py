@@ -20,9 +20,9 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger.domain.errors import LedgerError
 from ledger.integrity import chain
 from ledger.store.db import Cursor
-from ledger.domain.errors import LedgerError
 
 NAME = "log chain over the whole log; entity chains cover type, entity and version"
 PAGE = 5000

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-log = logging.getLogger("ledger.supervisor")
+log = logging.getLogger("ledger.ops.supervisor")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ email: an officer's path is counted under its route template (``/officers/{offic
 
 Hot paths count per batch, never per event with a label lookup each; the positions
 and lags come from the same code as ``ledger status`` at scrape time
-(``ledger.exporter``), so the two can never disagree.
+(``ledger.monitor.collector``), so the two can never disagree.
 
 This module imports nothing of the ledger, so every layer may count into it.
 """

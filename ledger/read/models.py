@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from ledger.integrity import crypto
-from ledger.store.db import Database
 from ledger.projections.competency import CompetenciesProjection
 from ledger.projections.gaps import GapsProjection
 from ledger.projections.ministry import MinistriesProjection
 from ledger.projections.plans import PlansProjection
 from ledger.projections.record import RecordsProjection, finish
 from ledger.projections.runner import Runner
+from ledger.store.db import Database
 
 
 class ReadModels:

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.write.application import Ledger
-from ledger.integrity.chain import verify_chain
 from ledger.domain.officer import Officer
 from ledger.events import to_public
+from ledger.integrity.chain import verify_chain
 from ledger.projections import record as record_fold
+from ledger.write.application import Ledger
 
 _ENTITY_FIELDS = ("officer_id", "post_id", "course_id", "competency_id", "org_id")
 

@@ -1,7 +1,7 @@
 """Serving the metrics: positions and lags from ``ledger status``, plus the process's counters.
 
 The gauges of positions, lag and dead letters are computed when Prometheus scrapes,
-by ``ledger.status.collect`` itself, so ``/metrics`` and ``ledger status`` always
+by ``ledger.monitor.status.collect`` itself, so ``/metrics`` and ``ledger status`` always
 agree and the relay and consumers pay nothing for them per event. A scrape reuses a
 report younger than ``min_interval`` seconds, so a flood of scrapes cannot become a
 flood of database queries.
@@ -22,9 +22,9 @@ from prometheus_client.registry import Collector
 
 from ledger.config import Settings
 from ledger.domain.values import parse_instant
-from ledger.metrics import REGISTRY, UP
+from ledger.ops.metrics import REGISTRY, UP
 
-log = logging.getLogger("ledger.metrics")
+log = logging.getLogger("ledger.ops.metrics")
 
 # Every series the status collector exports (the dashboard test checks queries against these).
 STATUS_METRICS = {
@@ -61,7 +61,7 @@ class StatusCollector(Collector):
 
     def report(self) -> dict[str, Any]:
         """The status report, reused for ``min_interval`` seconds."""
-        from ledger.status import collect
+        from ledger.monitor.status import collect
 
         with self._lock:
             if self._report is None or time.monotonic() - self._at >= self.min_interval:

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.config import Settings
-from ledger.store.db import Database
 from ledger.domain.values import parse_instant
+from ledger.store.db import Database
 
 
 def _recorded_at(ledger: Any, position: int) -> datetime | None:
