@@ -15,17 +15,25 @@ second process on the same partition, a rebuild), the write fails the whole batc
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import orjson
 
+from ledger.domain.history import business_history
 from ledger.events import OFFICER_EVENTS
 from ledger.store.db import Cursor
 
 CHUNK = 500
+# In every officer document: the latest occurred_at (epoch seconds) of the events applied
+# to it. An event earlier than that, or a retraction, changes the business history
+# before its end: the document is folded again (see ``OfficerDocProjection.refold``).
+LAST_AT = "_at"
+RETRACTION = "EventsRetracted"
 _OFFICER_TYPES = frozenset(OFFICER_EVENTS)
 # PostgreSQL: deadlock detected, serialization failure (the transaction was the victim).
 _RETRY_STATES = ("40P01", "40001")
@@ -96,6 +104,38 @@ class DocCache:
         self._docs.clear()
 
 
+@functools.lru_cache(maxsize=65536)
+def epoch(instant: str) -> float:
+    """An ISO 8601 instant as epoch seconds (instants compare, text does not)."""
+    return datetime.fromisoformat(instant).timestamp()
+
+
+def business_order(events: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """An officer's events (versions ascending) in business order: as given when nothing
+    is late or retracted, which is the usual case and costs one pass."""
+    last = float("-inf")
+    for event in events:
+        at = epoch(event["occurred_at"])
+        if event["type"] == RETRACTION or at < last:
+            return cast(list[dict[str, Any]], business_history(events))
+        last = at
+    return events
+
+
+def mark(doc: dict[str, Any], events: Sequence[dict[str, Any]]) -> None:
+    """Record in ``doc`` the latest occurred_at of ``events`` (see ``LAST_AT``)."""
+    latest = doc.get(LAST_AT, float("-inf"))
+    for event in events:
+        if event["type"] != RETRACTION:
+            latest = max(latest, epoch(event["occurred_at"]))
+    if latest != float("-inf"):
+        doc[LAST_AT] = latest
+
+
+class HistoryUnavailable(Exception):
+    """A document must be folded again and no reader of the store's history was given."""
+
+
 class DocumentMoved(Exception):
     """A stored document is not at the version a batch's change of it was based on."""
 
@@ -158,6 +198,15 @@ def write_docs(c: Cursor, table: str, rows: Sequence[tuple[str, int, str, int]])
         raise DocumentMoved(f"{len(rows) - written} of {len(rows)} documents in {table} were moved by another writer")
 
 
+def _add(into: dict[Any, Any], values: dict[Any, Any], sign: int) -> None:
+    """``into += sign * values``, key by key (a value is a number or a list of numbers)."""
+    for key, value in values.items():
+        if isinstance(value, list):
+            into[key] = [a + sign * b for a, b in zip(into.get(key) or [0] * len(value), value, strict=True)]
+        else:
+            into[key] = into.get(key, 0) + sign * value
+
+
 class Projection:
     """A read model: its tables, and how a batch of events changes them."""
 
@@ -178,9 +227,26 @@ class Projection:
 
 
 class OfficerDocProjection(Projection):
-    """A projection keeping one JSON document per officer, plus optional extra tables."""
+    """A projection keeping one JSON document per officer, plus optional extra tables.
+
+    Events are applied in the order they come (versions ascending), which is the business
+    order as long as each comes after the events before it. A late event (earlier than
+    the document's latest) or a retraction changes the history before its end: the
+    officer is folded again from its stored events, once as before the event and once
+    with it, and the difference of the two folds is applied (``refold``). So a read model
+    always shows the current business history, at a cost that grows with the officer's
+    history, never with the store.
+    """
 
     doc_table = "rm_docs"
+    # Per-batch accumulators (attributes ``begin`` sets) that are sums: a re-fold adds the
+    # officer's new contribution and subtracts the old. Values are numbers or lists of them.
+    counters: tuple[str, ...] = ()
+    # Per-batch sets of rows inserted idempotently; a re-fold may also remove rows, listed
+    # in the attribute ``<name>_gone`` for ``flush`` to delete.
+    row_sets: tuple[str, ...] = ()
+    # Reads an officer's stored events (public shape, versions ascending): set by the runner.
+    history: Callable[[str], list[dict[str, Any]]] | None = None
 
     def tables(self) -> list[str]:
         return [self.doc_table, *self.extra_tables()]
@@ -203,6 +269,48 @@ class OfficerDocProjection(Projection):
 
     def flush(self, c: Cursor, suffix: str) -> None:
         """Called after a batch's documents are written (to write accumulators)."""
+
+    def fold(self, officer_id: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """A new document folded from ``events`` in business order (counted in the accumulators)."""
+        doc = self.new_doc(officer_id)
+        for event in business_order(events):
+            self.apply_event(None, doc, event)
+        mark(doc, events)
+        return doc
+
+    def refold(self, officer_id: str, stored: dict[str, Any], version: int) -> dict[str, Any]:
+        """The officer's document through ``version`` folded again from the store, and the
+        batch's accumulators moved by the difference between that fold and the fold of
+        the versions before it (which ``stored`` is)."""
+        if self.history is None:
+            raise HistoryUnavailable(f"{self.name}: {officer_id} needs a re-fold and no history reader was given")
+        events = [e for e in self.history(officer_id) if e["version"] <= version]
+        if [e["version"] for e in events] != list(range(1, version + 1)):
+            raise HistoryUnavailable(f"{self.name}: the store does not hold versions 1..{version} of {officer_id}")
+        kept = dict(self.__dict__)
+        self.begin()
+        self.fold(officer_id, events[:-1])
+        before = dict(self.__dict__)
+        self.begin()
+        doc = self.fold(officer_id, events)
+        after = dict(self.__dict__)
+        self.__dict__.clear()
+        self.__dict__.update(kept)
+        for name in self.counters:
+            _add(getattr(self, name), after[name], 1)
+            _add(getattr(self, name), before[name], -1)
+        for name in self.row_sets:  # the rows hold the officer id: after[name] are all of its rows
+            rows, gone = getattr(self, name), getattr(self, f"{name}_gone")
+            added, removed = after[name] - before[name], before[name] - after[name]
+            rows.update(added)
+            rows.difference_update(removed)
+            gone.update(removed)
+            gone.difference_update(added)
+        self.refolded(stored, doc)
+        return doc
+
+    def refolded(self, stored: dict[str, Any], doc: dict[str, Any]) -> None:
+        """Called after ``refold`` replaced ``stored`` by ``doc`` (for per-officer rows)."""
 
     def load_docs(self, c: Cursor, officer_ids: Iterable[str], suffix: str = "") -> dict[str, tuple[int, dict[str, Any]]]:
         rows = select_in(
@@ -255,7 +363,14 @@ class OfficerDocProjection(Projection):
                 gaps.append(Gap(officer_id, version + 1, event["version"], officer_id in stalled))
                 stalled.add(officer_id)
                 continue
-            self.apply_event(c, doc, event)
+            at = epoch(event["occurred_at"])
+            # A document from before LAST_AT was kept is folded again once to learn it.
+            last = doc.get(LAST_AT, float("inf") if version else float("-inf"))
+            if event["type"] == RETRACTION or at < last:
+                doc = self.refold(officer_id, doc, event["version"])
+            else:
+                self.apply_event(c, doc, event)
+                doc[LAST_AT] = at
             docs[officer_id] = (event["version"], doc)
             changed.add(officer_id)
         write_docs(c, f"{self.doc_table}{suffix}",

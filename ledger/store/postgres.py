@@ -19,7 +19,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.integrity import chain
-from ledger.store.receipts import ACCESS, Access, Receipt
+from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -43,6 +43,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
         self.log_table = SQL("{}.{}").format(schema, Identifier(chain.LOG_TABLE))
         self.access_table = SQL("{}.{}").format(schema, Identifier(ACCESS))
+        self.actors_table = SQL("{}.{}").format(schema, Identifier(ACTORS))
         # Which event got which position: the log chain links events in position order.
         self.insert_events_statement += SQL(", originator_id, originator_version")
         # The same insert from one array per column, passed in binary: psycopg builds an
@@ -155,6 +156,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (officer_id) DO UPDATE SET ministry_id = excluded.ministry_id, erased = excluded.erased",
         )
         self._insert_rows(curs, self.keys_table, ("text", "bytea"), list(keys.items()))
+        actors: list[Actor] = kwargs.get("actors") or []
+        self._insert_rows(curs, SQL("{} (officer_id, version, role, token_name)").format(self.actors_table),
+                          ("text", "bigint", "text", "text"), actors)
         for officer_id in kwargs.get("destroy_keys") or ():
             curs.execute(
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from uuid import UUID
@@ -137,7 +137,7 @@ class Ledger(Application[UUID]):
         line = command if isinstance(command, str) else json.dumps(command)
         return next(iter(self._apply_batch([(1, line)])))
 
-    def _apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
+    def _apply_batch(self, chunk: Sequence[tuple[int, str | LedgerError | Command]]) -> list[Outcome]:
         """Apply numbered lines as one batch; one outcome per line, in order.
 
         Raises only when the store cannot be used at all (unreachable or locked
@@ -281,7 +281,7 @@ class Ledger(Application[UUID]):
                 self._remember(aggregate)
         return {i for i in wanted if i not in by_id}
 
-    def erase(self, officer_id: str, reason: str) -> bool:
+    def erase(self, officer_id: str, reason: str, ticket: str | None = None) -> bool:
         """Destroy the officer's data key and record ``OfficerErased``, atomically.
 
         The ciphertext of name and email stays in the events (and on Kafka), but
@@ -296,7 +296,7 @@ class Ledger(Application[UUID]):
                 if officer is None:
                     raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
                 try:
-                    officer.erase(reason, datetime.now(timezone.utc))
+                    officer.erase(reason, ticket, datetime.now(timezone.utc))
                     self.save(officer, destroy_keys=[officer_id])
                 except RACES:
                     self._cache.clear()
