@@ -53,7 +53,7 @@ def test_export_verify_and_the_officer_filter(tmp_path: Path) -> None:
     assert c.run("credentials", "export", "--officer", "O3")[:2] == (0, "")  # nothing completed
     code, _, err = c.run("credentials", "export", "--officer", "NOBODY")
     assert code == 1 and "not registered" in err
-    assert c.run("erase", "O2", "--reason", "DPDP request", "--yes")[0] == 0
+    assert c.run("erase", "O2", "--reason", "data_principal_request", "--yes")[0] == 0
     assert c.run("credentials", "export", "--officer", "O2")[:2] == (0, "")
     assert c.run("credentials", "export")[1] == mine
     # what O2 was given before the erasure still verifies

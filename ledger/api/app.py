@@ -4,7 +4,8 @@ Roles (deny by default): ``ingest`` may only POST /commands; ``officer`` reads i
 own record, competencies and history; ``ministry_hr`` reads officers currently
 posted under its ministry and that ministry's aggregates; ``cbc`` reads every
 ministry's aggregates and no individual; ``auditor`` reads everything, including
-history and status; ``admin`` manages erasure and tokens. Every response carrying an
+history and status; ``admin`` manages erasure and tokens. An officer's access log
+(who read their data) is the officer's own and the auditors'. Every response carrying an
 officer's personal data or history leaves one entry in the append-only access log.
 
 The routes live in ``ledger.api.routes``, authentication and authorization in
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException
 from ledger.api import observe
 from ledger.api.body import safe_text, validation_message
 from ledger.api.deps import Services
-from ledger.api.routes import admin, commands, credentials, health, ministries, officers
+from ledger.api.routes import access_log, admin, commands, credentials, health, ministries, officers
 from ledger.config import Settings
 from ledger.monitor.collector import export_status
 from ledger.ops.metrics import REGISTRY
@@ -70,8 +71,8 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(observe.Observe)  # durations by route template, request ids
-    for router in (commands.router, officers.router, ministries.router, health.router, admin.router,
-                   credentials.router, observe.router):
+    for router in (commands.router, officers.router, access_log.router, ministries.router, health.router,
+                   admin.router, credentials.router, observe.router):
         app.include_router(router)
     from ledger.console.routes import router as console  # the reviewers' pages at /console
 

@@ -206,12 +206,15 @@ def readable_officer(officer_id: str, who: OfficerReader, services: ServicesDep)
 Officer = Annotated[ReadableOfficer, Depends(readable_officer)]
 
 
-def apply_erasure(services: Services, officer_id: str, reason: str) -> dict[str, Any]:
-    """Erase an officer for the API and the console alike: 404 for an id nothing can have."""
+def apply_erasure(services: Services, officer_id: str, reason: str, ticket: str | None = None) -> dict[str, Any]:
+    """Erase an officer for the API and the console alike: 404 for an id nothing can have.
+
+    ``reason`` and ``ticket`` come validated (``ledger.api.models.EraseRequest``: a code, an id).
+    """
     if ID_PATTERN.fullmatch(officer_id) is None:  # nothing by that name can be registered
         raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
     try:
-        scrubbed = services.ledger.erase(officer_id, reason)
+        scrubbed = services.ledger.erase(officer_id, reason, ticket)
     except LedgerError as exc:
         raise HTTPException(404 if isinstance(exc, NotFound) else 422, str(exc)) from None
     return {"officer_id": officer_id, "erased": True, "scrubbed": scrubbed}

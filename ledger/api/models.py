@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from ledger.domain.values import ID_PATTERN, unsafe_character
+from ledger.domain.values import ERASURE_REASONS, ID_PATTERN, unsafe_character
 from ledger.write.commands import SCHEMAS
 
 MAX_COMMANDS = 1000
@@ -117,8 +117,28 @@ class Health(BaseModel):
     ok: bool
 
 
+def _erasure_reason(value: str) -> str:
+    # The value is not echoed: whatever was sent instead of a code may be personal data.
+    if value not in ERASURE_REASONS:
+        raise PydanticCustomError("erasure_reason", "must be one of " + ", ".join(ERASURE_REASONS)
+                                  + " (a code, never free text)")
+    return value
+
+
+ErasureReason = Annotated[
+    str,
+    AfterValidator(_erasure_reason),
+    Field(json_schema_extra={"enum": list(ERASURE_REASONS)},
+          description="Why, a code (free text could hold the personal data being erased)"),
+]
+
+
 class EraseRequest(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_storable)]
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ErasureReason
+    ticket: Identifier | None = Field(None, description="An optional reference, e.g. a grievance or order "
+                                                        "number: an id, never free text")
 
 
 class Erased(BaseModel):
@@ -126,6 +146,19 @@ class Erased(BaseModel):
     erased: bool
     scrubbed: bool = Field(description="Whether the database files were also scrubbed of the key's old bytes "
                                        "(false: retry `ledger erase` later; the erasure itself is done)")
+
+
+class AccessEntry(BaseModel):
+    """One read of an officer's data, as the officer or an auditor sees it in the access log."""
+
+    at: str = Field(description="When, an ISO 8601 instant")
+    role: str = Field(description="The reader's role")
+    ministry_id: str | None = Field(description="The reader's ministry, for a role that has one (ministry_hr); "
+                                                "else null")
+    what: str = Field(description="What was read: record, competencies, history, credentials, access-log, or "
+                                  "the console's officer page")
+    token_name: str | None = Field(None, description="The reader's token name (a staff identity): only in an "
+                                                     "auditor's view, never in the officer's")
 
 
 TokenName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable)]

@@ -8,14 +8,29 @@ import click
 
 from ledger.cli.common import Context
 from ledger.cli.render import emit_json, err, fail, token_line
+from ledger.domain.errors import LedgerError
+from ledger.domain.values import ERASURE_REASONS, check_id
+
+
+def _ticket(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An id (as every id of the ledger), else a usage error (exit 2) before anything is erased."""
+    if value is None:
+        return None
+    try:
+        return check_id(value, "ticket")
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc).removeprefix("ticket: ")) from None
 
 
 @click.command()
 @click.argument("officer_id")
-@click.option("--reason", required=True, help="Why (kept in the OfficerErased event; no personal data).")
+@click.option("--reason", required=True, type=click.Choice(ERASURE_REASONS),
+              help="Why, a code (kept in the OfficerErased event; never free text).")
+@click.option("--ticket", callback=_ticket, metavar="ID",
+              help="An optional reference kept with it, e.g. a grievance or order number (an id).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def erase(obj: Context, officer_id: str, reason: str, yes: bool) -> None:
+def erase(obj: Context, officer_id: str, reason: str, ticket: str | None, yes: bool) -> None:
     """Erase OFFICER_ID's personal data for good (DPDP).
 
     Destroys the officer's data key (so every copy of the encrypted name and email,
@@ -26,7 +41,7 @@ def erase(obj: Context, officer_id: str, reason: str, yes: bool) -> None:
     """
     if not yes and sys.stdin.isatty():
         click.confirm(f"Erase the personal data of {officer_id} for good?", abort=True)
-    scrubbed = obj.ledger.erase(officer_id, reason)
+    scrubbed = obj.ledger.erase(officer_id, reason, ticket)
     err.print(f"erased {officer_id}: data key destroyed, OfficerErased recorded", highlight=False)
     if not scrubbed:
         fail("the database files could not be scrubbed now (another process holds the database); "

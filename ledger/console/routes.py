@@ -210,7 +210,8 @@ async def integrity_status(request: Request, services: ServicesDep) -> Response:
 async def erase_form(request: Request, services: ServicesDep) -> Response:
     async def build(who: Principal) -> Response:
         ADMINISTER.check(who)
-        return render(request, "erase.html", who=who, officer_id="", reason="")
+        return render(request, "erase.html", who=who, officer_id="", reason="", ticket="",
+                      reasons=views.ERASURE_CHOICES)
 
     return await guarded(request, services, build)
 
@@ -221,9 +222,11 @@ async def erase_confirm(request: Request, services: ServicesDep) -> Response:
     async def build(who: Principal) -> Response:
         ADMINISTER.check(who)  # before the body is read, as the API does
         form = await session.read_form(request)
-        officer_id, reason = form.get("officer_id", "").strip(), form.get("reason", "")
-        views.erase_check(who, officer_id, reason)
-        return render(request, "erase_confirm.html", who=who, officer_id=officer_id, reason=reason)
+        officer_id, reason, ticket = (form.get("officer_id", "").strip(), form.get("reason", ""),
+                                      form.get("ticket", "").strip())
+        views.erase_check(who, officer_id, reason, ticket)
+        return render(request, "erase_confirm.html", who=who, officer_id=officer_id, reason=reason,
+                      ticket=ticket, label=dict(views.ERASURE_CHOICES)[reason])
 
     return await guarded(request, services, build)
 
@@ -236,7 +239,7 @@ async def erase(request: Request, services: ServicesDep) -> Response:
         if form.get("confirm") != "yes":
             raise HTTPException(422, "confirm: the erasure was not confirmed")
         outcome = await run_in_threadpool(views.erase, services, who, form.get("officer_id", "").strip(),
-                                          form.get("reason", ""))
+                                          form.get("reason", ""), form.get("ticket", "").strip())
         return render(request, "erase_done.html", who=who, outcome=outcome)
 
     return await guarded(request, services, build)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from ledger.api import auth
+from ledger.api import access, auth
 from ledger.api.auth import Principal
 from ledger.api.deps import (
     ADMINISTER,
@@ -28,7 +28,7 @@ from ledger.api.deps import (
 )
 from ledger.console import charts, verification
 from ledger.domain.errors import LedgerError
-from ledger.domain.values import IST, financial_year, parse_instant
+from ledger.domain.values import ERASURE_REASONS, IST, financial_year, parse_instant
 from ledger.projections.record import fold
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -36,7 +36,17 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 VERIFY = Rule(("auditor",), "verify the ledger's integrity")
 # The fields an officer event's timeline entry names, besides its type and times.
 _DETAILS = ("name", "email", "org_id", "ministry_id", "post_id", "course_id", "percent", "score", "passed",
-            "duration_hours", "reason")
+            "duration_hours", "reason", "ticket")
+# The erasure form's choices: each reason code with what it means (every code has one).
+_REASON_LABELS = {
+    "data_principal_request": "The officer asked for it (data principal's request)",
+    "purpose_served": "The purpose is served: the data need no longer be kept",
+    "legal_order": "An order of a court or another authority",
+    "other": "Another reason (record the reference as the ticket)",
+}
+ERASURE_CHOICES = [(code, _REASON_LABELS[code]) for code in ERASURE_REASONS]
+# How many access-log entries the officer page shows (newest first).
+READERS_SHOWN = 200
 
 
 def instant_of(text: str, field: str) -> datetime:
@@ -91,7 +101,8 @@ def _text(instant: datetime | None) -> str | None:
 
 
 def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str) -> dict[str, Any]:
-    """The officer page: record (now or as of), history, competencies, diff, and (auditor) who read it."""
+    """The officer page: record (now or as of), history, competencies, diff, and who read it (the
+    officer and auditors; token names only for auditors, as GET /officers/{id}/access-log)."""
     READ_OFFICERS.check(who)
     found = readable_officer(officer_id, who, services)
     events = services.ledger.officer_events(officer_id)
@@ -110,7 +121,9 @@ def officer_page(services: Services, who: Principal, officer_id: str, as_of: str
     profile = services.reads().competency_profile(officer_id)
     db = services.db()
     auth.log_access(db, who, officer_id, "console:officer")
-    readers = auth.read_access_log(db, officer_id, latest=200) if who.role == "auditor" else None
+    readers = None
+    if who.role in access.READ_ACCESS_LOG.roles:  # an officer here is this officer: readable_officer said so
+        readers = access.entries(db, officer_id, names=who.role == "auditor", limit=READERS_SHOWN)
     return {
         "officer_id": officer_id, "record": shown, "current": found.record, "as_of": as_of, "compare": compare,
         "as_of_instant": _text(then),
@@ -199,33 +212,31 @@ def gaps_csv(services: Services, who: Principal, ministry_id: str) -> str:
     return to_csv([found])
 
 
-def erase(services: Services, who: Principal, officer_id: str, reason: str) -> dict[str, Any]:
-    """Erase as POST /officers/{id}/erase does (same checks, same answer)."""
+def _erase_request(reason: str, ticket: str) -> Any:
+    """The form's reason and ticket as POST /officers/{id}/erase takes them (an empty ticket: none), else 422."""
     from pydantic import ValidationError
 
     from ledger.api.body import validation_message
     from ledger.api.models import EraseRequest
 
-    ADMINISTER.check(who)
     try:
-        body = EraseRequest(reason=reason)
+        return EraseRequest(reason=reason, ticket=ticket or None)
     except ValidationError as exc:
         raise HTTPException(422, validation_message(exc.errors())) from None
-    return apply_erasure(services, officer_id, body.reason)
 
 
-def erase_check(who: Principal, officer_id: str, reason: str) -> None:
+def erase(services: Services, who: Principal, officer_id: str, reason: str, ticket: str = "") -> dict[str, Any]:
+    """Erase as POST /officers/{id}/erase does (same checks, same answer)."""
+    ADMINISTER.check(who)
+    body = _erase_request(reason, ticket)
+    return apply_erasure(services, officer_id, body.reason, body.ticket)
+
+
+def erase_check(who: Principal, officer_id: str, reason: str, ticket: str = "") -> None:
     """Refuse, before the confirmation step, what the erasure itself would refuse without a lookup."""
-    from pydantic import ValidationError
-
-    from ledger.api.body import validation_message
-    from ledger.api.models import EraseRequest
     from ledger.domain.values import ID_PATTERN
 
     ADMINISTER.check(who)
     if ID_PATTERN.fullmatch(officer_id) is None:  # as apply_erasure answers it
         raise HTTPException(404, f"officer_id: officer {officer_id!r} is not registered")
-    try:
-        EraseRequest(reason=reason)
-    except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc.errors())) from None
+    _erase_request(reason, ticket)

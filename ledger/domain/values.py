@@ -12,6 +12,10 @@ from ledger.domain.errors import InvalidCommand
 # pattern means "the whole string" whether it is used with match, fullmatch or search.
 ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 IST = timezone(timedelta(hours=5, minutes=30))
+# Why an officer's personal data was erased: a code, never free text (free text could
+# hold the very personal data the erasure removes). The CLI, the API and the console
+# accept only these; OfficerErased's Avro schema documents the same list.
+ERASURE_REASONS = ("data_principal_request", "purpose_served", "legal_order", "other")
 
 # Characters no stored text may hold: C0 and C1 controls (NUL among them: PostgreSQL
 # refuses it in text), the Unicode line and paragraph separators (they break every

@@ -170,7 +170,7 @@ def test_the_openapi_document_lists_every_endpoint(api: Api) -> None:
 
 
 def test_admin_erases_through_the_api_and_only_admin_may(api: Api) -> None:
-    body = {"reason": "data principal's request"}
+    body = {"reason": "data_principal_request", "ticket": "GR-2025-17"}
     for role in ("ingest", "officer", "hr_mof", "cbc", "auditor"):
         assert api.call(role, "POST", "/officers/O1/erase", body).status_code == 403
     assert api.call("admin", "POST", "/officers/NOBODY/erase", body).status_code == 404

@@ -93,7 +93,7 @@ def test_each_read_leaves_one_access_log_entry_and_a_denied_one_none(api: Api) -
 
 
 def test_an_erased_officer_gets_an_empty_list(api: Api) -> None:
-    erased = api.client.post("/officers/O2/erase", json={"reason": "DPDP request"},
+    erased = api.client.post("/officers/O2/erase", json={"reason": "data_principal_request"},
                              headers={"Authorization": f"Bearer {api.tokens['admin']}"})
     assert erased.status_code == 200
     response = api.get("auditor", "/officers/O2/credentials")

@@ -158,7 +158,8 @@ def test_an_officer_id_that_is_not_an_id_answers_like_an_unknown_officer(api: Cl
         assert response.status_code == 404, (officer_id, endpoint, response.text)
         unknown = api.get("auditor", f"/officers/NOBODY/{endpoint}").json()["detail"]
         assert response.json()["detail"].endswith(unknown.removeprefix("no officer 'NOBODY'"))
-    erase = api.http.post(f"/officers/{officer_id}/erase", json={"reason": "request"}, headers=api.headers("admin"))
+    erase = api.http.post(f"/officers/{officer_id}/erase", json={"reason": "data_principal_request"},
+                          headers=api.headers("admin"))
     assert erase.status_code == 404, erase.text
     assert api.get("ingest", f"/officers/{officer_id}/record").status_code == 403
 

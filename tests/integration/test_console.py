@@ -104,7 +104,7 @@ def test_every_page_answers_every_role_exactly_as_the_api_does(world: tuple[Test
                 assert f'<strong id="headcount">{expected.json()["headcount"]}</strong>' in shown.text
         # The integrity page is the auditor's; the erasure pages the admin's, as POST /officers/{id}/erase.
         assert client.get("/console/integrity").status_code == (200 if role == "auditor" else 403), role
-        erase = client.post("/officers/NOBODY/erase", json={"reason": "test"},
+        erase = client.post("/officers/NOBODY/erase", json={"reason": "other"},
                             headers={"Authorization": f"Bearer {tokens[role]}"})
         assert client.get("/console/erase").status_code == (200 if erase.status_code == 404 else 403), role
     # Refused pages left no access-log entry; each page shown left one.
@@ -231,7 +231,7 @@ def test_state_changing_forms_refuse_a_missing_or_wrong_csrf_token(
     _as(client, tokens["admin"])
     good = csrf_of(client.get("/console/erase").text)
     for wrong in ({}, {"csrf": ""}, {"csrf": "0" * 64}, {"csrf": good[:-1]}):
-        form = {"officer_id": "O1", "reason": "request", "confirm": "yes", **wrong}
+        form = {"officer_id": "O1", "reason": "data_principal_request", "confirm": "yes", **wrong}
         assert client.post("/console/erase/confirm", data=form).status_code == 403
         assert client.post("/console/erase", data=form).status_code == 403
         assert client.post("/console/sign-out", data=wrong, follow_redirects=False).status_code == 403
@@ -306,16 +306,19 @@ def test_erasure_confirms_the_consequences_then_erases_and_reports_the_scrub(
     client, tokens, settings = world
     _as(client, tokens["admin"])
     form = client.get("/console/erase")
-    reason = "DPDP request <#42>"
+    assert '<select id="reason" name="reason" required' in form.text
+    reason, ticket = "data_principal_request", "GR-2025-42"
     confirm = client.post("/console/erase/confirm", data={"csrf": csrf_of(form.text), "officer_id": "O1",
-                                                          "reason": reason})
+                                                          "reason": reason, "ticket": ticket})
     assert confirm.status_code == 200
-    assert "cannot be undone" in confirm.text and "DPDP request &lt;#42&gt;" in confirm.text
+    assert "cannot be undone" in confirm.text
+    assert f'<code id="reason-code">{reason}</code>' in confirm.text and f'<code id="ticket-id">{ticket}</code>' in confirm.text
     assert NAME not in confirm.text  # the admin does not read officers
-    assert client.post("/console/erase/confirm", data={"csrf": csrf_of(form.text), "officer_id": "O1",
-                                                       "reason": ""}).status_code == 422
+    for bad in ({"reason": ""}, {"reason": "DPDP request <#42>"}):
+        assert client.post("/console/erase/confirm", data={"csrf": csrf_of(form.text), "officer_id": "O1",
+                                                           **bad}).status_code == 422
     done = client.post("/console/erase", data={"csrf": csrf_of(confirm.text), "officer_id": "O1",
-                                               "reason": reason, "confirm": "yes"})
+                                               "reason": reason, "ticket": ticket, "confirm": "yes"})
     assert done.status_code == 200, done.text
     assert '<dd id="scrubbed">yes</dd>' in done.text
     again = client.post("/console/erase", data={"csrf": csrf_of(confirm.text), "officer_id": "NOBODY",
@@ -324,6 +327,7 @@ def test_erasure_confirms_the_consequences_then_erases_and_reports_the_scrub(
     _as(client, tokens["auditor"])
     record = client.get("/console/officers/O1").text
     assert NAME not in record and "— (erased)" in record and "OfficerErased" in record
+    assert f"reason: {reason}" in record and f"ticket: {ticket}" in record  # in the timeline
     assert "Intact" in _verified(client)  # erasure keeps verify passing
 
 

@@ -167,6 +167,17 @@ def test_an_auditor_signs_in_opens_an_officer_and_moves_the_as_of_control(consol
     assert "/console/sign-in" in page.url and NAME not in page.content()
 
 
+def test_the_officer_sees_who_read_their_record_without_names(console: Console) -> None:
+    page = console.page()
+    _sign_in_by_keyboard(page, console.tokens["officer"])
+    page.goto("/console/officers/O1")
+    table = page.locator("#readers")
+    assert table.count() == 1 and "Token" not in table.inner_text()
+    assert "record, competencies and history (console)" in table.inner_text()
+    assert "audit-1" not in table.inner_text() and "hr-finance" not in table.inner_text()
+    console.check(page, "officer-own")
+
+
 def test_every_control_is_reached_by_keyboard_with_a_visible_focus_and_a_label(console: Console) -> None:
     page = console.page()
     _sign_in_by_keyboard(page, console.tokens["officer"])
@@ -273,15 +284,19 @@ def test_csrf_is_refused_without_the_token_and_erasure_runs_end_to_end(console: 
     page.goto("/console/erase")
     console.check(page, "erase")
     page.fill("#officer_id", "O2")
-    page.fill("#reason", "DPDP request 17")
+    page.select_option("#reason", "data_principal_request")
     page.evaluate("document.querySelector('form[action=\"/console/erase/confirm\"] input[name=csrf]').remove()")
     page.click("text=Continue")
     assert "403" in page.inner_text("h1") and "csrf" in page.inner_text("main")
     page.goto("/console/erase")
     page.fill("#officer_id", "O2")
-    page.fill("#reason", "DPDP request 17")
+    page.click("text=Continue")  # no reason chosen: the browser keeps the form (the select is required)
+    assert page.url.endswith("/console/erase")
+    page.select_option("#reason", "data_principal_request")
+    page.fill("#ticket", "GR-17")
     page.click("text=Continue")
     assert "cannot be undone" in page.inner_text("#consequences")
+    assert page.inner_text("#reason-code") == "data_principal_request" and page.inner_text("#ticket-id") == "GR-17"
     console.check(page, "erase-confirm")
     page.click("text=Erase officer O2")
     assert page.inner_text("#scrubbed") == "yes"

@@ -31,9 +31,11 @@ router = APIRouter(tags=["admin"], responses=ERRORS)
 
 @router.post("/officers/{officer_id}/erase", response_model=Erased, openapi_extra=request_body(EraseRequest))
 async def erase_officer(officer_id: str, request: Request, who: Admin, services: ServicesDep) -> Any:
-    """DPDP erasure: destroy the officer's data key and record OfficerErased."""
+    """DPDP erasure: destroy the officer's data key and record OfficerErased with the reason, a code
+    (`data_principal_request`, `purpose_served`, `legal_order` or `other`), and an optional `ticket` id.
+    Anything else in the body is 422 naming the field, and nothing is erased."""
     body = await read_model(request, EraseRequest)
-    return await run_in_threadpool(apply_erasure, services, officer_id, body.reason)
+    return await run_in_threadpool(apply_erasure, services, officer_id, body.reason, body.ticket)
 
 
 @router.post("/tokens", response_model=NewToken, openapi_extra=request_body(TokenRequest),
