@@ -38,12 +38,6 @@ class Principal:
     officer_id: str | None = None
 
 
-def ensure_tables(db: Database) -> None:
-    """The token and access-log tables exist: the store's schema is current (ledger.store.schema)."""
-    from ledger.store import schema
-    schema.ensure(db)
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
