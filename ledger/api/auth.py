@@ -122,15 +122,6 @@ def _read_one(db: Database, sql: str, params: tuple[Any, ...]) -> Any:
     return rows[0] if rows else None
 
 
-def authenticate(db: Database, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, else None.
-
-    A token not shaped like ours costs no query; any other costs one primary-key read.
-    """
-    parsed = _parse(token)
-    return None if parsed is None else _load(db, *parsed)
-
-
 def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> None:
     with db.transaction() as c:
         c.execute("INSERT INTO access_log VALUES (?, ?, ?, ?, ?)",

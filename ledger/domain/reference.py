@@ -112,13 +112,6 @@ class Competency(Aggregate):
         )
 
 
-def check_level(level: object, field: str) -> int:
-    """A proficiency level is an integer 1..5."""
-    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
-        raise InvalidCommand(f"{field}: level must be an integer 1..5")
-    return level
-
-
 class Post(Aggregate):
     """A FRAC post: roles, their activities, and the competencies each activity needs."""
 

@@ -250,9 +250,6 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     },
 }
 
-OFFICER_COMMANDS = frozenset(t for t, fields in SCHEMAS.items() if "officer_id" in fields)
-
-
 @dataclass(frozen=True)
 class Command:
     """A validated command: its type, checked fields, and idempotency identity."""
