@@ -79,7 +79,7 @@ def revoke_token(db: Database, name: str) -> None:
 
 
 def list_tokens(db: Database) -> list[dict[str, Any]]:
-    with db.transaction() as c:
+    with db.reading() as c:
         c.execute("SELECT name, role, ministry_id, officer_id, created_at, revoked_at FROM api_tokens ORDER BY created_at")
         keys = ("name", "role", "ministry_id", "officer_id", "created_at", "revoked_at")
         return [dict(zip(keys, row, strict=True)) for row in c.fetchall()]

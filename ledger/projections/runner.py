@@ -123,7 +123,7 @@ class Runner:
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
         if c is None:
-            with self.db.transaction() as cur:
+            with self.db.reading() as cur:
                 return self.offsets(cur)
         c.execute("SELECT projection, source, part, next_offset FROM ledger_offsets")
         found: dict[str, dict[tuple[str, int], int]] = {p.name: {} for p in self.projections}
@@ -138,7 +138,7 @@ class Runner:
         return {k: min(per[p.name].get(k, 0) for p in self.projections) for k in keys}
 
     def dead_letter_count(self) -> int:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             c.execute("SELECT COUNT(*) FROM ledger_dead_letters")
             return int(c.fetchone()[0])
 

@@ -131,7 +131,7 @@ class Positions:
         self.db = db
 
     def get(self, name: str) -> int:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             return self.read(c, name)
 
     @staticmethod
