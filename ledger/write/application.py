@@ -127,17 +127,17 @@ class Ledger(Application[UUID]):
         for item in items:
             chunk.append(item)
             if len(chunk) >= batch_size:
-                yield from self._apply_batch(chunk)
+                yield from self.apply_batch(chunk)
                 chunk = []
         if chunk:
-            yield from self._apply_batch(chunk)
+            yield from self.apply_batch(chunk)
 
     def execute(self, command: dict[str, Any] | str) -> Outcome:
         """Apply a single command (a dict or one JSON line)."""
         line = command if isinstance(command, str) else json.dumps(command)
-        return next(iter(self._apply_batch([(1, line)])))
+        return next(iter(self.apply_batch([(1, line)])))
 
-    def _apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
+    def apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
         """Apply numbered lines as one batch; one outcome per line, in order.
 
         Raises only when the store cannot be used at all (unreachable or locked
