@@ -15,7 +15,7 @@ applied version, so events the consumer delivers again after the swap count once
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +33,13 @@ def _apply(c: Cursor, projections: Sequence[Projection], page: list[tuple[int, d
     events = [event for _, event in page]
     for projection in projections:
         projection.apply_batch(c, events, SUFFIX)
+
+
+def _pages(ledger: Any, after: int, page_size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """The log after ``after``, page by page; each page read once the one before was handled."""
+    while page := ledger.read_log(after, page_size):
+        yield page
+        after = page[-1][0]
 
 
 def rebuild(
@@ -61,37 +68,39 @@ def rebuild(
     if len(sortable) == len(chosen):
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
         after = total
-    while True:  # what was written since ``total``, page by page in log order
-        page = ledger.read_log(after, page_size)
-        if not page:
-            break
+    for page in _pages(ledger, after, page_size):  # what was written since ``total``, in log order
         with db.transaction() as c:
             _apply(c, chosen, page)
         after = page[-1][0]
         if progress:
             progress(after, max(total, after))
     with db.transaction() as c:
-        runner.lock(c, [p.name for p in chosen])
-        while True:  # what was written meanwhile, under the lock this time
-            page = ledger.read_log(after, page_size)
-            if not page:
-                break
-            _apply(c, chosen, page)
-            after = page[-1][0]
-        swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, db.is_postgres)
-        # Every consumer (any process) drops the documents it keeps in memory: they are
-        # of the tables just dropped.
-        runner.bump_generation(c)
-        for projection in chosen:
-            if embedded:
-                # The new tables hold every event up to ``after``; the live follower
-                # was blocked by the lock, so it had not gone further.
-                c.execute(
-                    "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
-                    "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
-                    "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-                    (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
-                )
+        after = _swap_in(c, ledger, runner, chosen, after, page_size, embedded)
     if progress:
         progress(after, after)
+    return after
+
+
+def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection], after: int, page_size: int,
+             embedded: bool) -> int:
+    """In the caller's transaction, under the lock: apply the last events, then put the
+    rebuilt tables in place of the live ones; returns the log position they hold."""
+    runner.lock(c, [p.name for p in chosen])
+    for page in _pages(ledger, after, page_size):  # what was written meanwhile, under the lock this time
+        _apply(c, chosen, page)
+        after = page[-1][0]
+    swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, runner.db.is_postgres)
+    # Every consumer (any process) drops the documents it keeps in memory: they are
+    # of the tables just dropped.
+    runner.bump_generation(c)
+    for projection in chosen:
+        if embedded:
+            # The new tables hold every event up to ``after``; the live follower
+            # was blocked by the lock, so it had not gone further.
+            c.execute(
+                "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
+                "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
+                "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
+            )
     return after
