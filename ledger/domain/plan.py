@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.errors import InvalidCommand, RuleViolation
 from ledger.domain.ids import aggregate_id
-from ledger.domain.reference import Organisation
+from ledger.domain.reference import Organisation, listed_twice
 
 MAX_TARGETS = 200
 
@@ -75,13 +75,11 @@ class CapacityPlan(Aggregate):
             raise InvalidCommand("min_learning_hours: must be a number 0..1000")
         if len(targets) > MAX_TARGETS:
             raise InvalidCommand(f"targets: at most {MAX_TARGETS} targets")
-        seen: set[str] = set()
-        for i, target in enumerate(targets):
-            if target["competency_id"] in seen:
-                raise RuleViolation(
-                    f"targets[{i}].competency_id: competency {target['competency_id']!r} is listed twice"
-                )
-            seen.add(target["competency_id"])
+        twice = listed_twice(targets)
+        if twice is not None:
+            raise RuleViolation(
+                f"targets[{twice}].competency_id: competency {targets[twice]['competency_id']!r} is listed twice"
+            )
 
     @classmethod
     def declare(cls, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]],

@@ -233,13 +233,11 @@ class Course(Aggregate):
         """Publish a course after checking its numbers and competency list."""
         if not 0 < duration_hours <= 1000:
             raise InvalidCommand("duration_hours: must be > 0 and <= 1000")
-        seen: set[str] = set()
-        for need in competencies:
-            if need["competency_id"] in seen:
-                raise RuleViolation(
-                    f"competencies: competency {need['competency_id']!r} is listed twice"
-                )
-            seen.add(need["competency_id"])
+        twice = listed_twice(competencies)
+        if twice is not None:
+            raise RuleViolation(
+                f"competencies: competency {competencies[twice]['competency_id']!r} is listed twice"
+            )
         if assessment is not None:
             if not 0 <= assessment["pass_mark"] <= 100:
                 raise InvalidCommand("assessment.pass_mark: must be an integer 0..100")
@@ -255,6 +253,16 @@ class Course(Aggregate):
             occurred_at=occurred_at,
             event_id=str(uuid4()),
         )
+
+
+def listed_twice(needs: list[dict[str, Any]]) -> int | None:
+    """The index of the first entry naming a ``competency_id`` an earlier one named, else None."""
+    seen: set[str] = set()
+    for i, need in enumerate(needs):
+        if need["competency_id"] in seen:
+            return i
+        seen.add(need["competency_id"])
+    return None
 
 
 def already_defined(what: str, field: str, value: str) -> AlreadyExists:
