@@ -49,6 +49,47 @@ def select_in(c: Cursor, sql: str, keys: Sequence[Any]) -> list[Any]:
     return rows
 
 
+def keep_newest(kept: dict[Any, tuple[Any, ...]], key: Any, row: tuple[Any, ...]) -> None:
+    """Keep ``row`` (its version first) for ``key``, unless the same or a later revision is kept."""
+    known = kept.get(key)
+    if known is None or known[0] < row[0]:
+        kept[key] = row
+
+
+def write_newest(c: Cursor, table: str, key: Sequence[str], columns: Sequence[str], replaced: Sequence[str],
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """Write reference rows (``key``, then ``columns`` with ``version``): a later revision
+    replaces the version and the ``replaced`` columns; an older or repeated one is ignored,
+    so neither the order nor how often rows are written matters."""
+    if not rows:
+        return
+    names = (*key, *columns)
+    kept = ", ".join(f"{name} = excluded.{name}" for name in ("version", *replaced))
+    c.executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {kept} WHERE {table}.version < excluded.version",
+        rows,
+    )
+
+
+def add_counts(c: Cursor, table: str, key: Sequence[str], counts: Sequence[str],
+               rows: Sequence[Sequence[Any]]) -> None:
+    """Add each row's ``counts`` to the stored ones (a new key is inserted as it is).
+
+    Commutative deltas: consumers of several partitions may write them at once; rows in
+    key order, so their batches cannot deadlock.
+    """
+    if not rows:
+        return
+    names = (*key, *counts)
+    added = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in counts)
+    c.executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}",
+        rows,
+    )
+
+
 @dataclass(frozen=True)
 class Gap:
     """An officer event refused because it does not follow the last applied version.
