@@ -15,7 +15,7 @@ applied version, so events the consumer delivers again after the swap count once
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,17 +29,10 @@ SUFFIX = "_rebuild"
 Progress = Callable[[int, int], None]
 
 
-def _apply(c: Cursor, projections: Sequence[Projection], page: list[tuple[int, dict[str, Any]]]) -> None:
+def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]]) -> None:
     events = [event for _, event in page]
     for projection in projections:
         projection.apply_batch(c, events, SUFFIX)
-
-
-def _pages(ledger: Any, after: int, page_size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    """The log after ``after``, page by page; each page read once the one before was handled."""
-    while page := ledger.read_log(after, page_size):
-        yield page
-        after = page[-1][0]
 
 
 def rebuild(
@@ -68,7 +61,7 @@ def rebuild(
     if len(sortable) == len(chosen):
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
         after = total
-    for page in _pages(ledger, after, page_size):  # what was written since ``total``, in log order
+    for page in ledger.log_pages(after, page_size):  # what was written since ``total``, in log order
         with db.transaction() as c:
             _apply(c, chosen, page)
         after = page[-1][0]
@@ -86,7 +79,7 @@ def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection
     """In the caller's transaction, under the lock: apply the last events, then put the
     rebuilt tables in place of the live ones; returns the log position they hold."""
     runner.lock(c, [p.name for p in chosen])
-    for page in _pages(ledger, after, page_size):  # what was written meanwhile, under the lock this time
+    for page in ledger.log_pages(after, page_size):  # what was written meanwhile, under the lock this time
         _apply(c, chosen, page)
         after = page[-1][0]
     swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, runner.db.is_postgres)
