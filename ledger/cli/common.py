@@ -65,7 +65,7 @@ def on_sigterm(stop: Any) -> None:
     """SIGTERM (and Ctrl-C) ask the loop to finish its batch and exit 0."""
     import signal
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(_signum: int, _frame: Any) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)

@@ -40,7 +40,7 @@ class CapacityPlan(Aggregate):
         occurred_at: str,
         event_id: str,
     ) -> None:
-        self._apply(ministry_id, fy, min_learning_hours, targets, occurred_at)
+        self._apply(ministry_id, fy, min_learning_hours, targets)
 
     @event("CapacityPlanRevised")
     def _revised(
@@ -52,16 +52,13 @@ class CapacityPlan(Aggregate):
         occurred_at: str,
         event_id: str,
     ) -> None:
-        self._apply(ministry_id, fy, min_learning_hours, targets, occurred_at)
+        self._apply(ministry_id, fy, min_learning_hours, targets)
 
-    def _apply(
-        self, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]], occurred_at: str
-    ) -> None:
+    def _apply(self, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]]) -> None:
         self.ministry_id = ministry_id
         self.fy = fy
         self.min_learning_hours = min_learning_hours
         self.targets = targets
-        self.declared_at = occurred_at
 
     @staticmethod
     def check(ministry: Organisation | None, ministry_id: str, min_learning_hours: float,

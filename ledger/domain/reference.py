@@ -41,7 +41,6 @@ class Organisation(Aggregate):
         self.kind = kind
         self.parent_id = parent_id
         self.ministry_id = ministry_id
-        self.defined_at = occurred_at
 
     @classmethod
     def define(
