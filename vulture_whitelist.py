@@ -19,6 +19,9 @@ app.app_from_env
 fetcher.fetcher_process_main
 relay_pages.encoder_process_main
 
+# Written by position into the store (ledger.store.receipts.Actor, a row of correction_actors).
+_.token_name
+
 # Fields of the API's response models and pydantic's model settings.
 models.model_config
 _.completed_count

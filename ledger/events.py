@@ -19,6 +19,8 @@ OFFICER_EVENTS = (
     "CourseCompleted",
     "CourseWithdrawn",
     "OfficerErased",
+    "OfficerDetailsCorrected",
+    "EventsRetracted",
 )
 REFERENCE_EVENTS = ("OrganisationDefined", "CompetencyDefined", "PostDefined", "CoursePublished",
                     "CapacityPlanDeclared")

@@ -165,7 +165,8 @@ class Generator:
         return org_id, post
 
     def career(self, index: int) -> list[tuple[datetime, dict[str, Any]]]:
-        """One officer's commands, each with the instant it happened."""
+        """One officer's commands, each with the instant it reaches the ledger (for a late
+        report, later than its occurred_at)."""
         rng = self.rng
         officer_id = f"OFF-{index:07d}"
         span = (END - START).total_seconds()
@@ -205,7 +206,36 @@ class Generator:
                 current = new
                 continue
             at = self._take_course(courses.pop(), at, add)
-        return out
+        return self.corrections(officer_id, out)
+
+    def corrections(
+        self, officer_id: str, out: list[tuple[datetime, dict[str, Any]]]
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """What a real feed also holds, from a random stream of its own per officer (so the
+        careers stay as they were): a completion an institute's LMS reports weeks late, a
+        name corrected from the start (DPDP s. 12), the latest fact retracted as recorded in
+        error. Returned in arrival order, which decides each event's version."""
+        rng = random.Random(f"{self.seed}:{officer_id}")
+        arrived = list(out)
+        completions = [i for i, (_, cmd) in enumerate(arrived) if cmd["type"] == "complete_course"]
+        if completions and rng.random() < 0.04:
+            i = rng.choice(completions)
+            when, cmd = arrived[i]
+            arrived[i] = (when + timedelta(days=rng.uniform(5, 40)), cmd)  # reported late
+        arrived.sort(key=lambda item: item[0])  # stable: the career's order among equals
+        last = arrived[-1][0]
+        if rng.random() < 0.02:
+            registered = arrived[0][1]
+            last += timedelta(days=rng.uniform(1, 30))
+            arrived.append((last, {"type": "correct_officer_details", "command_id": f"fix-{self.seed}-{officer_id}",
+                                   "officer_id": officer_id, "name": registered["name"] + " " + rng.choice("ABKMRS"),
+                                   "occurred_at": registered["occurred_at"]}))
+        if len(arrived) > 1 and rng.random() < 0.02:
+            last += timedelta(days=rng.uniform(1, 30))
+            arrived.append((last, {"type": "retract", "command_id": f"undo-{self.seed}-{officer_id}",
+                                   "officer_id": officer_id, "versions": [len(arrived)],
+                                   "reason": rng.choice(("recorded_in_error", "duplicate")), "occurred_at": _iso(last)}))
+        return arrived
 
     def _take_course(self, course: dict[str, Any], at: datetime, add: Callable[..., None]) -> datetime:
         """Enrol, progress, then maybe withdraw, attempt the assessment and complete; returns the last instant."""

@@ -76,3 +76,18 @@ def present(value: T | None) -> T:
     """``value``, failing the test if it is None (a record or profile that must exist)."""
     assert value is not None
     return value
+
+
+def correct_and_retract(ledger: Ledger, officer_id: str) -> None:
+    """Give ``officer_id`` one detail correction and retract its latest business event
+    (always valid: nothing comes after it), so a store holds both kinds of correction."""
+    events = ledger.officer_events(officer_id)
+    registered = events[0]["occurred_at"]
+    done = ledger.execute({"type": "correct_officer_details", "officer_id": officer_id,
+                           "name": "Corrected Name", "occurred_at": registered})
+    assert done.status == "accepted", done
+    last = max(e["version"] for e in events if e["type"] != "EventsRetracted")
+    assert last > 1, "the officer has nothing but its registration"
+    done = ledger.execute({"type": "retract", "officer_id": officer_id, "versions": [last],
+                           "reason": "recorded_in_error"})
+    assert done.status == "accepted", done

@@ -16,7 +16,16 @@ from ledger.projections import record as record_fold
 from ledger.write.application import Ledger
 
 OFFICER_TYPES = {"OfficerRegistered", "OfficerTransferred", "CourseEnrolled", "ProgressRecorded",
-                 "AssessmentAttempted", "CourseCompleted", "CourseWithdrawn", "OfficerErased"}
+                 "AssessmentAttempted", "CourseCompleted", "CourseWithdrawn", "OfficerErased",
+                 "OfficerDetailsCorrected", "EventsRetracted"}
+
+
+def business(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DOMAIN.md's business history: the events except retractions and what they retract,
+    by occurred_at (as instants), ties by version."""
+    gone = {v for e in stream if e["type"] == "EventsRetracted" for v in e["versions"]}
+    kept = [e for e in stream if e["type"] != "EventsRetracted" and e["version"] not in gone]
+    return sorted(kept, key=lambda e: (datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")), e["version"]))
 
 
 def _fy(instant: str) -> str:
@@ -68,7 +77,7 @@ def fold_store(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
         erased = False
         acquired: dict[str, int] = {}
         completed: set[str] = set()
-        for e in stream:
+        for e in business(stream):
             if e["type"] in ("OfficerRegistered", "OfficerTransferred"):
                 ministry, post = e["ministry_id"], e["post_id"]
             elif e["type"] == "OfficerErased":

@@ -20,8 +20,29 @@ def _fy(instant: str) -> str:
     return f"{start}-{str(start + 1)[-2:]}"
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def business_log(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reference events in log order, then each officer's business history (DOMAIN.md: its
+    events except retractions and what they retract, by occurred_at, ties by version)."""
+    reference = [e for e in events if "officer_id" not in e]
+    by_officer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if "officer_id" in e:
+            by_officer[e["officer_id"]].append(e)
+    out = list(reference)
+    for stream in by_officer.values():
+        gone = {v for e in stream if e["type"] == "EventsRetracted" for v in e["versions"]}
+        kept = [e for e in stream if e["type"] != "EventsRetracted" and e["version"] not in gone]
+        out += sorted(kept, key=lambda e: (_instant(e["occurred_at"]), e["version"]))
+    return out
+
+
 def fold(events: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, dict[str, Any]]]:
     """(plans keyed by (ministry_id, fy), gap reports keyed by ministry_id) from the log."""
+    events = business_log(events)
     ministries: list[str] = []
     plans: dict[tuple[str, str], dict[str, Any]] = {}
     required: dict[str, dict[str, int]] = {}  # post -> competency -> level (latest revision)
@@ -33,7 +54,7 @@ def fold(events: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], dict[str, 
     # (ministry, fy, competency) -> officer -> max level completed there, then
     reached: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
 
-    for e in events:  # log order; each officer's events are in version order within it
+    for e in events:  # reference events, then each officer's business history
         kind = e["type"]
         if kind == "OrganisationDefined" and e["kind"] == "ministry":
             ministries.append(e["org_id"])

@@ -14,6 +14,7 @@ from ledger.generate import generate_lines
 from ledger.kafka.codec import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
 from ledger.kafka.compat import check_full_transitive, problems
 from ledger.write.application import Ledger
+from tests.helpers import correct_and_retract
 
 
 def copy_schemas(to: Path, src: Traversable = SCHEMAS) -> Path:
@@ -52,6 +53,7 @@ def test_every_stored_event_round_trips_through_the_wire_format(tmp_path: Path) 
     ledger = Ledger(Settings(store=f"sqlite:///{tmp_path / 'l.db'}"))
     list(ledger.ingest(generate_lines(60, seed=5)))
     ledger.erase("OFF-0000001", reason="test")
+    correct_and_retract(ledger, "OFF-0000003")
     codec = Codec()
     seen = set()
     for _, event in ledger.iter_log():

@@ -3,78 +3,92 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from ledger.domain.errors import OfficerErasedError, RuleViolation, TimeRunsBackwards
+from ledger.domain.errors import OfficerErasedError, RuleViolation
+from ledger.domain.history import CourseInfo, DictReference, OrgInfo, PostInfo
 from ledger.domain.officer import Officer
-from ledger.domain.reference import Course, Organisation, Post
 
 IST = timezone(timedelta(hours=5, minutes=30))
 T = datetime(2025, 4, 1, 9, 0, tzinfo=IST)
+REF = DictReference(
+    courses={"K1": CourseInfo("K1", 10.0, [], {"pass_mark": 50, "max_attempts": 1})},
+    orgs={"MOF": OrgInfo("MOF", "ministry", "MOF"), "DOR": OrgInfo("DOR", "department", "MOF")},
+    posts={"P1": PostInfo("P1", "DOR")},
+)
 
 
-def world() -> tuple[Organisation, Post, Course]:
-    ministry = Organisation.define("MOF", "Finance", "ministry", None, None, T.isoformat())
-    dept = Organisation.define("DOR", "Revenue", "department", ministry, "MOF", T.isoformat())
-    post = Post.define("P1", "DOR", "Under Secretary", [], T.isoformat())
-    course = Course.publish("K1", "Budgeting", "NIFM", 10, [], {"pass_mark": 50, "max_attempts": 1}, T.isoformat())
-    return dept, post, course
+def officer() -> Officer:
+    return Officer.register({"officer_id": "O1", "name_ct": "ct", "email_ct": "ct", "org_id": "DOR",
+                            "post_id": "P1", "occurred_at": T}, REF)
 
 
-def officer() -> tuple[Officer, Course]:
-    dept, post, course = world()
-    return Officer.register("O1", "ct", "ct", dept, post, "P1", T), course
+def run(o: Officer, kind: str, days: float, **fields: Any) -> bool:
+    return o.execute(kind, {"officer_id": "O1", "occurred_at": T + timedelta(days=days), **fields}, REF)
 
 
 def test_registration_records_ministry_of_the_department() -> None:
-    o, _ = officer()
+    o = officer()
     assert (o.org_id, o.ministry_id, o.post_id, o.version) == ("DOR", "MOF", "P1", 1)
 
 
 def test_a_rejected_command_triggers_no_event() -> None:
-    o, course = officer()
+    o = officer()
     pending = len(o.pending_events)
     with pytest.raises(RuleViolation):
-        o.complete(course, T + timedelta(days=1))
-    with pytest.raises(TimeRunsBackwards):
-        o.enrol(course, T - timedelta(seconds=1))
+        run(o, "complete_course", 1, course_id="K1")
+    with pytest.raises(RuleViolation, match="registration"):
+        run(o, "enrol", -1 / 86400, course_id="K1")
     assert len(o.pending_events) == pending and o.version == 1
 
 
 def test_one_attempt_allowed_then_used_up() -> None:
-    o, course = officer()
-    o.enrol(course, T + timedelta(days=1))
-    assert o.attempt_assessment(course, 10, T + timedelta(days=2)) is False
+    o = officer()
+    run(o, "enrol", 1, course_id="K1")
+    run(o, "attempt_assessment", 2, course_id="K1", score=10)
+    assert o.pending_events[-1].passed is False  # type: ignore[attr-defined]
     with pytest.raises(RuleViolation, match="used up"):
-        o.attempt_assessment(course, 90, T + timedelta(days=3))
+        run(o, "attempt_assessment", 3, course_id="K1", score=90)
 
 
 def test_progress_not_above_current_triggers_nothing() -> None:
-    o, course = officer()
-    o.enrol(course, T + timedelta(days=1))
-    assert o.record_progress("K1", 50, T + timedelta(days=2)) is True
+    o = officer()
+    run(o, "enrol", 1, course_id="K1")
+    assert run(o, "record_progress", 2, course_id="K1", percent=50) is True
     version = o.version
-    assert o.record_progress("K1", 50, T + timedelta(days=3)) is False
+    assert run(o, "record_progress", 3, course_id="K1", percent=50) is False
     assert o.version == version
 
 
 def test_erased_officer_refuses_everything() -> None:
-    o, course = officer()
-    o.erase("request", T + timedelta(days=5))
+    o = officer()
+    o.erase("data_principal_request", None, T + timedelta(days=5))
     with pytest.raises(OfficerErasedError):
-        o.enrol(course, T + timedelta(days=6))
+        run(o, "enrol", 6, course_id="K1")
     with pytest.raises(OfficerErasedError):
-        o.erase("again", T + timedelta(days=6))
+        o.erase("other", None, T + timedelta(days=6))
 
 
 def test_completion_carries_the_course_facts() -> None:
-    o, course = officer()
-    o.enrol(course, T + timedelta(days=1))
-    o.record_progress("K1", 100, T + timedelta(days=2))
-    o.attempt_assessment(course, 50, T + timedelta(days=3))
-    o.complete(course, T + timedelta(days=4))
+    o = officer()
+    run(o, "enrol", 1, course_id="K1")
+    run(o, "record_progress", 2, course_id="K1", percent=100)
+    run(o, "attempt_assessment", 3, course_id="K1", score=50)
+    run(o, "complete_course", 4, course_id="K1")
     completed = o.pending_events[-1]
     assert type(completed).__name__ == "CourseCompleted"
     # The @event decorator (eventsourcing) builds the event class at run time: mypy cannot see its fields.
     assert completed.duration_hours == 10.0  # type: ignore[attr-defined]
+
+
+def test_a_late_fact_refolds_the_state_and_a_retraction_takes_it_back() -> None:
+    o = officer()
+    run(o, "enrol", 1, course_id="K1")
+    run(o, "record_progress", 5, course_id="K1", percent=40)
+    run(o, "record_progress", 3, course_id="K1", percent=90)  # late, and higher
+    assert o.enrolments["K1"].progress == 90
+    run(o, "retract", 6, versions=[4], reason="recorded_in_error")
+    assert o.enrolments["K1"].progress == 40
+    assert [e["type"] for e in o.log][-1] == "EventsRetracted"

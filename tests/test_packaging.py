@@ -24,6 +24,7 @@ from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
 from ledger.generate import generate_lines
 from ledger.kafka.codec import Codec
 from ledger.write.application import Ledger
+from tests.helpers import correct_and_retract
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "schemas"
@@ -87,6 +88,7 @@ def one_event_of_each_type(tmp_path: Path) -> list[dict[str, object]]:
     ledger = Ledger(Settings(store=f"sqlite:///{tmp_path / 'l.db'}"))
     list(ledger.ingest(generate_lines(30, seed=5)))
     ledger.erase("OFF-0000001", reason="test")
+    correct_and_retract(ledger, "OFF-0000003")
     seen: dict[str, dict[str, object]] = {}
     for _, event in ledger.iter_log():
         seen.setdefault(event["type"], event)

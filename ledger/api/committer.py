@@ -18,14 +18,18 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, InvalidStateError
+from dataclasses import replace
 from typing import Any
 
+from ledger.domain.errors import LedgerError
 from ledger.ops import metrics
 from ledger.write.application import Outcome
+from ledger.write.commands import Command, Sender
+from ledger.write.unit import parse_all
 
 log = logging.getLogger("ledger.api")
 
-_Request = tuple[list[str], "Future[list[Outcome]]"]
+_Request = tuple[list[str], "Future[list[Outcome]]", "Sender | None"]
 
 
 class CommitterClosed(RuntimeError):
@@ -44,8 +48,11 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, lines: list[str]) -> Future[list[Outcome]]:
+    def submit(self, lines: list[str], sender: Sender | None = None) -> Future[list[Outcome]]:
         """Queue one request's commands; the future resolves once they are durable.
+
+        ``sender``: the token that sent them, which decides per command what it may send
+        and is recorded beside every correction.
 
         The future is already running, so it cannot be cancelled: an awaiting request
         that is cancelled (``asyncio.wrap_future`` then cancels the future it wraps)
@@ -55,7 +62,7 @@ class GroupCommitter:
         future.set_running_or_notify_cancel()
         with self._closing:
             if not self._closed:
-                self._queue.put((lines, future))
+                self._queue.put((lines, future, sender))
                 return future
         future.set_exception(CommitterClosed("the server is shutting down"))
         return future
@@ -73,7 +80,7 @@ class GroupCommitter:
                 self._commit(requests)
             except Exception as exc:  # a bug of ours must not stop every later request
                 log.exception("group commit failed unexpectedly")
-                for _, future in requests:
+                for _, future, _ in requests:
                     _settle(future, exc)
 
     def _take(self) -> list[_Request] | None:
@@ -96,9 +103,15 @@ class GroupCommitter:
         return requests
 
     def _commit(self, requests: list[_Request]) -> None:
-        chunk: list[tuple[int, str]] = []
-        for lines, _ in requests:
-            chunk.extend((len(chunk) + 1, line) for line in lines)
+        chunk: list[tuple[int, str | LedgerError | Command]] = []
+        for lines, _, sender in requests:
+            for line in lines:
+                number = len(chunk) + 1
+                if sender is None:
+                    chunk.append((number, line))
+                    continue
+                parsed = parse_all([(number, line)])[0][1]
+                chunk.append((number, parsed if isinstance(parsed, LedgerError) else replace(parsed, sender=sender)))
         metrics.GROUP_COMMIT_COMMANDS.observe(len(chunk))
         metrics.GROUP_COMMIT_REQUESTS.observe(len(requests))
         started = time.perf_counter()
@@ -106,13 +119,13 @@ class GroupCommitter:
             outcomes = self.ledger.apply_batch(chunk)
         except Exception as exc:  # the database is down: every waiting request learns it
             log.exception("group commit failed")
-            for _, future in requests:
+            for _, future, _ in requests:
                 _settle(future, exc)
             return
         finally:
             metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
         start = 0
-        for lines, future in requests:
+        for lines, future, _ in requests:
             _settle(future, outcomes[start : start + len(lines)])
             start += len(lines)
 

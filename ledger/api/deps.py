@@ -132,7 +132,8 @@ class Rule:
         return who
 
 
-SEND_COMMANDS = Rule(("ingest",), "send commands")
+# Which commands each of these roles may send is decided per command (ledger.write.unit).
+SEND_COMMANDS = Rule(("ingest", "registrar", "admin"), "send commands")
 READ_OFFICERS = Rule(("officer", "ministry_hr", "auditor"), "read officers")
 READ_MINISTRIES = Rule(("ministry_hr", "cbc", "auditor"), "read ministry aggregates")
 READ_ALL_GAPS = Rule(("cbc", "auditor"), "read every ministry's gap report")

@@ -133,7 +133,7 @@ TokenName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_
 
 class TokenRequest(BaseModel):
     name: TokenName
-    role: Literal["ingest", "officer", "ministry_hr", "cbc", "auditor", "admin"]
+    role: Literal["ingest", "registrar", "officer", "ministry_hr", "cbc", "auditor", "admin"]
     ministry_id: Identifier | None = None
     officer_id: Identifier | None = None
 

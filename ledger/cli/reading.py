@@ -23,18 +23,25 @@ from ledger.projections.gaps import to_csv
 
 @click.command()
 @click.argument("officer_id")
-@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold the officer's events with occurred_at <= INSTANT (ISO 8601 with offset) instead of reading the read model.")
+@click.option("--as-of", "as_of", metavar="INSTANT", help="Fold the officer's business history with occurred_at <= INSTANT (ISO 8601 with offset) instead of reading the read model.")
+@click.option("--known-at", "known_at", metavar="INSTANT", help="Fold the business history as the ledger knew it at INSTANT: only events recorded by then, and only the retractions recorded by then.")
 @click.option("--json", "as_json", is_flag=True, help="The record as JSON.")
 @click.pass_obj
-def record(obj: Context, officer_id: str, as_of: str | None, as_json: bool) -> None:
+def record(obj: Context, officer_id: str, as_of: str | None, known_at: str | None, as_json: bool) -> None:
     """Show OFFICER_ID's learning record.
 
-    Without --as-of it comes from the read model (kept by `ledger project`); with
-    --as-of it is folded from the event store: the record as it was at that instant.
+    Without --as-of and --known-at it comes from the read model (kept by `ledger
+    project`); with either it is folded from the event store. --as-of T: the record as
+    it was at business time T. --known-at K: what the ledger said at K (late facts
+    recorded after K and retractions recorded after K left out). Both: what the ledger
+    said at K about T.
     """
-    if as_of:
-        result = required(audit_reader(obj).record(officer_id, parse_instant(as_of, "--as-of")),
-                          f"officer {officer_id!r} is not registered as of {as_of}")
+    if as_of or known_at:
+        when = parse_instant(as_of, "--as-of") if as_of else None
+        known = parse_instant(known_at, "--known-at") if known_at else None
+        result = required(audit_reader(obj).record(officer_id, when, known),
+                          f"officer {officer_id!r} is not registered"
+                          + (f" as of {as_of}" if as_of else "") + (f" as known at {known_at}" if known_at else ""))
     else:
         result = projected(obj, officer_id, read_models(obj).record(officer_id))
     show(result, as_json, print_record)

@@ -21,12 +21,12 @@ class AlreadyExists(RuleViolation):
     """A command would define an entity that is already defined."""
 
 
-class TimeRunsBackwards(RuleViolation):
-    """An officer command is earlier than that officer's latest event."""
-
-
 class OfficerErasedError(RuleViolation):
     """A command names an officer whose personal data was erased."""
+
+
+class NotPermitted(LedgerError):
+    """The command's sender (an API token's role) may not send that command."""
 
 
 class DuplicateCommandConflict(RuleViolation):

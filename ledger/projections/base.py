@@ -16,13 +16,22 @@ second process on the same partition, a rebuild), the write fails the whole batc
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ledger.events import OFFICER_EVENTS
+from ledger.projections.business import (
+    LAST_AT,
+    RETRACTION,
+    HistoryUnavailable,
+    add_into,
+    business_order,
+    epoch,
+    mark,
+)
 from ledger.store.db import Cursor
 
 CHUNK = 500
@@ -219,9 +228,26 @@ class Projection:
 
 
 class OfficerDocProjection(Projection):
-    """A projection keeping one JSON document per officer, plus optional extra tables."""
+    """A projection keeping one JSON document per officer, plus optional extra tables.
+
+    Events are applied in the order they come (versions ascending), which is the business
+    order as long as each comes after the events before it. A late event (earlier than
+    the document's latest) or a retraction changes the history before its end: the
+    officer is folded again from its stored events, once as before the event and once
+    with it, and the difference of the two folds is applied (``refold``). So a read model
+    always shows the current business history, at a cost that grows with the officer's
+    history, never with the store.
+    """
 
     doc_table = "rm_docs"
+    # Per-batch accumulators (attributes ``begin`` sets) that are sums: a re-fold adds the
+    # officer's new contribution and subtracts the old. Values are numbers or lists of them.
+    counters: tuple[str, ...] = ()
+    # Per-batch sets of rows inserted idempotently; a re-fold may also remove rows, listed
+    # in the attribute ``<name>_gone`` for ``flush`` to delete.
+    row_sets: tuple[str, ...] = ()
+    # Reads an officer's stored events (public shape, versions ascending): set by the runner.
+    history: Callable[[str], list[dict[str, Any]]] | None = None
 
     def tables(self) -> list[str]:
         return [self.doc_table, *self.extra_tables()]
@@ -244,6 +270,48 @@ class OfficerDocProjection(Projection):
 
     def flush(self, c: Cursor, suffix: str) -> None:
         """Called after a batch's documents are written (to write accumulators)."""
+
+    def fold(self, officer_id: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """A new document folded from ``events`` in business order (counted in the accumulators)."""
+        doc = self.new_doc(officer_id)
+        for event in business_order(events):
+            self.apply_event(None, doc, event)
+        mark(doc, events)
+        return doc
+
+    def refold(self, officer_id: str, stored: dict[str, Any], version: int) -> dict[str, Any]:
+        """The officer's document through ``version`` folded again from the store, and the
+        batch's accumulators moved by the difference between that fold and the fold of
+        the versions before it (which ``stored`` is)."""
+        if self.history is None:
+            raise HistoryUnavailable(f"{self.name}: {officer_id} needs a re-fold and no history reader was given")
+        events = [e for e in self.history(officer_id) if e["version"] <= version]
+        if [e["version"] for e in events] != list(range(1, version + 1)):
+            raise HistoryUnavailable(f"{self.name}: the store does not hold versions 1..{version} of {officer_id}")
+        kept = dict(self.__dict__)
+        self.begin()
+        self.fold(officer_id, events[:-1])
+        before = dict(self.__dict__)
+        self.begin()
+        doc = self.fold(officer_id, events)
+        after = dict(self.__dict__)
+        self.__dict__.clear()
+        self.__dict__.update(kept)
+        for name in self.counters:
+            add_into(getattr(self, name), after[name], 1)
+            add_into(getattr(self, name), before[name], -1)
+        for name in self.row_sets:  # the rows hold the officer id: after[name] are all of its rows
+            rows, gone = getattr(self, name), getattr(self, f"{name}_gone")
+            added, removed = after[name] - before[name], before[name] - after[name]
+            rows.update(added)
+            rows.difference_update(removed)
+            gone.update(removed)
+            gone.difference_update(added)
+        self.refolded(stored, doc)
+        return doc
+
+    def refolded(self, stored: dict[str, Any], doc: dict[str, Any]) -> None:
+        """Called after ``refold`` replaced ``stored`` by ``doc`` (for per-officer rows)."""
 
     def load_docs(self, c: Cursor, officer_ids: Iterable[str], suffix: str = "") -> dict[str, tuple[int, dict[str, Any]]]:
         rows = select_in(
@@ -296,7 +364,14 @@ class OfficerDocProjection(Projection):
                 gaps.append(Gap(officer_id, version + 1, event["version"], officer_id in stalled))
                 stalled.add(officer_id)
                 continue
-            self.apply_event(c, doc, event)
+            at = epoch(event["occurred_at"])
+            # A document from before LAST_AT was kept is folded again once to learn it.
+            last = doc.get(LAST_AT, float("inf") if version else float("-inf"))
+            if event["type"] == RETRACTION or at < last:
+                doc = self.refold(officer_id, doc, event["version"])
+            else:
+                self.apply_event(c, doc, event)
+                doc[LAST_AT] = at
             docs[officer_id] = (event["version"], doc)
             changed.add(officer_id)
         write_docs(c, f"{self.doc_table}{suffix}",

@@ -52,6 +52,7 @@ class GapsProjection(OfficerDocProjection):
 
     name = "gaps"
     doc_table = "rm_gap_officers"
+    counters = ("groups", "levels")
 
     def extra_tables(self) -> list[str]:
         return ["rm_gap_posts", "rm_gap_groups", "rm_gap_levels", "rm_gap_ministries"]

@@ -32,6 +32,8 @@ class MinistriesProjection(OfficerDocProjection):
 
     name = "ministries"
     doc_table = "rm_ministry_officers"
+    counters = ("headcount", "years")
+    row_sets = ("completers",)
 
     def extra_tables(self) -> list[str]:
         return ["rm_ministries", "rm_ministry_years", "rm_ministry_completers"]
@@ -43,6 +45,7 @@ class MinistriesProjection(OfficerDocProjection):
         self.headcount: defaultdict[str, int] = defaultdict(int)
         self.years: defaultdict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
         self.completers: set[tuple[str, str, str]] = set()
+        self.completers_gone: set[tuple[str, str, str]] = set()  # by a re-fold (a retraction)
         self.ministries: set[str] = set()
 
     def apply_event(self, c: Any, doc: dict[str, Any], event: dict[str, Any]) -> None:
@@ -80,6 +83,11 @@ class MinistriesProjection(OfficerDocProjection):
         add_counts(c, f"rm_ministries{suffix}", ("ministry_id",), ("headcount",), sorted(rows.items()))
         add_counts(c, f"rm_ministry_years{suffix}", ("ministry_id", "fy"), ("enrolments", "completions", "learning_hours"),
                    [(m, fy, int(v[0]), int(v[1]), float(v[2])) for (m, fy), v in sorted(self.years.items())])
+        if self.completers_gone:
+            c.executemany(
+                f"DELETE FROM rm_ministry_completers{suffix} WHERE ministry_id = ? AND fy = ? AND officer_id = ?",
+                sorted(self.completers_gone),
+            )
         if self.completers:
             c.executemany(
                 f"INSERT INTO rm_ministry_completers{suffix} (ministry_id, fy, officer_id) VALUES (?, ?, ?) "

@@ -55,6 +55,7 @@ class PlansProjection(OfficerDocProjection):
 
     name = "plans"
     doc_table = "rm_plan_officers"
+    counters = ("levels", "headcount")
 
     def extra_tables(self) -> list[str]:
         return ["rm_plans", "rm_plan_levels", "rm_plan_hours", "rm_plan_headcount"]
@@ -99,6 +100,10 @@ class PlansProjection(OfficerDocProjection):
                         self.levels[(*where, before)] -= 1
                     self.levels[(*where, need["level"])] += 1
             self.members[doc["officer_id"]] = doc
+
+    def refolded(self, stored: dict[str, Any], doc: dict[str, Any]) -> None:
+        self.old_rows.setdefault(doc["officer_id"], hour_rows(stored))
+        self.members[doc["officer_id"]] = doc
 
     def apply_reference(self, c: Cursor, event: dict[str, Any], suffix: str) -> None:
         # Collected, and written by ``flush`` in key order: consumer processes on other

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from ledger.domain.history import business_history
 from ledger.domain.values import financial_year, parse_instant
 from ledger.projections.base import OfficerDocProjection
 
@@ -69,6 +70,10 @@ def apply(record: dict[str, Any], event: dict[str, Any]) -> None:
         enrolment["duration_hours"] = event["duration_hours"]
     elif kind == "CourseWithdrawn":
         record["enrolments"][event["course_id"]]["status"] = "withdrawn"
+    elif kind == "OfficerDetailsCorrected":
+        for field in ("name_ct", "email_ct"):
+            if event.get(field) is not None:
+                record[field] = event[field]
     elif kind == "OfficerErased":
         record["name_ct"] = ""
         record["email_ct"] = ""
@@ -110,14 +115,16 @@ def fold(
     events: Iterable[dict[str, Any]],
     decrypt: Decrypt,
     as_of: datetime | None = None,
+    known_at: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """Fold an officer's events (optionally only those up to ``as_of``) into a record.
+    """Fold an officer's business history into a record: as the ledger knew it at
+    ``known_at`` (default: now), with business time up to ``as_of`` (default: all).
 
     Returns None when no event qualifies (not registered, or not yet at ``as_of``).
     """
     record = new_record(officer_id)
     seen = False
-    for event in events:
+    for event in cast(list[dict[str, Any]], business_history(list(events), known_at)):
         if as_of is not None and parse_instant(event["occurred_at"]) > as_of:
             continue
         apply(record, event)

@@ -117,12 +117,27 @@ class Runner:
             p.name: DocCache(cache_officers)
             for p in self.projections if isinstance(p, OfficerDocProjection) and cache_officers > 0
         }
+        for projection in self.projections:
+            if isinstance(projection, OfficerDocProjection) and projection.history is None:
+                projection.history = self.officer_history
+        self._store: Any = None  # the event store, opened on the first re-fold
         self.generation: int | None = None  # of the read models the caches hold documents of
         self.cache_drops = 0
         self.retries = 0
         # What the batch in progress applied per projection, and its dead letters' kinds:
         # counted in the metrics once it commits.
         self._observed: tuple[dict[str, int], list[str]] = ({}, [])
+
+    def officer_history(self, officer_id: str) -> list[dict[str, Any]]:
+        """An officer's events from the event store, the system of record (for re-folds:
+        see ``OfficerDocProjection.refold``). The read models live in the store's database,
+        in Kafka mode too, and its events never change, so what a topic delivered is there."""
+        if self._store is None:
+            from ledger.write.application import Ledger
+
+            self._store = Ledger(self.db.settings, cache_size=0)
+        events: list[dict[str, Any]] = self._store.officer_events(officer_id)
+        return events
 
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""

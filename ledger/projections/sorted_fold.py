@@ -39,6 +39,7 @@ from ledger.domain.officer import Officer
 from ledger.events import OFFICER_EVENTS
 from ledger.projections.base import OfficerDocProjection
 from ledger.projections.bulk import BulkWriter
+from ledger.projections.business import business_order, mark
 from ledger.projections.decode import Decoder
 from ledger.store.db import Database
 
@@ -146,30 +147,29 @@ def fold_officer(
 
     As in ``apply_batch``: an event at or below the applied version changes nothing, and
     a skipped version stops the officer there (the live path would hold the rest back).
+    The events before it are folded in business order (late facts in their place,
+    retracted events left out), as the live path's re-folds leave the documents.
     """
     officer_id = events[0]["officer_id"]
+    last = 0
+    for event in events:
+        if event["version"] <= last:
+            continue
+        if event["version"] != last + 1:
+            break
+        last = event["version"]
+    if last == 0:
+        return [None for _ in projections]
+    prefix = events if last == len(events) else [e for e in events if e["version"] <= last]
+    ordered = business_order(prefix)
     out: list[tuple[str, int, dict[str, Any]] | None] = []
-    last = len(events)
-    if events[0]["version"] == 1 and events[-1]["version"] == last:
-        # Versions 1..n (they are distinct and sorted): the usual case, without the checks.
-        for projection in projections:
-            doc = projection.new_doc(officer_id)
-            apply = projection.apply_event
-            for event in events:
-                apply(None, doc, event)  # pure: reads nothing but doc and event
-            out.append((officer_id, last, doc))
-        return out
     for projection in projections:
         doc = projection.new_doc(officer_id)
-        version = 0
-        for event in events:
-            if event["version"] <= version:
-                continue
-            if event["version"] != version + 1:
-                break
-            projection.apply_event(None, doc, event)  # pure: reads nothing but doc and event
-            version = event["version"]
-        out.append((officer_id, version, doc) if version else None)
+        apply = projection.apply_event
+        for event in ordered:
+            apply(None, doc, event)  # pure: reads nothing but doc and event
+        mark(doc, prefix)
+        out.append((officer_id, last, doc))
     return out
 
 

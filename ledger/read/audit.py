@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ledger.domain.history import late_versions, retracted_by
 from ledger.domain.officer import Officer
 from ledger.events import to_public
 from ledger.integrity.chain import verify_chain
@@ -26,23 +27,39 @@ class AuditReader:
         self.ledger = ledger
 
     def history(self, officer_id: str) -> list[dict[str, Any]]:
-        """History for reviewers: every event, personal fields decrypted while possible."""
+        """History for reviewers: every event, retracted ones included, in version order.
+
+        Personal fields are decrypted while possible. A retracted event carries
+        ``retracted_by`` (the retraction's version); an event whose occurred_at is earlier
+        than that of an event with a lower version carries ``late: true``.
+        """
         decrypt = self.ledger.decrypter(officer_id)
+        events = self.ledger.officer_events(officer_id)
+        retracted = retracted_by(events)
+        late = late_versions(events)
         out = []
-        for event in self.ledger.officer_events(officer_id):
-            if event["type"] == "OfficerRegistered":
-                event = dict(event)
-                event["name"] = decrypt("name", event.pop("name_ct"))
-                event["email"] = decrypt("email", event.pop("email_ct"))
+        for event in events:
+            event = dict(event)
+            for field in ("name", "email"):
+                if f"{field}_ct" in event:
+                    ciphertext = event.pop(f"{field}_ct")
+                    if event["type"] == "OfficerRegistered" or ciphertext is not None:
+                        event[field] = None if ciphertext is None else decrypt(field, ciphertext)
+            if event["version"] in retracted:
+                event["retracted_by"] = retracted[event["version"]]
+            if event["version"] in late:
+                event["late"] = True
             out.append(event)
         return out
 
-    def record(self, officer_id: str, as_of: datetime | None = None) -> dict[str, Any] | None:
-        """The learning record folded from the officer's events (up to ``as_of``)."""
+    def record(self, officer_id: str, as_of: datetime | None = None,
+               known_at: datetime | None = None) -> dict[str, Any] | None:
+        """The learning record folded from the officer's business history as the ledger
+        knew it at ``known_at`` (default now), up to business time ``as_of`` (default all)."""
         events = self.ledger.officer_events(officer_id)
         if not events:
             return None
-        return record_fold.fold(officer_id, events, self.ledger.decrypter(officer_id), as_of)
+        return record_fold.fold(officer_id, events, self.ledger.decrypter(officer_id), as_of, known_at)
 
     def event_counts(self) -> dict[str, int]:
         """How many events of each type the store holds."""

@@ -19,7 +19,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.integrity import chain
-from ledger.store.receipts import ACCESS, Access, Receipt
+from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
 from ledger.store.recorder import LedgerRecorder
 
 
@@ -44,6 +44,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.chain_table = SQL("{}.{}").format(schema, Identifier(chain.TABLE))
         self.log_table = SQL("{}.{}").format(schema, Identifier(chain.LOG_TABLE))
         self.access_table = SQL("{}.{}").format(schema, Identifier(ACCESS))
+        self.actors_table = SQL("{}.{}").format(schema, Identifier(ACTORS))
         # Which event got which position: the log chain links events in position order.
         self.insert_events_statement += SQL(", originator_id, originator_version")
         # The same insert from one array per column, passed in binary: psycopg builds an
@@ -154,6 +155,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
             "ON CONFLICT (officer_id) DO UPDATE SET ministry_id = excluded.ministry_id, erased = excluded.erased",
         )
         self._insert_rows(curs, self.keys_table, ("text", "bytea"), list(keys.items()))
+        actors: list[Actor] = kwargs.get("actors") or []
+        self._insert_rows(curs, SQL("{} (officer_id, version, role, token_name)").format(self.actors_table),
+                          ("text", "bigint", "text", "text"), actors)
         for officer_id in kwargs.get("destroy_keys") or ():
             curs.execute(
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)

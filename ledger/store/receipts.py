@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 ACCESS = "officer_access"
+ACTORS = "correction_actors"
 
 
 class Receipt(NamedTuple):
@@ -24,3 +25,13 @@ class Access(NamedTuple):
 
     ministry_id: str
     erased: bool
+
+
+class Actor(NamedTuple):
+    """Who made a correction (an officer's event ``version``): a token's role and name, or the
+    command line (role ``cli``, no name)."""
+
+    officer_id: str
+    version: int
+    role: str
+    token_name: str | None

@@ -119,8 +119,9 @@ def _tables(c: Cursor, dialect: Dialect) -> set[str]:
 
 def version(db: Database) -> int | None:
     """The database's schema version: None when it holds none of the ledger's tables,
-    0 for a store created before versioned migrations (tables but no version table)."""
-    with db.transaction() as c:
+    0 for a store created before versioned migrations (tables but no version table).
+    Reads only: it never waits for (or holds up) a writer."""
+    with db.reading() as c:
         tables = _tables(c, dialect_of(db))
         if VERSION_TABLE not in tables:
             return 0 if tables else None
@@ -191,7 +192,7 @@ def ensure_store(settings: Settings) -> None:
     """:func:`ensure` for a store about to be opened by the event-sourcing recorders."""
     db = Database(settings)
     try:
-        with db.transaction():  # opening the connection checks the schema
+        with db.reading():  # opening the connection checks the schema (and creates an empty store)
             pass
     finally:
         db.close()

@@ -15,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from ledger.integrity import chain
-from ledger.store.receipts import ACCESS, Access, Receipt
+from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
 from ledger.store.recorder import LedgerRecorder
 
 RECEIPTS = "command_receipts"
@@ -68,6 +68,9 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             )
         if keys:
             c.executemany(f"INSERT INTO {KEYS} VALUES (?, ?)", list(keys.items()))
+        actors: list[Actor] = kwargs.get("actors") or []
+        if actors:
+            c.executemany(f"INSERT INTO {ACTORS} (officer_id, version, role, token_name) VALUES (?, ?, ?, ?)", actors)
         destroy = kwargs.get("destroy_keys") or ()
         if destroy:
             # Overwrite the deleted key's bytes in the page instead of leaving them

@@ -140,7 +140,7 @@ class Ledger(Application[UUID]):
         line = command if isinstance(command, str) else json.dumps(command)
         return next(iter(self.apply_batch([(1, line)])))
 
-    def apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
+    def apply_batch(self, chunk: Sequence[tuple[int, str | LedgerError | Command]]) -> list[Outcome]:
         """Apply numbered lines as one batch; one outcome per line, in order.
 
         Raises only when the store cannot be used at all (unreachable or locked
@@ -284,7 +284,7 @@ class Ledger(Application[UUID]):
                 self._remember(aggregate)
         return {i for i in wanted if i not in by_id}
 
-    def erase(self, officer_id: str, reason: str) -> bool:
+    def erase(self, officer_id: str, reason: str, ticket: str | None = None) -> bool:
         """Destroy the officer's data key and record ``OfficerErased``, atomically.
 
         The ciphertext of name and email stays in the events (and on Kafka), but
@@ -299,7 +299,7 @@ class Ledger(Application[UUID]):
                 if officer is None:
                     raise NotFound(f"officer_id: officer {officer_id!r} is not registered")
                 try:
-                    officer.erase(reason, datetime.now(timezone.utc))
+                    officer.erase(reason, ticket, datetime.now(timezone.utc))
                     self.save(officer, destroy_keys=[officer_id])
                 except RACES:
                     self._cache.clear()

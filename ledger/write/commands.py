@@ -13,8 +13,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.values import (
@@ -177,6 +178,31 @@ def _targets(value: Any, field: str) -> list[Any]:
     return checked
 
 
+RETRACTION_REASONS = ("recorded_in_error", "duplicate", "wrong_officer", "withdrawn_by_provider", "other")
+MAX_RETRACTED = 100
+
+
+def _code(codes: tuple[str, ...]) -> Check:
+    """One of a fixed set of codes (never free text: a code cannot hold personal data)."""
+
+    def check(value: Any, field: str) -> str:
+        if not isinstance(value, str) or value not in codes:
+            raise InvalidCommand(f"{field}: must be one of {', '.join(codes)}")
+        return value
+
+    return check
+
+
+def _versions(value: Any, field: str) -> list[int]:
+    """1..100 distinct event versions (positive integers), as given."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RETRACTED:
+        raise InvalidCommand(f"{field}: must be a list of 1..{MAX_RETRACTED} versions")
+    versions = [_int_range(1, 2**62)(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    if len(set(versions)) != len(versions):
+        raise InvalidCommand(f"{field}: a version is listed twice")
+    return versions
+
+
 _OCCURRED_OPTIONAL = (_instant, False)
 _OCCURRED = (_instant, True)
 _OFFICER = (_id, True)
@@ -241,6 +267,19 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     },
     "complete_course": {"officer_id": _OFFICER, "course_id": _COURSE, "occurred_at": _OCCURRED},
     "withdraw": {"officer_id": _OFFICER, "course_id": _COURSE, "occurred_at": _OCCURRED},
+    "correct_officer_details": {
+        "officer_id": _OFFICER,
+        "name": (_text(200), False),
+        "email": (_email, False),
+        "occurred_at": _OCCURRED,
+    },
+    "retract": {
+        "officer_id": _OFFICER,
+        "versions": (_versions, True),
+        "reason": (_code(RETRACTION_REASONS), True),
+        "ticket": (_nullable(_id), False),
+        "occurred_at": _OCCURRED_OPTIONAL,
+    },
     "declare_capacity_plan": {
         "ministry_id": (_id, True),
         "fy": (_fy, True),
@@ -250,6 +289,14 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     },
 }
 
+class Sender(NamedTuple):
+    """Who sent a command through the API: the token's role and name. Commands read from
+    the command line have no sender."""
+
+    role: str
+    name: str
+
+
 @dataclass(frozen=True)
 class Command:
     """A validated command: its type, checked fields, and idempotency identity."""
@@ -258,6 +305,7 @@ class Command:
     fields: dict[str, Any]
     command_id: str | None
     content_hash: str
+    sender: Sender | None = dataclass_field(default=None, compare=False)
 
     @property
     def officer_id(self) -> str | None:
@@ -291,6 +339,8 @@ def parse_command(obj: Any, now: datetime | None = None) -> Command:
         _check_command_id(command_id)
     body = {k: v for k, v in obj.items() if k not in ("type", "command_id")}
     fields = _check_fields(body, SCHEMAS[kind])
+    if kind == "correct_officer_details" and "name" not in fields and "email" not in fields:
+        raise InvalidCommand("name: give the corrected name and/or email (neither was given)")
     if "occurred_at" not in fields:
         fields["occurred_at"] = now or datetime.now(timezone.utc)
     return Command(kind, fields, command_id, content_hash(obj))
@@ -308,3 +358,7 @@ def _check_command_id(value: Any) -> None:
 def parse_line(line: str | bytes, now: datetime | None = None) -> Command:
     """Parse one JSON Lines line into a command; anything malformed is InvalidCommand."""
     return parse_command(decode_json(line), now)
+
+# Corrections change what the ledger says happened: only the command line and tokens of
+# role registrar or admin may send them (DOMAIN.md "Who may correct").
+CORRECTION_COMMANDS = frozenset({"retract", "correct_officer_details"})

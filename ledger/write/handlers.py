@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.domain.errors import AlreadyExists, NotFound
+from ledger.domain.errors import AlreadyExists, NotFound, OfficerErasedError
+from ledger.domain.history import CourseInfo, OrgInfo, PostInfo
 from ledger.domain.officer import Officer
 from ledger.domain.plan import CapacityPlan
 from ledger.domain.reference import Competency, Course, Organisation, Post, already_defined
@@ -32,17 +33,6 @@ def _org(unit: UnitOfWork, org_id: str) -> Organisation:
     if org is None:
         raise NotFound(f"org_id: organisation {org_id!r} is not defined")
     return org
-
-
-def _post(unit: UnitOfWork, post_id: str | None) -> Post | None:
-    return None if post_id is None else unit.get(Post, Post.create_id(post_id))
-
-
-def _course(unit: UnitOfWork, course_id: str) -> Course:
-    course = unit.get(Course, Course.create_id(course_id))
-    if course is None:
-        raise NotFound(f"course_id: course {course_id!r} is not published")
-    return course
 
 
 def _officer(unit: UnitOfWork, officer_id: str) -> Officer:
@@ -139,58 +129,69 @@ def publish_course(unit: UnitOfWork, f: Fields) -> None:
 # ---- officers -------------------------------------------------------------------
 
 
+class UnitReference:
+    """Reference data as the officer rules see it, looked up in the batch's unit of work."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+
+    def course(self, course_id: str) -> CourseInfo | None:
+        found = self.unit.get(Course, Course.create_id(course_id))
+        return None if found is None else CourseInfo(found.course_id, found.duration_hours,
+                                                     found.competencies, found.assessment)
+
+    def org(self, org_id: str) -> OrgInfo | None:
+        found = self.unit.get(Organisation, Organisation.create_id(org_id))
+        return None if found is None else OrgInfo(found.org_id, found.kind, found.ministry_id)
+
+    def post(self, post_id: str) -> PostInfo | None:
+        found = self.unit.get(Post, Post.create_id(post_id))
+        return None if found is None else PostInfo(found.post_id, found.org_id)
+
+
 def register_officer(unit: UnitOfWork, f: Fields) -> None:
     """Register an officer; name and email reach the event only as ciphertext under a new key."""
     officer_id = f["officer_id"]
     if unit.get(Officer, Officer.create_id(officer_id)) is not None:
         raise AlreadyExists(f"officer_id: officer {officer_id!r} is already registered")
-    org = _org(unit, f["org_id"])
-    post_id = f.get("post_id")
-    post = _post(unit, post_id)
     key = crypto.new_data_key()
-    officer = Officer.register(
-        officer_id,
-        crypto.encrypt(key, officer_id, "name", f["name"]),
-        crypto.encrypt(key, officer_id, "email", f["email"]),
-        org,
-        post,
-        post_id,
-        _at(f),
-    )
+    sealed = {**f, "name_ct": crypto.encrypt(key, officer_id, "name", f["name"]),
+              "email_ct": crypto.encrypt(key, officer_id, "email", f["email"])}
+    officer = Officer.register(sealed, UnitReference(unit))
     unit.add_key(officer_id, key)
     unit.add(officer)
 
 
-def transfer_officer(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    org = _org(unit, f["org_id"])
-    post_id = f.get("post_id")
-    officer.transfer(org, _post(unit, post_id), post_id, _at(f))
+def officer_command(command_type: str) -> Handler:
+    """The handler of an officer command that the rules decide on the officer's history."""
+
+    def handle(unit: UnitOfWork, f: Fields) -> None:
+        officer = _officer(unit, f["officer_id"])
+        officer.execute(command_type, f, UnitReference(unit))
+
+    handle.__name__ = command_type
+    return handle
 
 
-def enrol(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    officer.enrol(_course(unit, f["course_id"]), _at(f))
+def correct_officer_details(unit: UnitOfWork, f: Fields) -> None:
+    """Correct name and/or email: encrypted under the officer's key like the registration's,
+    so erasure makes every version unreadable; a value equal to the one in force is no change."""
+    officer_id = f["officer_id"]
+    officer = _officer(unit, officer_id)
+    if officer.erased:
+        raise OfficerErasedError(f"officer_id: officer {officer_id!r} was erased")
+    key = unit.key_of(officer_id)
+    if key is None:
+        raise OfficerErasedError(f"officer_id: officer {officer_id!r} has no data key (erased)")
+    sealed = dict(f)
+    for field in ("name", "email"):
+        if field in f:
+            sealed[f"{field}_ct"] = crypto.encrypt(key, officer_id, field, f[field])
 
+    def same_as_in_force(field: str, ciphertext: str) -> bool:
+        return bool(ciphertext) and crypto.decrypt(key, officer_id, field, ciphertext) == f[field]
 
-def record_progress(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    officer.record_progress(f["course_id"], f["percent"], _at(f))
-
-
-def attempt_assessment(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    officer.attempt_assessment(_course(unit, f["course_id"]), f["score"], _at(f))
-
-
-def complete_course(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    officer.complete(_course(unit, f["course_id"]), _at(f))
-
-
-def withdraw(unit: UnitOfWork, f: Fields) -> None:
-    officer = _officer(unit, f["officer_id"])
-    officer.withdraw(f["course_id"], _at(f))
+    officer.execute("correct_officer_details", sealed, UnitReference(unit), same_as_in_force)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -199,11 +200,9 @@ HANDLERS: dict[str, Handler] = {
     "define_post": define_post,
     "publish_course": publish_course,
     "register_officer": register_officer,
-    "transfer_officer": transfer_officer,
-    "enrol": enrol,
-    "record_progress": record_progress,
-    "attempt_assessment": attempt_assessment,
-    "complete_course": complete_course,
-    "withdraw": withdraw,
+    **{kind: officer_command(kind) for kind in (
+        "transfer_officer", "enrol", "record_progress", "attempt_assessment", "complete_course", "withdraw",
+        "retract")},
+    "correct_officer_details": correct_officer_details,
     "declare_capacity_plan": declare_capacity_plan,
 }

@@ -12,6 +12,7 @@ commands of the batch triggered. Only the culprit is rejected.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -20,11 +21,16 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import PersistenceError
 
-from ledger.domain.errors import DuplicateCommandConflict, LedgerError, OfficerErasedError
+from ledger.domain.errors import (
+    DuplicateCommandConflict,
+    LedgerError,
+    NotPermitted,
+    OfficerErasedError,
+)
 from ledger.domain.officer import Officer
 from ledger.integrity import crypto
-from ledger.store.receipts import Receipt
-from ledger.write.commands import Command, parse_line
+from ledger.store.receipts import Actor, Receipt
+from ledger.write.commands import CORRECTION_COMMANDS, Command, parse_line
 from ledger.write.handlers import HANDLERS
 
 if TYPE_CHECKING:
@@ -35,7 +41,7 @@ log = logging.getLogger("ledger.write.application")
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 # Commands whose content includes personal data (their receipts are keyed, see Receipt).
-PERSONAL_DATA_COMMANDS = frozenset({"register_officer"})
+PERSONAL_DATA_COMMANDS = frozenset({"register_officer", "correct_officer_details"})
 Parsed = list[tuple[int, "Command | LedgerError"]]
 
 
@@ -55,16 +61,34 @@ class Outcome:
         return out
 
 
+# Roles that may send corrections through the API, and roles that may send nothing else.
+CORRECTORS = ("registrar", "admin")
+CORRECTING_ONLY = ("registrar",)
+
+
+def check_sender(command: Command) -> None:
+    """Reject a command its sender's role may not send (DOMAIN.md "Who may correct")."""
+    sender = command.sender
+    if sender is None:  # the command line
+        return
+    if command.type in CORRECTION_COMMANDS and sender.role not in CORRECTORS:
+        raise NotPermitted(f"type: a token of role {sender.role!r} may not send {command.type} "
+                           "(only registrar or admin tokens, or the command line)")
+    if command.type not in CORRECTION_COMMANDS and sender.role in CORRECTING_ONLY:
+        raise NotPermitted(f"type: a token of role {sender.role!r} sends only corrections "
+                           f"({', '.join(sorted(CORRECTION_COMMANDS))}), not {command.type}")
+
+
 def internal_error(stage: str, exc: BaseException) -> LedgerError:
     """The rejection for an unexpected exception: its class, never its traceback or values."""
     return LedgerError(f"internal error while {stage} this command ({type(exc).__name__})")
 
 
-def parse_all(chunk: list[tuple[int, str | LedgerError]]) -> Parsed:
+def parse_all(chunk: Sequence[tuple[int, str | LedgerError | Command]]) -> Parsed:
     """Parse every line; a line that cannot be parsed becomes its own rejection."""
     parsed: Parsed = []
     for number, line in chunk:
-        if isinstance(line, LedgerError):  # could not even be read as a line
+        if isinstance(line, (LedgerError, Command)):  # not readable as a line, or parsed already
             parsed.append((number, line))
             continue
         try:
@@ -102,6 +126,7 @@ class UnitOfWork:
         self.aggregates: dict[UUID, Aggregate] = {}
         self.receipts: dict[str, Receipt] = {}
         self.keys: dict[str, bytes] = {}
+        self.actors: list[Actor] = []
         self._stored_receipts: dict[str, Receipt] = {}
         self._absent: set[UUID] = set()
         self._savepoint = _Savepoint()
@@ -135,7 +160,10 @@ class UnitOfWork:
             handler = HANDLERS.get(command.type)
             if handler is None:  # parse_command only admits known types
                 raise LedgerError(f"type: unknown command type {command.type!r}")
+            check_sender(command)
             handler(self, command.fields)
+            if command.type in CORRECTION_COMMANDS:
+                self._record_actor(command)
         except PersistenceError:
             raise  # the store, not this command: the batch is retried or fails as a whole
         except LedgerError as exc:
@@ -151,11 +179,21 @@ class UnitOfWork:
             self.receipts[command.command_id] = self._new_receipt(command)
         return Outcome(number, ACCEPTED)
 
+    def _record_actor(self, command: Command) -> None:
+        """Who made a correction, written beside its event (for the auditors)."""
+        officer_id = command.fields["officer_id"]
+        officer = self.aggregates[Officer.create_id(officer_id)]
+        sender = command.sender
+        self.actors.append(Actor(officer_id, officer.version, "cli" if sender is None else sender.role,
+                                 None if sender is None else sender.name))
+
     def _new_receipt(self, command: Command) -> Receipt:
         """The receipt of an accepted command; keyed when the command carried personal data."""
         if command.type in PERSONAL_DATA_COMMANDS:
             officer_id = command.fields["officer_id"]
-            return Receipt(crypto.keyed_digest(self.keys[officer_id], command.content_hash), officer_id)
+            key = self.key_of(officer_id)
+            assert key is not None  # the command was just applied under it
+            return Receipt(crypto.keyed_digest(key, command.content_hash), officer_id)
         return Receipt(command.content_hash)
 
     def _same_content(self, known: Receipt, command: Command) -> bool:
@@ -171,7 +209,7 @@ class UnitOfWork:
             officer_id = command.fields["officer_id"] if self._erased(command.fields["officer_id"]) else None
         if officer_id is None:
             return known.digest == command.content_hash
-        key = self.keys.get(officer_id) or self.ledger.recorder.select_key(officer_id)  # type: ignore[attr-defined]
+        key = self.key_of(officer_id)
         if key is None or self._erased(officer_id):
             raise OfficerErasedError(
                 f"command_id: {command.command_id!r} was accepted for an officer whose personal data "
@@ -214,6 +252,11 @@ class UnitOfWork:
         else:
             self._touch(aggregate.id, existing, in_batch=True)
         self.aggregates[aggregate.id] = aggregate
+
+    def key_of(self, officer_id: str) -> bytes | None:
+        """The officer's data key: written in this batch, or stored (None once erased)."""
+        found: bytes | None = self.keys.get(officer_id) or self.ledger.recorder.select_key(officer_id)  # type: ignore[attr-defined]
+        return found
 
     def add_key(self, officer_id: str, key: bytes) -> None:
         """An officer's data key, written in the batch's transaction."""
@@ -273,4 +316,4 @@ class UnitOfWork:
         has_events = any(a.pending_events for a in self.aggregates.values())
         if not (has_events or self.receipts or self.keys):
             return
-        self.ledger.save(*self.aggregates.values(), receipts=self.receipts, keys=self.keys)
+        self.ledger.save(*self.aggregates.values(), receipts=self.receipts, keys=self.keys, actors=self.actors)

@@ -32,6 +32,7 @@ class Api:
             "cbc": create_token(db, "commission", "cbc"),
             "auditor": create_token(db, "audit", "auditor"),
             "admin": create_token(db, "ops", "admin"),
+            "registrar": create_token(db, "grievance-cell", "registrar"),
         }
         self.db = db
 
@@ -59,7 +60,7 @@ def api(settings: Settings) -> Iterator[Api]:
         yield a
 
 
-ROLES = ["ingest", "officer", "hr_mof", "hr_moh", "cbc", "auditor", "admin"]
+ROLES = ["ingest", "registrar", "officer", "hr_mof", "hr_moh", "cbc", "auditor", "admin"]
 # endpoint -> roles allowed (everyone else: 403, but a ministry HR token outside its
 # scope gets 404, the same as for an unknown officer). O1 is under MOF, O2 under MOH.
 MATRIX = {
@@ -71,7 +72,7 @@ MATRIX = {
     ("GET", "/ministries/MOF"): {"hr_mof", "cbc", "auditor"},
     ("GET", "/ministries/MOH"): {"hr_moh", "cbc", "auditor"},
     ("GET", "/status"): {"auditor", "admin"},
-    ("POST", "/commands"): {"ingest"},
+    ("POST", "/commands"): {"ingest", "registrar", "admin"},  # which commands: decided per command
     ("POST", "/tokens"): {"admin"},
 }
 

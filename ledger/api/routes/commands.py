@@ -18,6 +18,7 @@ from ledger.api.models import (
     request_body,
 )
 from ledger.ops.metrics import GROUP_COMMIT_WAIT
+from ledger.write.commands import Sender
 
 router = APIRouter(tags=["commands"])
 
@@ -33,7 +34,7 @@ async def post_commands(request: Request, who: Ingester, services: ServicesDep) 
     lines = split_commands(await read_body(request), MAX_COMMANDS)
     submitted = time.perf_counter()
     try:
-        outcomes = await asyncio.wrap_future(services.committer.submit(lines))
+        outcomes = await asyncio.wrap_future(services.committer.submit(lines, Sender(who.role, who.name)))
     except Exception as exc:
         raise HTTPException(503, f"the event store is unavailable: {type(exc).__name__}") from None
     GROUP_COMMIT_WAIT.observe(time.perf_counter() - submitted)

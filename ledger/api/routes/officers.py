@@ -16,17 +16,22 @@ router = APIRouter(prefix="/officers/{officer_id}", tags=["officers"], responses
 
 
 @router.get("/record", response_model=Record)
-def get_record(officer: Officer, services: ServicesDep, as_of: str | None = None) -> Any:
-    """The learning record (now, or `as_of` an ISO 8601 instant)."""
+def get_record(officer: Officer, services: ServicesDep, as_of: str | None = None,
+               known_at: str | None = None) -> Any:
+    """The learning record: now, or folded from the business history as the ledger knew it
+    at `known_at` (default now) up to business time `as_of` (default all), ISO 8601 instants."""
     result: dict[str, Any] | None = officer.record
-    if as_of is not None:
+    if as_of is not None or known_at is not None:
         try:
-            when = parse_instant(as_of, "as_of")
+            when = None if as_of is None else parse_instant(as_of, "as_of")
+            known = None if known_at is None else parse_instant(known_at, "known_at")
         except LedgerError as exc:
             raise HTTPException(422, str(exc)) from None
-        result = services.audit.record(officer.officer_id, when)
+        result = services.audit.record(officer.officer_id, when, known)
         if result is None:
-            raise HTTPException(404, f"officer {officer.officer_id!r} was not registered as of {as_of}")
+            raise HTTPException(404, f"officer {officer.officer_id!r} was not registered as of {as_of}"
+                                if known_at is None else
+                                f"officer {officer.officer_id!r} was not registered as known at {known_at}")
     auth.log_access(services.db(), officer.reader, officer.officer_id, "record")
     return result
 
