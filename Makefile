@@ -48,6 +48,7 @@ test-fast: $(STAMP) ## Only the tests that need no service and no child processe
 bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); writes BENCHMARKS.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
+	$(BIN)/python bench/corrections_bench.py  # a late fact and a retraction against history length and store size
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick
