@@ -48,14 +48,16 @@ test-fast: $(STAMP) ## Only the tests that need no service and no child processe
 bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); writes BENCHMARKS.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
+	$(BIN)/python bench/corrections_bench.py  # a late fact and a retraction against history length and store size
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick
 
-lint: $(STAMP) ## ruff and mypy --strict on ledger and tests, as configured in pyproject.toml (CI runs it after the tests)
-	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1
+lint: $(STAMP) ## ruff, mypy --strict and vulture (dead code) on ledger and tests, as configured in pyproject.toml (CI runs it after the tests)
+	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1 vulture==2.16
 	$(BIN)/ruff check ledger tests
 	$(BIN)/mypy ledger tests
+	$(BIN)/vulture
 
 clean: ## Remove the virtualenv, demo data and caches
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache ledger.db ledger.db-*

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ledger.config import Settings  # noqa: E402
+from ledger.ops.supervisor import stop_process  # noqa: E402
 
 PG_ADMIN = os.environ.get("LEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REFERENCE = [
@@ -56,12 +57,7 @@ def _process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
 
 
 @contextmanager

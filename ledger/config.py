@@ -13,6 +13,14 @@ from ledger.domain.errors import LedgerError
 DEFAULT_STORE = "sqlite:///ledger.db"
 
 
+def _key_file(configured: str | None, name: str) -> Path:
+    """The configured key file, else ``name`` in the user's config folder (XDG_CONFIG_HOME)."""
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ledger" / name
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the ledger keeps its events and whether it talks to Kafka."""
@@ -49,18 +57,12 @@ class Settings:
 
         Never inside the database: whoever can rewrite the store must not also hold the key.
         """
-        if self.signing_key:
-            return Path(self.signing_key).expanduser()
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / "ledger" / "signing-key.pem"
+        return _key_file(self.signing_key, "signing-key.pem")
 
     @property
     def issuer_key_path(self) -> Path:
         """The Ed25519 credential issuer key file: LEDGER_ISSUER_KEY, else in the user's config folder."""
-        if self.issuer_key:
-            return Path(self.issuer_key).expanduser()
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / "ledger" / "issuer-key.pem"
+        return _key_file(self.issuer_key, "issuer-key.pem")
 
     @property
     def is_postgres(self) -> bool:

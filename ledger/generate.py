@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -205,35 +205,7 @@ class Generator:
                 add("transfer_officer", at, **fields)
                 current = new
                 continue
-            course = courses.pop()
-            add("enrol", at, course_id=course["course_id"])
-            progress = 0
-            outcome = rng.random()
-            for _ in range(rng.randint(1, 4)):
-                at += timedelta(days=rng.uniform(0.5, 10))
-                progress = min(100, progress + rng.randint(10, 60))
-                add("record_progress", at, course_id=course["course_id"], percent=progress)
-                if progress >= 100:
-                    break
-            if outcome < 0.15:
-                at += timedelta(days=rng.uniform(1, 20))
-                add("withdraw", at, course_id=course["course_id"])
-                continue
-            if progress < 100:
-                at += timedelta(days=rng.uniform(1, 10))
-                add("record_progress", at, course_id=course["course_id"], percent=100)
-            passed = course["assessment"] is None
-            if not passed:
-                for _ in range(course["assessment"]["max_attempts"]):
-                    at += timedelta(hours=rng.uniform(1, 72))
-                    score = round(rng.uniform(30, 100), 1)
-                    add("attempt_assessment", at, course_id=course["course_id"], score=score)
-                    if score >= course["assessment"]["pass_mark"]:
-                        passed = True
-                        break
-            if passed and outcome < 0.9:
-                at += timedelta(hours=rng.uniform(1, 48))
-                add("complete_course", at, course_id=course["course_id"])
+            at = self._take_course(courses.pop(), at, add)
         return self.corrections(officer_id, out)
 
     def corrections(
@@ -264,6 +236,39 @@ class Generator:
                                    "officer_id": officer_id, "versions": [len(arrived)],
                                    "reason": rng.choice(("recorded_in_error", "duplicate")), "occurred_at": _iso(last)}))
         return arrived
+
+    def _take_course(self, course: dict[str, Any], at: datetime, add: Callable[..., None]) -> datetime:
+        """Enrol, progress, then maybe withdraw, attempt the assessment and complete; returns the last instant."""
+        rng = self.rng
+        add("enrol", at, course_id=course["course_id"])
+        progress = 0
+        outcome = rng.random()
+        for _ in range(rng.randint(1, 4)):
+            at += timedelta(days=rng.uniform(0.5, 10))
+            progress = min(100, progress + rng.randint(10, 60))
+            add("record_progress", at, course_id=course["course_id"], percent=progress)
+            if progress >= 100:
+                break
+        if outcome < 0.15:
+            at += timedelta(days=rng.uniform(1, 20))
+            add("withdraw", at, course_id=course["course_id"])
+            return at
+        if progress < 100:
+            at += timedelta(days=rng.uniform(1, 10))
+            add("record_progress", at, course_id=course["course_id"], percent=100)
+        passed = course["assessment"] is None
+        if not passed:
+            for _ in range(course["assessment"]["max_attempts"]):
+                at += timedelta(hours=rng.uniform(1, 72))
+                score = round(rng.uniform(30, 100), 1)
+                add("attempt_assessment", at, course_id=course["course_id"], score=score)
+                if score >= course["assessment"]["pass_mark"]:
+                    passed = True
+                    break
+        if passed and outcome < 0.9:
+            at += timedelta(hours=rng.uniform(1, 48))
+            add("complete_course", at, course_id=course["course_id"])
+        return at
 
     def invalid(self, at: datetime, officer_id: str) -> dict[str, Any]:
         """One command of the kinds a real feed gets wrong."""

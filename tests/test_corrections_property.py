@@ -81,7 +81,6 @@ def test_random_corrections_keep_every_read_model_equal_to_the_fold(steps: list[
         runner = Runner(db)
         setup = [*reference(), *(register(o) for o in OFFICERS)]
         assert all(o.status == "accepted" for o in ledger.ingest(json.dumps(c) for c in setup))
-        accepted = 0
         commands = [c for s in steps for c in (s if isinstance(s, list) else [s])]
         for command in commands:
             if command == "project":
@@ -91,8 +90,6 @@ def test_random_corrections_keep_every_read_model_equal_to_the_fold(steps: list[
             outcome = ledger.execute(concrete(ledger, command))
             if outcome.status == "rejected":
                 assert ledger.recorder.max_notification_id() == before, outcome
-            else:
-                accepted += 1
         LogFollower(ledger, runner).run(until_idle=True)
         assert_matches_fold(settings, in_process=True)
         db.close()

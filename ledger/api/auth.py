@@ -38,12 +38,6 @@ class Principal:
     officer_id: str | None = None
 
 
-def ensure_tables(db: Database) -> None:
-    """The token and access-log tables exist: the store's schema is current (ledger.store.schema)."""
-    from ledger.store import schema
-    schema.ensure(db)
-
-
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -85,7 +79,7 @@ def revoke_token(db: Database, name: str) -> None:
 
 
 def list_tokens(db: Database) -> list[dict[str, Any]]:
-    with db.transaction() as c:
+    with db.reading() as c:
         c.execute("SELECT name, role, ministry_id, officer_id, created_at, revoked_at FROM api_tokens ORDER BY created_at")
         keys = ("name", "role", "ministry_id", "officer_id", "created_at", "revoked_at")
         return [dict(zip(keys, row, strict=True)) for row in c.fetchall()]
@@ -126,15 +120,6 @@ def _read_one(db: Database, sql: str, params: tuple[Any, ...]) -> Any:
         db.close()  # a broken connection is opened afresh by the next lookup
         raise
     return rows[0] if rows else None
-
-
-def authenticate(db: Database, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, else None.
-
-    A token not shaped like ours costs no query; any other costs one primary-key read.
-    """
-    parsed = _parse(token)
-    return None if parsed is None else _load(db, *parsed)
 
 
 def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> None:

@@ -19,7 +19,7 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from ledger.write.strictjson import nesting_depth
+from ledger.write.strictjson import nesting_depth, repeated_key
 
 MAX_BODY = 1024 * 1024
 # The deepest command nests 8 levels inside a request's array. The command parser has
@@ -99,11 +99,7 @@ def _not_json(name: str) -> Any:
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _NotJson(f"an object repeats key {key!r}")
-            seen.add(key)
+        raise _NotJson(f"an object repeats key {repeated_key(pairs)!r}")
     return obj
 
 

@@ -116,7 +116,7 @@ class GroupCommitter:
         metrics.GROUP_COMMIT_REQUESTS.observe(len(requests))
         started = time.perf_counter()
         try:
-            outcomes = self.ledger._apply_batch(chunk)
+            outcomes = self.ledger.apply_batch(chunk)
         except Exception as exc:  # the database is down: every waiting request learns it
             log.exception("group commit failed")
             for _, future, _ in requests:

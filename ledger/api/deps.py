@@ -23,6 +23,7 @@ from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.values import ID_PATTERN
 from ledger.ops.metrics import AUTH_FAILURES
+from ledger.store import schema
 from ledger.store.db import Database
 
 
@@ -38,7 +39,9 @@ class Services:
         self.audit = AuditReader(self.ledger)
         self._local = threading.local()
         self._schema_checked = False
-        auth.ensure_tables(self.db())
+        # The store's schema is current: an empty store is created by running the
+        # migrations, one at another version is refused (ledger.store.schema).
+        schema.ensure(self.db())
         self._schema_checked = True
         self.tokens = auth.TokenCache(self.db, token_ttl)
         # How many threads may look tokens up at once. A flood of made-up tokens waits

@@ -17,6 +17,7 @@ from ledger.cli.render import (
     print_chain_breaks,
     print_dead_letters,
     print_history,
+    show,
 )
 
 
@@ -29,10 +30,7 @@ def history(obj: Context, officer_id: str, as_json: bool) -> None:
     events = audit_reader(obj).history(officer_id)
     if not events:
         fail(f"officer {officer_id!r} is not registered")
-    if as_json:
-        emit_json(events)
-    else:
-        print_history(events)
+    show(events, as_json, print_history)
 
 
 @click.command()

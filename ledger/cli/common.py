@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger.cli.render import fail
 from ledger.config import Settings
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ledger.read.audit import AuditReader
 
 F = TypeVar("F", bound="Callable[..., Any]")
+T = TypeVar("T")
 
 
 class Context:
@@ -51,8 +52,10 @@ def audit_reader(obj: Context) -> AuditReader:
     return AuditReader(obj.ledger)
 
 
-def not_projected(obj: Context, officer_id: str) -> NoReturn:
-    """Exit 1 for an officer missing from a read model, saying whether projecting would help."""
+def projected(obj: Context, officer_id: str, found: T | None) -> T:
+    """``found`` from a read model; None exits 1, saying whether projecting would help."""
+    if found is not None:
+        return found
     if obj.ledger.officer_events(officer_id):
         fail(f"officer {officer_id!r} is in the store but not yet in the read model: run `ledger project`")
     fail(f"officer {officer_id!r} is not registered")
@@ -62,7 +65,7 @@ def on_sigterm(stop: Any) -> None:
     """SIGTERM (and Ctrl-C) ask the loop to finish its batch and exit 0."""
     import signal
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(_signum: int, _frame: Any) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)

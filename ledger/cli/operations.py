@@ -318,10 +318,10 @@ def broker(port: int) -> None:
     For trying the production mode on one machine:
     LEDGER_KAFKA_BOOTSTRAP=127.0.0.1:PORT ledger relay. Ctrl-C stops it.
     """
-    import subprocess
     import threading
 
     from ledger.kafka.broker import start_tansu
+    from ledger.ops.supervisor import stop_process
 
     stop = threading.Event()
     on_sigterm(stop)  # SIGTERM and Ctrl-C: stop the broker child, never leave it holding the port
@@ -331,12 +331,7 @@ def broker(port: int) -> None:
         pass
     if proc.poll() is not None:
         raise LedgerError(f"the broker exited by itself with status {proc.returncode}")
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, timeout=10)
 
 
 @click.command()

@@ -6,15 +6,16 @@ import sys
 
 import click
 
-from ledger.cli.common import Context, audit_reader, not_projected, read_models
+from ledger.cli.common import Context, audit_reader, projected, read_models
 from ledger.cli.render import (
     emit_json,
-    fail,
     print_competencies,
     print_gaps,
     print_ministry,
     print_plan,
     print_record,
+    required,
+    show,
 )
 from ledger.domain.values import parse_instant
 from ledger.projections.gaps import to_csv
@@ -38,18 +39,12 @@ def record(obj: Context, officer_id: str, as_of: str | None, known_at: str | Non
     if as_of or known_at:
         when = parse_instant(as_of, "--as-of") if as_of else None
         known = parse_instant(known_at, "--known-at") if known_at else None
-        result = audit_reader(obj).record(officer_id, when, known)
-        if result is None:
-            fail(f"officer {officer_id!r} is not registered"
-                 + (f" as of {as_of}" if as_of else "") + (f" as known at {known_at}" if known_at else ""))
+        result = required(audit_reader(obj).record(officer_id, when, known),
+                          f"officer {officer_id!r} is not registered"
+                          + (f" as of {as_of}" if as_of else "") + (f" as known at {known_at}" if known_at else ""))
     else:
-        result = read_models(obj).record(officer_id)
-        if result is None:
-            not_projected(obj, officer_id)
-    if as_json:
-        emit_json(result)
-    else:
-        print_record(result)
+        result = projected(obj, officer_id, read_models(obj).record(officer_id))
+    show(result, as_json, print_record)
 
 
 @click.command()
@@ -58,13 +53,8 @@ def record(obj: Context, officer_id: str, as_of: str | None, known_at: str | Non
 @click.pass_obj
 def competencies(obj: Context, officer_id: str, as_json: bool) -> None:
     """Show OFFICER_ID's competency profile: FRAC needs of the post, acquired levels, gaps, recommended courses."""
-    profile = read_models(obj).competency_profile(officer_id)
-    if profile is None:
-        not_projected(obj, officer_id)
-    if as_json:
-        emit_json(profile)
-    else:
-        print_competencies(profile)
+    profile = projected(obj, officer_id, read_models(obj).competency_profile(officer_id))
+    show(profile, as_json, print_competencies)
 
 
 @click.command()
@@ -73,13 +63,8 @@ def competencies(obj: Context, officer_id: str, as_json: bool) -> None:
 @click.pass_obj
 def ministry(obj: Context, ministry_id: str, as_json: bool) -> None:
     """Show MINISTRY_ID's headcount and, per financial year, enrolments, completions and hours."""
-    found = read_models(obj).ministry(ministry_id)
-    if found is None:
-        fail(f"ministry {ministry_id!r} is not in the read model")
-    if as_json:
-        emit_json(found)
-    else:
-        print_ministry(found)
+    found = required(read_models(obj).ministry(ministry_id), f"ministry {ministry_id!r} is not in the read model")
+    show(found, as_json, print_ministry)
 
 
 @click.command()
@@ -93,13 +78,9 @@ def plan(obj: Context, ministry_id: str, fy: str, as_json: bool) -> None:
     Headcount, how many officers met the minimum learning hours in the year, and per
     competency target how many officers reached it there. Exit 1 when no plan was declared.
     """
-    found = read_models(obj).plan(ministry_id, fy)
-    if found is None:
-        fail(f"no capacity-building plan of {ministry_id!r} for {fy!r} (declare one with declare_capacity_plan)")
-    if as_json:
-        emit_json(found)
-    else:
-        print_plan(found)
+    found = required(read_models(obj).plan(ministry_id, fy),
+                     f"no capacity-building plan of {ministry_id!r} for {fy!r} (declare one with declare_capacity_plan)")
+    show(found, as_json, print_plan)
 
 
 @click.command()
@@ -113,15 +94,11 @@ def gaps(obj: Context, ministry_id: str, as_json: bool, as_csv: bool) -> None:
     For officers on posts now: per competency their posts require (current FRAC
     revision), how many require it, how many fall short, and the total shortfall in levels.
     """
-    found = read_models(obj).gap_report(ministry_id)
-    if found is None:
-        fail(f"ministry {ministry_id!r} is not in the read model")
-    if as_json:
-        emit_json(found)
-    elif as_csv:
+    found = required(read_models(obj).gap_report(ministry_id), f"ministry {ministry_id!r} is not in the read model")
+    if as_csv and not as_json:  # --json wins
         sys.stdout.write(to_csv([found]))
     else:
-        print_gaps(found)
+        show(found, as_json, print_gaps)
 
 
 @click.command()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +20,7 @@ from ledger.domain.errors import LedgerError
 
 err = Console(stderr=True, soft_wrap=True)  # one error, one line: scripts grep stderr
 out = Console()
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -30,6 +32,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def emit_json(obj: Any) -> None:
     """Write one JSON document as one line on stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def required(found: T | None, message: str) -> T:
+    """``found``, unless it is None: then ``message`` as the error, exit 1."""
+    if found is None:
+        fail(message)
+    return found
+
+
+def show(found: Any, as_json: bool, for_people: Callable[[Any], None]) -> None:
+    """A command's result: one JSON line with ``--json``, else as ``for_people`` prints it."""
+    if as_json:
+        emit_json(found)
+    else:
+        for_people(found)
 
 
 class LedgerGroup(click.Group):

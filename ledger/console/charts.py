@@ -43,7 +43,6 @@ class Chart:
     width: int
     height: int
     label_width: int = LABEL_WIDTH
-    plot_width: int = PLOT_WIDTH
     ticks: list[tuple[float, str]] = field(default_factory=list)
 
 

@@ -73,6 +73,16 @@ async def guarded(request: Request, services: Any, build: Build) -> Response:
         return render(request, "error.html", exc.status_code, who=who, error=exc.detail)
 
 
+async def page(request: Request, services: Any, template: str, view: Callable[..., dict[str, Any]],
+               *args: Any) -> Response:
+    """``template`` filled with what ``view(services, who, *args)`` returns (on the thread pool), guarded."""
+    async def build(who: Principal) -> Response:
+        found = await run_in_threadpool(view, services, who, *args)
+        return render(request, template, who=who, **found)
+
+    return await guarded(request, services, build)
+
+
 @router.get("/static/{name}")
 def static(name: str) -> Response:
     """The console's own assets (shipped in the package; no CDN)."""
@@ -146,20 +156,12 @@ async def find_ministry(request: Request, ministry_id: str = "") -> Response:
 async def officer(request: Request, officer_id: str, services: ServicesDep, as_of: str = "",
                   compare: str = "") -> Response:
     """The officer page (the API's officer rule: the officer, HR of its ministry, auditor)."""
-    async def build(who: Principal) -> Response:
-        page = await run_in_threadpool(views.officer_page, services, who, officer_id, as_of, compare)
-        return render(request, "officer.html", who=who, **page)
-
-    return await guarded(request, services, build)
+    return await page(request, services, "officer.html", views.officer_page, officer_id, as_of, compare)
 
 
 @router.get("/ministries/{ministry_id}")
 async def ministry(request: Request, ministry_id: str, services: ServicesDep) -> Response:
-    async def build(who: Principal) -> Response:
-        page = await run_in_threadpool(views.ministry_page, services, who, ministry_id)
-        return render(request, "ministry.html", who=who, **page)
-
-    return await guarded(request, services, build)
+    return await page(request, services, "ministry.html", views.ministry_page, ministry_id)
 
 
 @router.get("/ministries/{ministry_id}/gaps.csv")
@@ -174,11 +176,7 @@ async def ministry_gaps_csv(request: Request, ministry_id: str, services: Servic
 
 @router.get("/integrity")
 async def integrity(request: Request, services: ServicesDep) -> Response:
-    async def build(who: Principal) -> Response:
-        page = await run_in_threadpool(views.integrity_page, services, who)
-        return render(request, "integrity.html", who=who, **page)
-
-    return await guarded(request, services, build)
+    return await page(request, services, "integrity.html", views.integrity_page)
 
 
 @router.post("/integrity/verify")

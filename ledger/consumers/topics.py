@@ -44,7 +44,6 @@ log = logging.getLogger("ledger.consumers")
 PREFETCH = 4  # decoded batches waiting for the main thread
 HELPER_BACKLOG = 20_000  # messages waiting at the start of a run from which a fetcher process polls
 MERGE = 5  # at most this many polls' worth of waiting batches applied as one
-_END = END  # what the prefetch thread (or the fetcher's receiving thread) hands over when it is done
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ class KafkaFollower:
                     self._fetcher = None
                     poller = self._feed(batches, done, until_idle, idle, helper=False)
                     continue
-                if isinstance(batch, str):  # _END
+                if isinstance(batch, str):  # END: the prefetch (or receiving) thread is done
                     break
                 # Under a backlog, decoded batches wait in the queue: apply them together
                 # (each officer's documents written once, not once per poll). When the
@@ -243,7 +242,7 @@ class KafkaFollower:
                 if not hand_over(out, done, items):
                     return
                 quiet_since = time.monotonic()
-            hand_over(out, done, _END)
+            hand_over(out, done, END)
         except BaseException as exc:  # handed to the main thread, which raises it
             hand_over(out, done, exc)
         finally:

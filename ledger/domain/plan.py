@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.errors import InvalidCommand, RuleViolation
 from ledger.domain.ids import aggregate_id
-from ledger.domain.reference import Organisation
+from ledger.domain.reference import Organisation, listed_twice
 
 MAX_TARGETS = 200
 
@@ -40,7 +40,7 @@ class CapacityPlan(Aggregate):
         occurred_at: str,
         event_id: str,
     ) -> None:
-        self._apply(ministry_id, fy, min_learning_hours, targets, occurred_at)
+        self._apply(ministry_id, fy, min_learning_hours, targets)
 
     @event("CapacityPlanRevised")
     def _revised(
@@ -52,16 +52,13 @@ class CapacityPlan(Aggregate):
         occurred_at: str,
         event_id: str,
     ) -> None:
-        self._apply(ministry_id, fy, min_learning_hours, targets, occurred_at)
+        self._apply(ministry_id, fy, min_learning_hours, targets)
 
-    def _apply(
-        self, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]], occurred_at: str
-    ) -> None:
+    def _apply(self, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]]) -> None:
         self.ministry_id = ministry_id
         self.fy = fy
         self.min_learning_hours = min_learning_hours
         self.targets = targets
-        self.declared_at = occurred_at
 
     @staticmethod
     def check(ministry: Organisation | None, ministry_id: str, min_learning_hours: float,
@@ -75,13 +72,11 @@ class CapacityPlan(Aggregate):
             raise InvalidCommand("min_learning_hours: must be a number 0..1000")
         if len(targets) > MAX_TARGETS:
             raise InvalidCommand(f"targets: at most {MAX_TARGETS} targets")
-        seen: set[str] = set()
-        for i, target in enumerate(targets):
-            if target["competency_id"] in seen:
-                raise RuleViolation(
-                    f"targets[{i}].competency_id: competency {target['competency_id']!r} is listed twice"
-                )
-            seen.add(target["competency_id"])
+        twice = listed_twice(targets)
+        if twice is not None:
+            raise RuleViolation(
+                f"targets[{twice}].competency_id: competency {targets[twice]['competency_id']!r} is listed twice"
+            )
 
     @classmethod
     def declare(cls, ministry_id: str, fy: str, min_learning_hours: float, targets: list[dict[str, Any]],

@@ -41,7 +41,6 @@ class Organisation(Aggregate):
         self.kind = kind
         self.parent_id = parent_id
         self.ministry_id = ministry_id
-        self.defined_at = occurred_at
 
     @classmethod
     def define(
@@ -110,13 +109,6 @@ class Competency(Aggregate):
             occurred_at=occurred_at,
             event_id=str(uuid4()),
         )
-
-
-def check_level(level: object, field: str) -> int:
-    """A proficiency level is an integer 1..5."""
-    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
-        raise InvalidCommand(f"{field}: level must be an integer 1..5")
-    return level
 
 
 class Post(Aggregate):
@@ -240,13 +232,11 @@ class Course(Aggregate):
         """Publish a course after checking its numbers and competency list."""
         if not 0 < duration_hours <= 1000:
             raise InvalidCommand("duration_hours: must be > 0 and <= 1000")
-        seen: set[str] = set()
-        for need in competencies:
-            if need["competency_id"] in seen:
-                raise RuleViolation(
-                    f"competencies: competency {need['competency_id']!r} is listed twice"
-                )
-            seen.add(need["competency_id"])
+        twice = listed_twice(competencies)
+        if twice is not None:
+            raise RuleViolation(
+                f"competencies: competency {competencies[twice]['competency_id']!r} is listed twice"
+            )
         if assessment is not None:
             if not 0 <= assessment["pass_mark"] <= 100:
                 raise InvalidCommand("assessment.pass_mark: must be an integer 0..100")
@@ -262,6 +252,16 @@ class Course(Aggregate):
             occurred_at=occurred_at,
             event_id=str(uuid4()),
         )
+
+
+def listed_twice(needs: list[dict[str, Any]]) -> int | None:
+    """The index of the first entry naming a ``competency_id`` an earlier one named, else None."""
+    seen: set[str] = set()
+    for i, need in enumerate(needs):
+        if need["competency_id"] in seen:
+            return i
+        seen.add(need["competency_id"])
+    return None
 
 
 def already_defined(what: str, field: str, value: str) -> AlreadyExists:

@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.domain.errors import LedgerError
 from ledger.integrity import chain
+from ledger.ops.paging import pages
 
 FIELDS = ("position", "root", "at", "key_id", "signature")
 
@@ -171,25 +174,16 @@ def signature_ok(body: dict[str, Any], public: Ed25519PublicKey) -> bool:
 
 def iter_events(recorder: Any, page: int = 5000) -> Iterator[tuple[int, StoredEvent]]:
     """Every stored event with its position, in log order, a page at a time."""
-    after = 0
-    while True:
-        batch = recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
-        if not batch:
-            return
+    read = partial(recorder.select_notifications, limit=page, inclusive_of_start=False)
+    for batch in pages(read, attrgetter("id")):
         for n in batch:
             yield n.id, n
-        after = batch[-1].id
 
 
 def iter_links(recorder: Any, page: int = 5000) -> Iterator[chain.Link]:
     """Every log-chain row, in position order."""
-    after = 0
-    while True:
-        batch = recorder.select_log_chain(after, page)
-        if not batch:
-            return
+    for batch in pages(partial(recorder.select_log_chain, limit=page), itemgetter(0)):
         yield from batch
-        after = batch[-1][0]
 
 
 def head(recorder: Any) -> tuple[int, bytes]:

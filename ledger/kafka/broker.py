@@ -85,8 +85,6 @@ def kafka_broker() -> Iterator[str]:
     try:
         yield bootstrap
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        from ledger.ops.supervisor import stop_process
+
+        stop_process(proc, timeout=10)

@@ -61,7 +61,6 @@ class RelayStats:
     batches: int = 0  # pages sent
     position: int = 0  # the saved position: every event at or below it is acknowledged
     checkpoints: int = 0
-    saves: int = 0  # transactions that moved the saved position
 
 
 class Relay:
@@ -136,7 +135,6 @@ class Relay:
         metrics.RELAY_PUBLISHED.inc(window.position - stats.position)  # gapless ids: events
         metrics.RELAY_BATCH_DURATION.observe(took)  # since the last save: publish and acknowledge
         stats.position = window.position
-        stats.saves += 1
 
     def publish_checkpoint(self, position: int) -> dict[str, Any] | None:
         """Sign the log chain's head at ``position`` (acknowledged: the saved one) and publish it."""

@@ -77,28 +77,38 @@ def _kafka_lag_seconds(entry: dict[str, Any]) -> None:
         entry["lag_seconds_unknown"] = "Kafka mode while behind: the age of unconsumed messages is in the broker, not the store"
 
 
-def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[str, Any]:
-    """Everything ``ledger status`` reports; ``ok`` is False when something is stuck or down."""
-    now = datetime.now(timezone.utc)
-    report: dict[str, Any] = {"checked_at": now.isoformat(), "mode": "kafka" if settings.kafka_bootstrap else "embedded"}
-    try:
-        newest = int(ledger.recorder.max_notification_id() or 0)
-        newest_at = _recorded_at(ledger, newest)
-        report["store"] = {"ok": True, "events": newest, "newest_recorded_at": newest_at.isoformat() if newest_at else None}
-    except Exception as exc:
-        report["store"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        report["ok"] = False
-        return report
-
-    if settings.kafka_bootstrap:
-        from ledger.kafka.client import check_reachable
-
+def _kafka_entry(settings: Settings, mine: dict[tuple[str, int], int], relayed: dict[tuple[str, int], int],
+                 broker_ok: bool) -> dict[str, Any]:
+    """A Kafka-mode projection's position (summed over partitions) and lag."""
+    entry: dict[str, Any] = {"position": sum(mine.values()), "lag_seconds": None, "lag_events": None}
+    if relayed:
+        # Messages the relay had acknowledged that this projection has not consumed.
+        entry["lag_events"] = sum(max(end - mine.get(key, 0), 0) for key, end in relayed.items())
+        entry["partitions"] = _partitions(mine, relayed)
+    elif broker_ok:
         try:
-            check_reachable(settings.kafka_bootstrap)
-            report["broker"] = {"ok": True, "bootstrap": settings.kafka_bootstrap}
+            # Without the relay's record, ask the broker; some brokers
+            # under-report end offsets, so this is a lower bound.
+            entry["lag_events"] = _kafka_lag(settings, mine)
         except Exception as exc:
-            report["broker"] = {"ok": False, "bootstrap": settings.kafka_bootstrap, "error": str(exc)}
+            entry["error"] = str(exc)
+    _kafka_lag_seconds(entry)
+    return entry
 
+
+def _broker(bootstrap: str) -> dict[str, Any]:
+    from ledger.kafka.client import check_reachable
+
+    try:
+        check_reachable(bootstrap)
+        return {"ok": True, "bootstrap": bootstrap}
+    except Exception as exc:
+        return {"ok": False, "bootstrap": bootstrap, "error": str(exc)}
+
+
+def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: int,
+               newest_at: datetime | None) -> None:
+    """The relay's and each projection's position and lag, and the dead letters, into ``report``."""
     from ledger.projections.runner import Runner
 
     db = Database(settings)
@@ -119,32 +129,22 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
     for projection in runner.projections:
         mine = offsets.get(projection.name, {})
         if settings.kafka_bootstrap:
-            entry: dict[str, Any] = {"position": sum(mine.values()), "lag_seconds": None, "lag_events": None}
-            if relayed:
-                # Messages the relay had acknowledged that this projection has not consumed.
-                entry["lag_events"] = sum(max(end - mine.get(key, 0), 0) for key, end in relayed.items())
-                entry["partitions"] = _partitions(mine, relayed)
-            elif report["broker"]["ok"]:
-                try:
-                    # Without the relay's record, ask the broker; some brokers
-                    # under-report end offsets, so this is a lower bound.
-                    entry["lag_events"] = _kafka_lag(settings, mine)
-                except Exception as exc:
-                    entry["error"] = str(exc)
+            entry = _kafka_entry(settings, mine, relayed, report["broker"]["ok"])
         else:
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
-        if settings.kafka_bootstrap:
-            _kafka_lag_seconds(entry)
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry
     report["projections"] = projections
     report["dead_letters"] = runner.dead_letter_count()
     db.close()
 
+
+def _problems(report: dict[str, Any], now: datetime, stuck_after: float) -> list[str]:
+    """What is down, of unknown lag, or behind and not moving."""
     problems = []
     if report.get("broker", {}).get("ok") is False:
         problems.append("broker unreachable")
-    components: list[tuple[str, dict[str, Any]]] = list(projections.items())
+    components: list[tuple[str, dict[str, Any]]] = list(report["projections"].items())
     if "relay" in report:
         components.insert(0, ("relay", report["relay"]))
     for name, entry in components:
@@ -152,6 +152,24 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
             problems.append(f"{name}: lag unknown")
         elif _stuck(entry, now, stuck_after):
             problems.append(f"{name}: {entry['lag_events']} events behind and not moving")
-    report["problems"] = problems
-    report["ok"] = not problems
+    return problems
+
+
+def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[str, Any]:
+    """Everything ``ledger status`` reports; ``ok`` is False when something is stuck or down."""
+    now = datetime.now(timezone.utc)
+    report: dict[str, Any] = {"checked_at": now.isoformat(), "mode": "kafka" if settings.kafka_bootstrap else "embedded"}
+    try:
+        newest = int(ledger.recorder.max_notification_id() or 0)
+        newest_at = _recorded_at(ledger, newest)
+        report["store"] = {"ok": True, "events": newest, "newest_recorded_at": newest_at.isoformat() if newest_at else None}
+    except Exception as exc:
+        report["store"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        report["ok"] = False
+        return report
+    if settings.kafka_bootstrap:
+        report["broker"] = _broker(settings.kafka_bootstrap)
+    _positions(report, ledger, settings, newest, newest_at)
+    report["problems"] = _problems(report, now, stuck_after)
+    report["ok"] = not report["problems"]
     return report

@@ -1,1 +1,1 @@
-"""Operations: the Prometheus metrics every process counts into, its logs, and the supervisor of ledger up."""
+"""Operations: the Prometheus metrics every process counts into, its logs, the supervisor of ledger up, and paging."""

@@ -15,25 +15,26 @@ second process on the same partition, a rebuild), the write fails the whole batc
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from ledger.domain.history import business_history
 from ledger.events import OFFICER_EVENTS
+from ledger.projections.business import (
+    LAST_AT,
+    RETRACTION,
+    HistoryUnavailable,
+    add_into,
+    business_order,
+    epoch,
+    mark,
+)
 from ledger.store.db import Cursor
 
 CHUNK = 500
-# In every officer document: the latest occurred_at (epoch seconds) of the events applied
-# to it. An event earlier than that, or a retraction, changes the business history
-# before its end: the document is folded again (see ``OfficerDocProjection.refold``).
-LAST_AT = "_at"
-RETRACTION = "EventsRetracted"
 _OFFICER_TYPES = frozenset(OFFICER_EVENTS)
 # PostgreSQL: deadlock detected, serialization failure (the transaction was the victim).
 _RETRY_STATES = ("40P01", "40001")
@@ -55,6 +56,47 @@ def select_in(c: Cursor, sql: str, keys: Sequence[Any]) -> list[Any]:
         c.execute(sql.format(",".join("?" * len(chunk))), chunk)
         rows.extend(c.fetchall())
     return rows
+
+
+def keep_newest(kept: dict[Any, tuple[Any, ...]], key: Any, row: tuple[Any, ...]) -> None:
+    """Keep ``row`` (its version first) for ``key``, unless the same or a later revision is kept."""
+    known = kept.get(key)
+    if known is None or known[0] < row[0]:
+        kept[key] = row
+
+
+def write_newest(c: Cursor, table: str, key: Sequence[str], columns: Sequence[str], replaced: Sequence[str],
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """Write reference rows (``key``, then ``columns`` with ``version``): a later revision
+    replaces the version and the ``replaced`` columns; an older or repeated one is ignored,
+    so neither the order nor how often rows are written matters."""
+    if not rows:
+        return
+    names = (*key, *columns)
+    kept = ", ".join(f"{name} = excluded.{name}" for name in ("version", *replaced))
+    c.executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {kept} WHERE {table}.version < excluded.version",
+        rows,
+    )
+
+
+def add_counts(c: Cursor, table: str, key: Sequence[str], counts: Sequence[str],
+               rows: Sequence[Sequence[Any]]) -> None:
+    """Add each row's ``counts`` to the stored ones (a new key is inserted as it is).
+
+    Commutative deltas: consumers of several partitions may write them at once; rows in
+    key order, so their batches cannot deadlock.
+    """
+    if not rows:
+        return
+    names = (*key, *counts)
+    added = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in counts)
+    c.executemany(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}",
+        rows,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,38 +144,6 @@ class DocCache:
 
     def clear(self) -> None:
         self._docs.clear()
-
-
-@functools.lru_cache(maxsize=65536)
-def epoch(instant: str) -> float:
-    """An ISO 8601 instant as epoch seconds (instants compare, text does not)."""
-    return datetime.fromisoformat(instant).timestamp()
-
-
-def business_order(events: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
-    """An officer's events (versions ascending) in business order: as given when nothing
-    is late or retracted, which is the usual case and costs one pass."""
-    last = float("-inf")
-    for event in events:
-        at = epoch(event["occurred_at"])
-        if event["type"] == RETRACTION or at < last:
-            return cast(list[dict[str, Any]], business_history(events))
-        last = at
-    return events
-
-
-def mark(doc: dict[str, Any], events: Sequence[dict[str, Any]]) -> None:
-    """Record in ``doc`` the latest occurred_at of ``events`` (see ``LAST_AT``)."""
-    latest = doc.get(LAST_AT, float("-inf"))
-    for event in events:
-        if event["type"] != RETRACTION:
-            latest = max(latest, epoch(event["occurred_at"]))
-    if latest != float("-inf"):
-        doc[LAST_AT] = latest
-
-
-class HistoryUnavailable(Exception):
-    """A document must be folded again and no reader of the store's history was given."""
 
 
 class DocumentMoved(Exception):
@@ -196,15 +206,6 @@ def write_docs(c: Cursor, table: str, rows: Sequence[tuple[str, int, str, int]])
             ).rowcount
     if written != len(rows):
         raise DocumentMoved(f"{len(rows) - written} of {len(rows)} documents in {table} were moved by another writer")
-
-
-def _add(into: dict[Any, Any], values: dict[Any, Any], sign: int) -> None:
-    """``into += sign * values``, key by key (a value is a number or a list of numbers)."""
-    for key, value in values.items():
-        if isinstance(value, list):
-            into[key] = [a + sign * b for a, b in zip(into.get(key) or [0] * len(value), value, strict=True)]
-        else:
-            into[key] = into.get(key, 0) + sign * value
 
 
 class Projection:
@@ -297,8 +298,8 @@ class OfficerDocProjection(Projection):
         self.__dict__.clear()
         self.__dict__.update(kept)
         for name in self.counters:
-            _add(getattr(self, name), after[name], 1)
-            _add(getattr(self, name), before[name], -1)
+            add_into(getattr(self, name), after[name], 1)
+            add_into(getattr(self, name), before[name], -1)
         for name in self.row_sets:  # the rows hold the officer id: after[name] are all of its rows
             rows, gone = getattr(self, name), getattr(self, f"{name}_gone")
             added, removed = after[name] - before[name], before[name] - after[name]

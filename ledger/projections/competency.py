@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ledger.domain.reference import required_levels
-from ledger.projections.base import OfficerDocProjection, dumps
+from ledger.projections.base import OfficerDocProjection, dumps, keep_newest, write_newest
 from ledger.store.db import Cursor
 
 MAX_RECOMMENDED = 10
@@ -86,17 +86,15 @@ class CompetenciesProjection(OfficerDocProjection):
         apply(doc, event)
 
     def begin(self) -> None:
-        self.posts: dict[str, tuple[str, int, str]] = {}  # post_id -> (org_id, FRAC revision, required)
+        self.posts: dict[str, tuple[int, str, str]] = {}  # post_id -> (FRAC revision, org_id, required)
         self.courses: dict[str, tuple[float, str]] = {}
 
     def apply_reference(self, c: Cursor, event: dict[str, Any], suffix: str) -> None:
         # Collected and written in key order by flush: consumers of several processes may
         # apply the same reference events at once, and key order keeps them from deadlocking.
         if event["type"] == "PostDefined":
-            known = self.posts.get(event["post_id"])
-            if known is None or known[1] < event["version"]:
-                self.posts[event["post_id"]] = (
-                    event["org_id"], event["version"], dumps(required_levels(event["roles"])))
+            keep_newest(self.posts, event["post_id"],
+                        (event["version"], event["org_id"], dumps(required_levels(event["roles"]))))
         elif event["type"] == "CoursePublished":
             self.courses.setdefault(
                 event["course_id"], (event["duration_hours"], dumps(event["competencies"])))
@@ -104,13 +102,8 @@ class CompetenciesProjection(OfficerDocProjection):
     def flush(self, c: Cursor, suffix: str) -> None:
         # Idempotent and order-free: a post keeps its highest FRAC revision (an older or
         # repeated one is ignored), a course its one publication.
-        if self.posts:
-            c.executemany(
-                f"INSERT INTO rm_posts{suffix} (post_id, org_id, version, required) VALUES (?, ?, ?, ?) "
-                f"ON CONFLICT (post_id) DO UPDATE SET version = excluded.version, "
-                f"required = excluded.required WHERE rm_posts{suffix}.version < excluded.version",
-                [(post_id, *row) for post_id, row in sorted(self.posts.items())],
-            )
+        write_newest(c, f"rm_posts{suffix}", ("post_id",), ("version", "org_id", "required"), ("required",),
+                     [(post_id, *row) for post_id, row in sorted(self.posts.items())])
         if self.courses:
             c.executemany(
                 f"INSERT INTO rm_courses{suffix} (course_id, duration_hours, competencies) VALUES (?, ?, ?) "

@@ -15,7 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.projections.base import OfficerDocProjection, dumps, loads, select_in
+from ledger.projections.base import (
+    OfficerDocProjection,
+    add_counts,
+    dumps,
+    keep_newest,
+    loads,
+    select_in,
+    write_newest,
+)
 from ledger.store.db import Cursor
 
 
@@ -98,39 +106,21 @@ class GapsProjection(OfficerDocProjection):
         # Collected, and written by ``flush`` in key order: consumer processes on other
         # partitions apply the same reference events at once (see ``runner``).
         if event["type"] == "PostDefined":
-            known = self.posts.get(event["post_id"])
-            if known is None or known[0] < event["version"]:
-                self.posts[event["post_id"]] = (event["version"], dumps(required_levels(event["roles"])))
+            keep_newest(self.posts, event["post_id"], (event["version"], dumps(required_levels(event["roles"]))))
         elif event["type"] == "OrganisationDefined" and event["kind"] == "ministry":
             self.ministries.add(event["org_id"])
 
     def flush(self, c: Cursor, suffix: str) -> None:
-        if self.posts:
-            # A later FRAC revision replaces the requirements; an older or repeated one is ignored.
-            c.executemany(
-                f"INSERT INTO rm_gap_posts{suffix} (post_id, version, required) VALUES (?, ?, ?) "
-                f"ON CONFLICT (post_id) DO UPDATE SET version = excluded.version, required = excluded.required "
-                f"WHERE rm_gap_posts{suffix}.version < excluded.version",
-                [(post_id, *row) for post_id, row in sorted(self.posts.items())],
-            )
+        # A later FRAC revision replaces the requirements.
+        write_newest(c, f"rm_gap_posts{suffix}", ("post_id",), ("version", "required"), ("required",),
+                     [(post_id, *row) for post_id, row in sorted(self.posts.items())])
         if self.ministries:
             c.executemany(f"INSERT INTO rm_gap_ministries{suffix} (ministry_id) VALUES (?) ON CONFLICT DO NOTHING",
                           [(m,) for m in sorted(self.ministries)])
-        groups = sorted((k, n) for k, n in self.groups.items() if n)
-        if groups:
-            c.executemany(
-                f"INSERT INTO rm_gap_groups{suffix} (ministry_id, post_id, officers) VALUES (?, ?, ?) "
-                f"ON CONFLICT (ministry_id, post_id) DO UPDATE SET officers = rm_gap_groups{suffix}.officers + excluded.officers",
-                [(*k, n) for k, n in groups],
-            )
-        levels = sorted((k, n) for k, n in self.levels.items() if n)
-        if levels:
-            c.executemany(
-                f"INSERT INTO rm_gap_levels{suffix} (ministry_id, post_id, competency_id, level, officers) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ministry_id, post_id, competency_id, level) DO UPDATE SET "
-                f"officers = rm_gap_levels{suffix}.officers + excluded.officers",
-                [(*k, n) for k, n in levels],
-            )
+        add_counts(c, f"rm_gap_groups{suffix}", ("ministry_id", "post_id"), ("officers",),
+                   [(*k, n) for k, n in sorted(self.groups.items()) if n])
+        add_counts(c, f"rm_gap_levels{suffix}", ("ministry_id", "post_id", "competency_id", "level"), ("officers",),
+                   [(*k, n) for k, n in sorted(self.levels.items()) if n])
 
     # ---- queries ------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from ledger.domain.values import financial_year, parse_instant
-from ledger.projections.base import OfficerDocProjection
+from ledger.projections.base import OfficerDocProjection, add_counts
 from ledger.store.db import Cursor
 
 
@@ -80,22 +80,9 @@ class MinistriesProjection(OfficerDocProjection):
     def flush(self, c: Cursor, suffix: str) -> None:
         rows = {m: 0 for m in self.ministries}
         rows.update(self.headcount)
-        if rows:
-            c.executemany(
-                f"INSERT INTO rm_ministries{suffix} (ministry_id, headcount) VALUES (?, ?) "
-                f"ON CONFLICT (ministry_id) DO UPDATE SET "
-                f"headcount = rm_ministries{suffix}.headcount + excluded.headcount",
-                sorted(rows.items()),
-            )
-        if self.years:
-            c.executemany(
-                f"INSERT INTO rm_ministry_years{suffix} (ministry_id, fy, enrolments, completions, learning_hours) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ministry_id, fy) DO UPDATE SET "
-                f"enrolments = rm_ministry_years{suffix}.enrolments + excluded.enrolments, "
-                f"completions = rm_ministry_years{suffix}.completions + excluded.completions, "
-                f"learning_hours = rm_ministry_years{suffix}.learning_hours + excluded.learning_hours",
-                [(m, fy, int(v[0]), int(v[1]), float(v[2])) for (m, fy), v in sorted(self.years.items())],
-            )
+        add_counts(c, f"rm_ministries{suffix}", ("ministry_id",), ("headcount",), sorted(rows.items()))
+        add_counts(c, f"rm_ministry_years{suffix}", ("ministry_id", "fy"), ("enrolments", "completions", "learning_hours"),
+                   [(m, fy, int(v[0]), int(v[1]), float(v[2])) for (m, fy), v in sorted(self.years.items())])
         if self.completers_gone:
             c.executemany(
                 f"DELETE FROM rm_ministry_completers{suffix} WHERE ministry_id = ? AND fy = ? AND officer_id = ?",

@@ -26,7 +26,14 @@ from collections import defaultdict
 from typing import Any
 
 from ledger.domain.values import financial_year, parse_instant
-from ledger.projections.base import OfficerDocProjection, dumps, loads
+from ledger.projections.base import (
+    OfficerDocProjection,
+    add_counts,
+    dumps,
+    keep_newest,
+    loads,
+    write_newest,
+)
 from ledger.store.db import Cursor
 
 
@@ -102,36 +109,17 @@ class PlansProjection(OfficerDocProjection):
         # Collected, and written by ``flush`` in key order: consumer processes on other
         # partitions apply the same reference events at once (see ``runner``).
         if event["type"] == "CapacityPlanDeclared":
-            key = (event["ministry_id"], event["fy"])
-            known = self.plans.get(key)
-            if known is None or known[0] < event["version"]:
-                plan = {k: event[k] for k in ("ministry_id", "fy", "min_learning_hours", "targets")}
-                self.plans[key] = (event["version"], dumps(plan))
+            plan = {k: event[k] for k in ("ministry_id", "fy", "min_learning_hours", "targets")}
+            keep_newest(self.plans, (event["ministry_id"], event["fy"]), (event["version"], dumps(plan)))
 
     def flush(self, c: Cursor, suffix: str) -> None:
-        if self.plans:
-            # A later revision replaces the plan; an older or repeated one is ignored.
-            c.executemany(
-                f"INSERT INTO rm_plans{suffix} (ministry_id, fy, version, plan) VALUES (?, ?, ?, ?) "
-                f"ON CONFLICT (ministry_id, fy) DO UPDATE SET version = excluded.version, plan = excluded.plan "
-                f"WHERE rm_plans{suffix}.version < excluded.version",
-                [(*key, *row) for key, row in sorted(self.plans.items())],
-            )
-        changed = sorted((k, v) for k, v in self.levels.items() if v)
-        if changed:
-            c.executemany(
-                f"INSERT INTO rm_plan_levels{suffix} (ministry_id, fy, competency_id, level, officers) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ministry_id, fy, competency_id, level) DO UPDATE SET "
-                f"officers = rm_plan_levels{suffix}.officers + excluded.officers",
-                [(*key, n) for key, n in changed],
-            )
-        heads = sorted((m, n) for m, n in self.headcount.items() if n)
-        if heads:
-            c.executemany(
-                f"INSERT INTO rm_plan_headcount{suffix} (ministry_id, officers) VALUES (?, ?) "
-                f"ON CONFLICT (ministry_id) DO UPDATE SET officers = rm_plan_headcount{suffix}.officers + excluded.officers",
-                heads,
-            )
+        # A later revision replaces the plan.
+        write_newest(c, f"rm_plans{suffix}", ("ministry_id", "fy"), ("version", "plan"), ("plan",),
+                     [(*key, *row) for key, row in sorted(self.plans.items())])
+        add_counts(c, f"rm_plan_levels{suffix}", ("ministry_id", "fy", "competency_id", "level"), ("officers",),
+                   [(*key, n) for key, n in sorted(self.levels.items()) if n])
+        add_counts(c, f"rm_plan_headcount{suffix}", ("ministry_id",), ("officers",),
+                   [(m, n) for m, n in sorted(self.headcount.items()) if n])
         # An officer's hour rows follow its current ministry; they go when it is erased.
         ids = sorted(self.members)
         gone = [row for o in ids for row in self.old_rows.get(o, [])]

@@ -29,7 +29,7 @@ SUFFIX = "_rebuild"
 Progress = Callable[[int, int], None]
 
 
-def _apply(c: Cursor, projections: Sequence[Projection], page: list[tuple[int, dict[str, Any]]]) -> None:
+def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]]) -> None:
     events = [event for _, event in page]
     for projection in projections:
         projection.apply_batch(c, events, SUFFIX)
@@ -61,37 +61,39 @@ def rebuild(
     if len(sortable) == len(chosen):
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
         after = total
-    while True:  # what was written since ``total``, page by page in log order
-        page = ledger.read_log(after, page_size)
-        if not page:
-            break
+    for page in ledger.log_pages(after, page_size):  # what was written since ``total``, in log order
         with db.transaction() as c:
             _apply(c, chosen, page)
         after = page[-1][0]
         if progress:
             progress(after, max(total, after))
     with db.transaction() as c:
-        runner.lock(c, [p.name for p in chosen])
-        while True:  # what was written meanwhile, under the lock this time
-            page = ledger.read_log(after, page_size)
-            if not page:
-                break
-            _apply(c, chosen, page)
-            after = page[-1][0]
-        swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, db.is_postgres)
-        # Every consumer (any process) drops the documents it keeps in memory: they are
-        # of the tables just dropped.
-        runner.bump_generation(c)
-        for projection in chosen:
-            if embedded:
-                # The new tables hold every event up to ``after``; the live follower
-                # was blocked by the lock, so it had not gone further.
-                c.execute(
-                    "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
-                    "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
-                    "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-                    (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
-                )
+        after = _swap_in(c, ledger, runner, chosen, after, page_size, embedded)
     if progress:
         progress(after, after)
+    return after
+
+
+def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection], after: int, page_size: int,
+             embedded: bool) -> int:
+    """In the caller's transaction, under the lock: apply the last events, then put the
+    rebuilt tables in place of the live ones; returns the log position they hold."""
+    runner.lock(c, [p.name for p in chosen])
+    for page in ledger.log_pages(after, page_size):  # what was written meanwhile, under the lock this time
+        _apply(c, chosen, page)
+        after = page[-1][0]
+    swap_in_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX, runner.db.is_postgres)
+    # Every consumer (any process) drops the documents it keeps in memory: they are
+    # of the tables just dropped.
+    runner.bump_generation(c)
+    for projection in chosen:
+        if embedded:
+            # The new tables hold every event up to ``after``; the live follower
+            # was blocked by the lock, so it had not gone further.
+            c.execute(
+                "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
+                "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
+                "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
+            )
     return after

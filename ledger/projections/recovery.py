@@ -86,14 +86,14 @@ def retry(ledger: Any, runner: Runner, officer_id: str | None = None) -> list[Re
     Returns one result per officer or message key; running it again once everything
     was recovered finds nothing to do and changes nothing.
     """
-    with runner.db.transaction() as c:
+    with runner.db.reading() as c:
         keys = runner.dead_letter_counts(c, officer_id)
     return [_retry_one(ledger, runner, key) for key in keys]
 
 
 def _retry_one(ledger: Any, runner: Runner, key: str | None) -> Retried:
     if key is None:
-        with runner.db.transaction() as c:
+        with runner.db.reading() as c:
             count = runner.dead_letter_counts(c).get(None, 0)
         return Retried(None, "unmatched", count, 0, 0, False,
                        "the message has no key: no event in the store stands behind it (kept)")
@@ -102,7 +102,7 @@ def _retry_one(ledger: Any, runner: Runner, key: str | None) -> Retried:
             runner.lock(c)
             result = _recover(c, ledger, runner, key)
     except _Unrecoverable as exc:
-        with runner.db.transaction() as c:
+        with runner.db.reading() as c:
             count = runner.dead_letter_counts(c, key).get(key, 0)
         log.warning("dead letters of %s kept: %s", key, exc)
         return Retried(key, "officer", count, 0, 0, False, str(exc))

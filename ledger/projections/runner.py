@@ -85,6 +85,10 @@ class Item:
         return None
 
 
+# A batch's dead letters: by (source, partition, offset), the message and why.
+DeadLetters = dict[tuple[str, int, int], tuple[Item, str]]
+
+
 def lock_key(projection: str) -> int:
     """A projection's advisory-lock key on PostgreSQL (with :data:`READ_MODEL_LOCK` as the first)."""
     return zlib.crc32(projection.encode()) & 0x7FFFFFFF
@@ -138,7 +142,7 @@ class Runner:
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
         if c is None:
-            with self.db.transaction() as cur:
+            with self.db.reading() as cur:
                 return self.offsets(cur)
         c.execute("SELECT projection, source, part, next_offset FROM ledger_offsets")
         found: dict[str, dict[tuple[str, int], int]] = {p.name: {} for p in self.projections}
@@ -153,7 +157,7 @@ class Runner:
         return {k: min(per[p.name].get(k, 0) for p in self.projections) for k in keys}
 
     def dead_letter_count(self) -> int:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             c.execute("SELECT COUNT(*) FROM ledger_dead_letters")
             return int(c.fetchone()[0])
 
@@ -282,6 +286,18 @@ class Runner:
         self._check_generation(c)
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
+        dead, good = self._sort_out(c, items)
+        applied, counts = self._apply(c, good, offsets, dead)
+        if dead:
+            self._write_dead_letters(c, dead, now)
+        self._advance(c, items, now)
+        self._observed = (counts, [metrics.dead_letter_reason(reason) for _, reason in dead.values()])
+        return applied
+
+    @staticmethod
+    def _sort_out(c: Cursor, items: Sequence[Item]) -> tuple[DeadLetters, list[Item]]:
+        """The batch's dead letters by position (undecodable, or held back behind an
+        officer's earlier dead letter), and the items to apply."""
         officers = [i.officer for i in items]
         blocked = {
             r[0] for r in select_in(
@@ -289,7 +305,7 @@ class Runner:
                 sorted({o for o in officers if o}),
             )
         }
-        dead: dict[tuple[str, int, int], tuple[Item, str]] = {}
+        dead: DeadLetters = {}
         good: list[Item] = []
         for item, officer in zip(items, officers, strict=True):
             position = (item.source, item.part, item.offset)
@@ -301,7 +317,16 @@ class Runner:
                 dead[position] = (item, f"held back: officer {officer} has an earlier dead letter")
             else:
                 good.append(item)
+        return dead, good
 
+    def _apply(
+        self, c: Cursor, good: list[Item], offsets: dict[str, dict[tuple[str, int], int]],
+        dead: DeadLetters,
+    ) -> tuple[int, dict[str, int]]:
+        """Apply the items to every projection from its own offsets; its gaps join ``dead``.
+
+        Returns how many events the projection that took the most applied, and how many each did.
+        """
         applied = 0
         counts: dict[str, int] = {}
         firsts = self._first_offsets(good)
@@ -326,18 +351,22 @@ class Runner:
                     else f"version gap: expected {gap.expected}, got {gap.got}"
                 )
                 dead.setdefault((item.source, item.part, item.offset), (item, reason))
+        return applied, counts
 
-        if dead:
-            c.executemany(
-                "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(i.source, i.part, i.offset, i.officer,
-                  reason, i.payload, now) for _, (i, reason) in sorted(dead.items())],
-            )
-            for i, reason in dead.values():
-                log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason,
-                            extra={"officer": i.officer, "topic": i.source, "partition": i.part, "position": i.offset})
+    @staticmethod
+    def _write_dead_letters(c: Cursor, dead: DeadLetters, now: str) -> None:
+        c.executemany(
+            "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(i.source, i.part, i.offset, i.officer,
+              reason, i.payload, now) for _, (i, reason) in sorted(dead.items())],
+        )
+        for i, reason in dead.values():
+            log.warning("dead letter %s[%d]@%d (%s): %s", i.source, i.part, i.offset, i.key, reason,
+                        extra={"officer": i.officer, "topic": i.source, "partition": i.part, "position": i.offset})
 
+    def _advance(self, c: Cursor, items: Sequence[Item], now: str) -> None:
+        """Every projection's offsets past the batch, per (source, partition)."""
         ends: dict[tuple[str, int], int] = defaultdict(int)
         for item in items:
             key = (item.source, item.part)
@@ -355,5 +384,3 @@ class Runner:
             "updated_at = excluded.updated_at WHERE ledger_offsets.next_offset < excluded.next_offset",
             rows,
         )
-        self._observed = (counts, [metrics.dead_letter_reason(reason) for _, reason in dead.values()])
-        return applied

@@ -37,8 +37,9 @@ from eventsourcing.utils import get_topic
 
 from ledger.domain.officer import Officer
 from ledger.events import OFFICER_EVENTS
-from ledger.projections.base import OfficerDocProjection, business_order, mark
+from ledger.projections.base import OfficerDocProjection
 from ledger.projections.bulk import BulkWriter
+from ledger.projections.business import business_order, mark
 from ledger.projections.decode import Decoder
 from ledger.store.db import Database
 

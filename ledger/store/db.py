@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from ledger.config import Settings
@@ -81,41 +81,37 @@ class Database:
                     raise
         return self._conn
 
-    @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self) -> AbstractContextManager[Cursor]:
         """An atomic unit of work: commits on success, rolls back on any error."""
-        conn = self._connect()
-        if self.is_postgres:
-            with conn.transaction():
-                yield _PgCursor(conn.cursor())
-            return
-        cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            yield cursor
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+        return self._begin("BEGIN IMMEDIATE", keep=True)
 
-    @contextmanager
-    def reading(self) -> Iterator[Cursor]:
+    def reading(self) -> AbstractContextManager[Cursor]:
         """A read-only snapshot that never takes the write lock.
 
         On SQLite (WAL) ``BEGIN DEFERRED`` reads one consistent snapshot and never waits
         for a writer, where ``transaction()``'s ``BEGIN IMMEDIATE`` would queue behind the
         group commit and the projections; on PostgreSQL readers never block anyway.
         """
+        return self._begin("BEGIN DEFERRED", keep=False)
+
+    @contextmanager
+    def _begin(self, begin: str, keep: bool) -> Iterator[Cursor]:
+        """A transaction (SQLite: begun with ``begin``); ``keep``: commit it on success, else roll it back."""
         conn = self._connect()
         if self.is_postgres:
             with conn.transaction():
                 yield _PgCursor(conn.cursor())
             return
         cursor = conn.cursor()
-        cursor.execute("BEGIN DEFERRED")
+        cursor.execute(begin)
         try:
             yield cursor
-        finally:
+        except BaseException:
+            conn.rollback()
+            raise
+        if keep:
+            conn.commit()
+        else:
             conn.rollback()  # nothing to keep: ends the snapshot
 
     def close(self) -> None:
@@ -131,7 +127,7 @@ class Positions:
         self.db = db
 
     def get(self, name: str) -> int:
-        with self.db.transaction() as c:
+        with self.db.reading() as c:
             return self.read(c, name)
 
     @staticmethod

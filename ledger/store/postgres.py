@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.integrity import chain
 from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
+from ledger.store.recorder import LedgerRecorder
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -27,8 +28,8 @@ def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    """Application recorder that also keeps command receipts and officer data keys."""
+class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
+    """Application recorder that also keeps command receipts and officer data keys (see :class:`LedgerRecorder`)."""
 
     # Rows go in as one statement over arrays per table; off, as the library writes them
     # (a statement per row). Both store the same rows (tests/test_fast_paths.py).
@@ -120,7 +121,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         return [int(r["notification_id"]) for r in rows]
 
     def select_log_chain(self, after: int, limit: int) -> list[chain.Link]:
-        """Log-chain rows (position, entity, version, hash) after a position, in order."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 SQL("SELECT position, originator_id, version, hash FROM {} "
@@ -131,7 +131,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     for r in curs.fetchall()]
 
     def select_log_head(self) -> tuple[int, bytes] | None:
-        """The last log-chain row (position, hash), or None for an empty log."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT position, hash FROM {} ORDER BY position DESC LIMIT 1").format(self.log_table))
             row = curs.fetchone()
@@ -174,7 +173,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 conn.autocommit = False
 
     def select_chain(self, originator: str) -> dict[int, bytes]:
-        """Recorded chain hashes of one aggregate (hex UUID), by version."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 SQL("SELECT version, hash FROM {} WHERE originator_id = %s").format(self.chain_table),
@@ -183,7 +181,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return {int(r["version"]): bytes(r["hash"]) for r in curs.fetchall()}
 
     def originators(self) -> set[str]:
-        """Every aggregate (hex UUID) that has events or chain entries."""
         from uuid import UUID
 
         with self.datastore.transaction(commit=False) as curs:
@@ -197,22 +194,21 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             found.update(r["o"] for r in curs.fetchall())
         return found
 
-    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
-        """The stored receipt of each of these command ids that was accepted."""
-        wanted = list(command_ids)
+    def _rows_for(self, sql: Composed, keys: Iterable[str]) -> list[DictRow]:
+        """Run ``sql`` (one ``= ANY(%s)``) over ``keys`` at once; no query when there are none."""
+        wanted = list(keys)
         if not wanted:
-            return {}
+            return []
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT command_id, content_hash, officer_id FROM {} WHERE command_id = ANY(%s)").format(
-                    self.receipts_table
-                ),
-                (wanted,),
-            )
-            return {row["command_id"]: Receipt(row["content_hash"], row["officer_id"]) for row in curs.fetchall()}
+            curs.execute(sql, (wanted,))
+            return curs.fetchall()
+
+    def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
+        sql = SQL("SELECT command_id, content_hash, officer_id FROM {} WHERE command_id = ANY(%s)")
+        rows = self._rows_for(sql.format(self.receipts_table), command_ids)
+        return {row["command_id"]: Receipt(row["content_hash"], row["officer_id"]) for row in rows}
 
     def select_access(self, officer_id: str) -> Access | None:
-        """The officer's current ministry and whether it was erased, as committed with its events."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 SQL("SELECT ministry_id, erased FROM {} WHERE officer_id = %s").format(self.access_table),
@@ -221,23 +217,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None else Access(str(row["ministry_id"]), bool(row["erased"]))
 
-    def select_key(self, officer_id: str) -> bytes | None:
-        """The officer's data key, or None once it was destroyed."""
-        return self.select_keys([officer_id]).get(officer_id)
-
     def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
-        """Data keys of several officers at once (missing ones are absent)."""
-        wanted = list(officer_ids)
-        if not wanted:
-            return {}
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT officer_id, data_key FROM {} WHERE officer_id = ANY(%s)").format(
-                    self.keys_table
-                ),
-                (wanted,),
-            )
-            return {row["officer_id"]: bytes(row["data_key"]) for row in curs.fetchall()}
+        sql = SQL("SELECT officer_id, data_key FROM {} WHERE officer_id = ANY(%s)").format(self.keys_table)
+        return {row["officer_id"]: bytes(row["data_key"]) for row in self._rows_for(sql, officer_ids)}
 
     def _events(self) -> Composed:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -245,13 +227,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def select_by_entity(
         self, upto: int, after: tuple[str, int] | None, below: str | None, limit: int
     ) -> list[tuple[str, int, str, bytes]]:
-        """Up to ``limit`` events (entity as hex, version, topic, state) at or before
-        notification ``upto``, in entity and version order, after the (entity, version)
-        ``after`` and before the entity ``below``.
-
-        A rebuild reads the history entity by entity in such keyset pages: each page is
-        one short read along the primary key, so no snapshot stays open against writers.
-        """
         # The entity as 32 hex digits, made by the server (no UUID object per row); a
         # uuid column reads them back as they are.
         sql = SQL(
@@ -284,9 +259,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def select_log_except(
         self, prefix: str, after: int, upto: int, limit: int
     ) -> list[tuple[int, str, int, str, bytes]]:
-        """Up to ``limit`` events (notification id, entity as hex, version, topic, state)
-        after ``after`` and at most ``upto``, in log order, leaving out those whose topic
-        starts with ``prefix``."""
         sql = SQL(
             "SELECT notification_id, translate(originator_id::text, '-', ''), originator_version, topic, state FROM {} "
             "WHERE notification_id > %s AND notification_id <= %s AND substr(topic, 1, %s) <> %s "
@@ -298,8 +270,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return rows
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every stored event of these aggregates, by aggregate and version, in one query:
-        a batch's officers are loaded together, not one round trip each."""
+        # In one query, however many.
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
                 SQL("SELECT originator_id, originator_version, topic, state FROM {} "

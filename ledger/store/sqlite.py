@@ -16,6 +16,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 
 from ledger.integrity import chain
 from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
+from ledger.store.recorder import LedgerRecorder
 
 RECEIPTS = "command_receipts"
 
@@ -29,8 +30,8 @@ class ScrubIncomplete(RuntimeError):
 KEYS = "officer_keys"
 
 
-class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
-    """Application recorder that also keeps command receipts and officer data keys."""
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
+    """Application recorder that also keeps command receipts and officer data keys (see :class:`LedgerRecorder`)."""
 
     # Events inserted with one executemany per transaction, their notification ids (rowids)
     # taken from the last one inserted; off, one statement per event as the library does.
@@ -144,13 +145,11 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", chain.extend(previous, stored_events))
 
     def select_chain(self, originator: str) -> dict[int, bytes]:
-        """Recorded chain hashes of one aggregate (hex UUID), by version."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT version, hash FROM {chain.TABLE} WHERE originator_id = ?", (originator,))
             return {int(r[0]): bytes(r[1]) for r in c.fetchall()}
 
     def select_log_chain(self, after: int, limit: int) -> list[chain.Link]:
-        """Log-chain rows (position, entity, version, hash) after a position, in order."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT position, originator_id, version, hash FROM {chain.LOG_TABLE} "
@@ -160,14 +159,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             return [(int(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in c.fetchall()]
 
     def select_log_head(self) -> tuple[int, bytes] | None:
-        """The last log-chain row (position, hash), or None for an empty log."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT position, hash FROM {chain.LOG_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
             return None if row is None else (int(row[0]), bytes(row[1]))
 
     def originators(self) -> set[str]:
-        """Every aggregate (hex UUID) that has events or chain entries."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT originator_id FROM {self.events_table_name} "
@@ -187,34 +184,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         return rows
 
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
-        """The stored receipt of each of these command ids that was accepted."""
         sql = f"SELECT command_id, content_hash, officer_id FROM {RECEIPTS} WHERE command_id IN ({{}})"
         return {cid: Receipt(digest, officer) for cid, digest, officer in self._rows_for(sql, command_ids)}
 
     def select_access(self, officer_id: str) -> Access | None:
-        """The officer's current ministry and whether it was erased, as committed with its events."""
         rows = self._rows_for(f"SELECT ministry_id, erased FROM {ACCESS} WHERE officer_id IN ({{}})", [officer_id])
         return Access(str(rows[0][0]), bool(rows[0][1])) if rows else None
 
-    def select_key(self, officer_id: str) -> bytes | None:
-        """The officer's data key, or None once it was destroyed."""
-        return self.select_keys([officer_id]).get(officer_id)
-
     def select_keys(self, officer_ids: Iterable[str]) -> dict[str, bytes]:
-        """Data keys of several officers at once (missing ones are absent)."""
         sql = f"SELECT officer_id, data_key FROM {KEYS} WHERE officer_id IN ({{}})"
         return {officer: bytes(key) for officer, key in self._rows_for(sql, officer_ids)}
 
     def select_by_entity(
         self, upto: int, after: tuple[str, int] | None, below: str | None, limit: int
     ) -> list[tuple[str, int, str, bytes]]:
-        """Up to ``limit`` events (entity as hex, version, topic, state) at or before
-        notification ``upto``, in entity and version order, after the (entity, version)
-        ``after`` and before the entity ``below``.
-
-        A rebuild reads the history entity by entity in such keyset pages: each page is
-        one short read along the primary key, so no snapshot stays open against writers.
-        """
         sql = (
             f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
             "WHERE rowid <= ? AND (originator_id, originator_version) > (?, ?)"
@@ -235,9 +218,6 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def select_log_except(
         self, prefix: str, after: int, upto: int, limit: int
     ) -> list[tuple[int, str, int, str, bytes]]:
-        """Up to ``limit`` events (notification id, entity as hex, version, topic, state)
-        after ``after`` and at most ``upto``, in log order, leaving out those whose topic
-        starts with ``prefix``."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
@@ -247,8 +227,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in c.fetchall()]
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every stored event of these aggregates, by aggregate and version (one query
-        per 500 of them): a batch's officers are loaded together, not one by one."""
+        # One query per 500 of them.
         found: list[StoredEvent] = []
         wanted = [o.hex for o in originator_ids]
         with self.datastore.transaction(commit=False) as c:

@@ -26,6 +26,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
+from functools import partial
+from operator import itemgetter
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -39,6 +41,7 @@ from ledger.domain.officer import Officer
 from ledger.events import public_type, to_public
 from ledger.integrity import crypto
 from ledger.ops import metrics
+from ledger.ops.paging import pages
 from ledger.store import schema
 from ledger.store.receipts import Access
 from ledger.write.commands import Command
@@ -127,17 +130,17 @@ class Ledger(Application[UUID]):
         for item in items:
             chunk.append(item)
             if len(chunk) >= batch_size:
-                yield from self._apply_batch(chunk)
+                yield from self.apply_batch(chunk)
                 chunk = []
         if chunk:
-            yield from self._apply_batch(chunk)
+            yield from self.apply_batch(chunk)
 
     def execute(self, command: dict[str, Any] | str) -> Outcome:
         """Apply a single command (a dict or one JSON line)."""
         line = command if isinstance(command, str) else json.dumps(command)
-        return next(iter(self._apply_batch([(1, line)])))
+        return next(iter(self.apply_batch([(1, line)])))
 
-    def _apply_batch(self, chunk: Sequence[tuple[int, str | LedgerError | Command]]) -> list[Outcome]:
+    def apply_batch(self, chunk: Sequence[tuple[int, str | LedgerError | Command]]) -> list[Outcome]:
         """Apply numbered lines as one batch; one outcome per line, in order.
 
         Raises only when the store cannot be used at all (unreachable or locked
@@ -334,12 +337,12 @@ class Ledger(Application[UUID]):
 
     def iter_log(self, after: int = 0, page: int = 1000) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every event after ``after``, in notification order, one page at a time."""
-        while True:
-            batch = self.read_log(after, page)
-            if not batch:
-                return
+        for batch in self.log_pages(after, page):
             yield from batch
-            after = batch[-1][0]
+
+    def log_pages(self, after: int = 0, page: int = 1000) -> Iterator[Sequence[tuple[int, dict[str, Any]]]]:
+        """The events after ``after`` as ``read_log`` pages them, each page read once the one before was handled."""
+        return pages(partial(self.read_log, limit=page), itemgetter(0), after)
 
     # ---- reading one officer's stream ------------------------------------------
 

@@ -289,9 +289,6 @@ SCHEMAS: dict[str, dict[str, tuple[Check, bool]]] = {
     },
 }
 
-OFFICER_COMMANDS = frozenset(t for t, fields in SCHEMAS.items() if "officer_id" in fields)
-
-
 class Sender(NamedTuple):
     """Who sent a command through the API: the token's role and name. Commands read from
     the command line have no sender."""

@@ -35,17 +35,6 @@ def _org(unit: UnitOfWork, org_id: str) -> Organisation:
     return org
 
 
-def _post(unit: UnitOfWork, post_id: str | None) -> Post | None:
-    return None if post_id is None else unit.get(Post, Post.create_id(post_id))
-
-
-def _course(unit: UnitOfWork, course_id: str) -> Course:
-    course = unit.get(Course, Course.create_id(course_id))
-    if course is None:
-        raise NotFound(f"course_id: course {course_id!r} is not published")
-    return course
-
-
 def _officer(unit: UnitOfWork, officer_id: str) -> Officer:
     officer = unit.get(Officer, Officer.create_id(officer_id))
     if officer is None:

@@ -51,17 +51,23 @@ def nesting_depth(text: str) -> int:
     return max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0)
 
 
+def repeated_key(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first key that an object's pairs repeat, else None."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidCommand(
-                    f"{field_name(key)}: the key is repeated in one object "
-                    "(which value was meant is ambiguous)"
-                )
-            seen.add(key)
+        raise InvalidCommand(
+            f"{field_name(repeated_key(pairs))}: the key is repeated in one object "
+            "(which value was meant is ambiguous)"
+        )
     return obj
 
 

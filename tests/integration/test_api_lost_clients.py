@@ -142,10 +142,10 @@ class GatedLedger:
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def _apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
+    def apply_batch(self, chunk: list[tuple[int, str | LedgerError]]) -> list[Outcome]:
         self.entered.set()
         assert self.gate.wait(timeout=10)
-        return self.ledger._apply_batch(chunk)
+        return self.ledger.apply_batch(chunk)
 
 
 def test_a_cancelled_request_neither_stops_the_group_commit_nor_loses_its_commands(settings: Settings) -> None:

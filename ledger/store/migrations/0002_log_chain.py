@@ -15,7 +15,7 @@ paging, so memory stays flat however long the history.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -50,13 +50,35 @@ def _event(r: Any, at: int) -> StoredEvent:
     )
 
 
+def _insert_paged(c: Cursor, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` with ``sql``, ``PAGE`` at a time (memory stays flat); returns how many."""
+    count = 0
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        count += 1
+        if len(batch) >= PAGE:
+            c.executemany(sql, batch)
+            batch.clear()
+    if batch:
+        c.executemany(sql, batch)
+    return count
+
+
 def apply(c: Cursor, dialect: str) -> None:
     postgres = dialect == "postgres"
-    blob = "BYTEA" if postgres else "BLOB"
     events, position, entity = (
         ("ledger_events", "e.notification_id", "replace(e.originator_id::text, '-', '')") if postgres
         else ("stored_events", "e.rowid", "e.originator_id")
     )
+    _create_tables(c, postgres)
+    _rechain_entities(c, events, entity)
+    _chain_log(c, events, position, entity)
+
+
+def _create_tables(c: Cursor, postgres: bool) -> None:
+    """The log chain's table, and the entity chain's anew beside the old one (renamed)."""
+    blob = "BYTEA" if postgres else "BLOB"
     c.execute(
         f"CREATE TABLE {chain.LOG_TABLE} (position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
         f"version BIGINT NOT NULL, hash {blob} NOT NULL)"
@@ -69,32 +91,16 @@ def apply(c: Cursor, dialect: str) -> None:
         f"hash {blob} NOT NULL, PRIMARY KEY (originator_id, version))"
     )
 
-    # 1. Entity by entity, in version order: every old link must hold; new links beside.
+
+def _rechain_entities(c: Cursor, events: str, entity: str) -> None:
+    """1. Entity by entity, in version order: every old link must hold; new links beside."""
     broken: list[str] = []
     by_entity = (
         f"SELECT {entity} AS entity, e.originator_version AS version, e.topic, e.state, o.hash "
         f"FROM {events} e LEFT JOIN {OLD} o ON o.originator_id = {entity} AND o.version = e.originator_version"
     )
-    current, version, old_head, new_head = "", 0, chain.GENESIS, chain.GENESIS
-    batch: list[tuple[str, int, bytes]] = []
-    count = 0
-    for r in _rows(c, by_entity, "entity, version", "entity, version"):
-        s = _event(r, 0)
-        key = str(r[0])
-        if key != current:
-            current, version, old_head, new_head = key, 0, chain.GENESIS, chain.GENESIS
-        old_head = hashlib.sha256(old_head + s.state).digest()  # the old rule
-        if s.originator_version != version + 1 or r[4] is None or bytes(r[4]) != old_head:
-            broken.append(f"{key} v{s.originator_version}")
-        new_head = chain.link_of(new_head, s)
-        version = s.originator_version
-        batch.append((key, version, new_head))
-        count += 1
-        if len(batch) >= PAGE:
-            c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", batch)
-            batch.clear()
-    if batch:
-        c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", batch)
+    rows = _rows(c, by_entity, "entity, version", "entity, version")
+    count = _insert_paged(c, f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", _relinked(rows, broken))
     c.execute(f"SELECT COUNT(*) FROM {OLD}")
     recorded = int(c.fetchone()[0])
     if recorded != count:
@@ -107,16 +113,33 @@ def apply(c: Cursor, dialect: str) -> None:
         )
     c.execute(f"DROP TABLE {OLD}")
 
-    # 2. The log chain, in log order.
+
+def _relinked(rows: Iterable[Any], broken: list[str]) -> Iterator[tuple[str, int, bytes]]:
+    """The new entity-chain rows; each event whose old link does not hold is added to ``broken``."""
+    current, version, old_head, new_head = "", 0, chain.GENESIS, chain.GENESIS
+    for r in rows:
+        s = _event(r, 0)
+        key = str(r[0])
+        if key != current:
+            current, version, old_head, new_head = key, 0, chain.GENESIS, chain.GENESIS
+        old_head = hashlib.sha256(old_head + s.state).digest()  # the old rule
+        if s.originator_version != version + 1 or r[4] is None or bytes(r[4]) != old_head:
+            broken.append(f"{key} v{s.originator_version}")
+        new_head = chain.link_of(new_head, s)
+        version = s.originator_version
+        yield key, version, new_head
+
+
+def _chain_log(c: Cursor, events: str, position: str, entity: str) -> None:
+    """2. The log chain, in log order."""
     in_log = f"SELECT {position} AS position, {entity} AS entity, e.originator_version, e.topic, e.state FROM {events} e"
+    _insert_paged(c, f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)",
+                  _log_links(_rows(c, in_log, "position", "position")))
+
+
+def _log_links(rows: Iterable[Any]) -> Iterator[chain.Link]:
     head = chain.GENESIS
-    links: list[chain.Link] = []
-    for r in _rows(c, in_log, "position", "position"):
+    for r in rows:
         s = _event(r, 1)
         head = chain.link_of(head, s)
-        links.append((int(r[0]), str(s.originator_id), s.originator_version, head))
-        if len(links) >= PAGE:
-            c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", links)
-            links.clear()
-    if links:
-        c.executemany(f"INSERT INTO {chain.LOG_TABLE} VALUES (?, ?, ?, ?)", links)
+        yield int(r[0]), str(s.originator_id), s.originator_version, head
