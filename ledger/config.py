@@ -47,6 +47,25 @@ class Settings:
             issuer_name=env.get("LEDGER_ISSUER_NAME") or None,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment :meth:`from_env` reads: how a child process gets
+        them, since a command line (the store URL's password with it) is readable by any
+        local user through ``ps``."""
+        values = {"LEDGER_STORE": self.store, "LEDGER_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                  "LEDGER_TOPIC_PREFIX": self.topic_prefix, "LEDGER_SIGNING_KEY": self.signing_key,
+                  "LEDGER_ISSUER_KEY": self.issuer_key, "LEDGER_ISSUER_DID": self.issuer_did,
+                  "LEDGER_ISSUER_NAME": self.issuer_name}
+        return {name: value or "" for name, value in values.items()}
+
+    @property
+    def store_shown(self) -> str:
+        """The store URL fit for messages and logs: any password replaced by ``***``."""
+        parsed = urlparse(self.store)
+        if parsed.password is None:
+            return self.store
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+        return parsed._replace(netloc=netloc).geturl()
+
     def with_overrides(self, **changes: str | None) -> Settings:
         """A copy with the given non-None values replaced (command-line options)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

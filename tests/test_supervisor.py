@@ -56,3 +56,19 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_what_it_started(tmp_path: P
     assert not thread.is_alive()
     wait_for(lambda: not any(alive(pid) for pid in pids), 5, "no child or grandchild left")
     assert all(c.restarts == 0 for c in supervisor.children)  # stopping is not a crash
+
+
+def test_ledger_up_gives_its_children_the_settings_through_the_environment_not_the_command_line() -> None:
+    from ledger.cli.supervise import child_env, children
+    from ledger.config import Settings
+
+    settings = Settings(store="postgresql://ledger:s3cret-pw@db.internal:5432/ledger",
+                        kafka_bootstrap="broker:9092", signing_key="/etc/ledger/signing.pem")
+    specs = children(settings, "127.0.0.1", 8080, 9300, 2)
+    assert {s.name for s in specs} == {"relay", "projector-1", "projector-2", "api"}
+    for spec in specs:
+        assert not any("s3cret" in arg or "db.internal" in arg for arg in spec.argv), spec.argv
+    env = child_env(settings)
+    assert env["LEDGER_STORE"] == settings.store and env["LEDGER_KAFKA_BOOTSTRAP"] == "broker:9092"
+    assert Settings.from_env(env) == settings
+    assert settings.store_shown == "postgresql://ledger:***@db.internal:5432/ledger"

@@ -33,7 +33,8 @@ class Context:
             except LedgerError:
                 raise
             except Exception as exc:  # connection refused, bad path, ...
-                raise LedgerError(f"cannot open the event store {self.settings.store!r}: {exc}") from exc
+                raise LedgerError(f"cannot open the event store {self.settings.store_shown!r}: "
+                                  f"{str(exc).replace(self.settings.store, self.settings.store_shown)}") from exc
         return self._ledger
 
 

@@ -175,7 +175,7 @@ def stats(obj: Context, as_json: bool) -> None:
     if as_json:
         emit_json(counts)
     else:
-        print_event_counts(obj.settings.store, counts)
+        print_event_counts(obj.settings.store_shown, counts)
 
 
 @click.command()

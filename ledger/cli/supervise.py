@@ -5,6 +5,7 @@ A new supervision command goes here and into ``COMMANDS`` at the bottom.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -17,13 +18,15 @@ from ledger.ops.supervisor import ChildSpec, Supervisor
 
 
 def _base(settings: Settings) -> list[str]:
-    """The ``ledger`` command line a child starts with: this process's settings, explicitly."""
-    argv = [sys.executable, "-m", "ledger.cli", "--store", settings.store, "--topic-prefix", settings.topic_prefix]
-    if settings.kafka_bootstrap:
-        argv += ["--kafka", settings.kafka_bootstrap]
-    if settings.signing_key:
-        argv += ["--signing-key", settings.signing_key]
-    return argv
+    """The ``ledger`` command line a child starts with. The settings themselves go to the
+    children through their environment (:func:`child_env`), never on a command line,
+    which any local user can read through ``ps`` (a store URL may hold a password)."""
+    return [sys.executable, "-m", "ledger.cli"]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The children's environment: this process's, with its settings as LEDGER_* variables."""
+    return {**os.environ, **settings.to_env()}
 
 
 def children(settings: Settings, host: str, port: int, metrics_port: int, projectors: int,
@@ -79,7 +82,7 @@ def up(obj: Context, host: str, port: int, metrics_port: int, projectors: int, a
     log_to_stderr("supervisor")
     _migrate(obj.settings)
     specs = children(obj.settings, host, port, metrics_port, projectors, api, checkpoint_every)
-    supervisor = Supervisor(specs, max_backoff=max_backoff, stop_timeout=stop_timeout)
+    supervisor = Supervisor(specs, env=child_env(obj.settings), max_backoff=max_backoff, stop_timeout=stop_timeout)
     on_sigterm(supervisor.stop)
     err.print(f"up: {', '.join(s.name for s in specs)}; API on http://{host}:{port} "
               f"(metrics at /metrics), relay and projector metrics from port {metrics_port}", highlight=False)

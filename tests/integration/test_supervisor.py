@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ledger.monitor.status import collect
 from ledger.write.application import Ledger
 from tests.integration.proc import alive, cmdline, descendants, port_free, wait_for
 from tests.integration.test_projections import assert_matches_fold, kafka_args
-from tests.integration.util import child_env, ledger_cmd, run_ledger
+from tests.integration.util import child_env, run_ledger
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
@@ -78,18 +79,22 @@ def _names_and_emails(lines: list[str]) -> set[str]:
 def test_ledger_up_restarts_a_killed_child_agrees_with_status_and_stops_cleanly(
     pg_settings: Settings, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    settings = Settings(store=pg_settings.store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    # A password in the store URL (trust authentication ignores it) must reach no command line.
+    secret = "pw-never-on-a-command-line"
+    store = pg_settings.store.replace("://postgres@", f"://postgres:{secret}@", 1)
+    assert secret in store
+    settings = Settings(store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     lines = list(generate_lines(120, seed=61))
     half = len(lines) // 2
     ledger = Ledger(settings)
     list(ledger.ingest(lines[:half]))
     api_port, metrics_port = _ports(1), _ports(3)
     log_file = tmp_path / "up.log"
-    env = {**child_env(), "LEDGER_LOG_FORMAT": "json"}
+    env = {**child_env(), "LEDGER_LOG_FORMAT": "json", "LEDGER_STORE": settings.store}
     with log_file.open("wb") as log_out:
-        up = subprocess.Popen(ledger_cmd(settings, *kafka_args(settings), "up", "--port", str(api_port),
-                                         "--metrics-port", str(metrics_port), "--max-backoff", "1",
-                                         "--projectors", "2"),
+        # The store through the environment: this test's own command line holds no password either.
+        up = subprocess.Popen([sys.executable, "-m", "ledger.cli", *kafka_args(settings), "up", "--port", str(api_port),
+                               "--metrics-port", str(metrics_port), "--max-backoff", "1", "--projectors", "2"],
                               stdout=subprocess.DEVNULL, stderr=log_out, env=env)
     seen: set[int] = set()
     try:
@@ -98,6 +103,8 @@ def test_ledger_up_restarts_a_killed_child_agrees_with_status_and_stops_cleanly(
         wait_for(lambda: _caught_up(settings), 60, "the first half is projected")
         first = _roles(up.pid)
         seen.update(descendants(up.pid))
+        for pid in [up.pid, *seen]:
+            assert not any(secret in arg for arg in cmdline(pid)), (pid, "has the password on its command line")
 
         # A projection consumer killed outright is started again, and nothing is lost or doubled.
         projector = first["projector-1"]
