@@ -246,8 +246,8 @@ class OfficerDocProjection(Projection):
     # Per-batch sets of rows inserted idempotently; a re-fold may also remove rows, listed
     # in the attribute ``<name>_gone`` for ``flush`` to delete.
     row_sets: tuple[str, ...] = ()
-    # Reads an officer's stored events (public shape, versions ascending): set by the runner.
-    history: Callable[[str], list[dict[str, Any]]] | None = None
+    # Reads an officer's stored events through a version (public shape, ascending): set by the runner.
+    history: Callable[[str, int], list[dict[str, Any]]] | None = None
 
     def tables(self) -> list[str]:
         return [self.doc_table, *self.extra_tables()]
@@ -285,7 +285,7 @@ class OfficerDocProjection(Projection):
         the versions before it (which ``stored`` is)."""
         if self.history is None:
             raise HistoryUnavailable(f"{self.name}: {officer_id} needs a re-fold and no history reader was given")
-        events = [e for e in self.history(officer_id) if e["version"] <= version]
+        events = self.history(officer_id, version)
         if [e["version"] for e in events] != list(range(1, version + 1)):
             raise HistoryUnavailable(f"{self.name}: the store does not hold versions 1..{version} of {officer_id}")
         kept = dict(self.__dict__)
