@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.projections.base import OfficerDocProjection, Projection
+from ledger.projections.lease import RebuildLease
 from ledger.projections.runner import LOG_SOURCE, Runner
 from ledger.projections.sorted_fold import fold_history
 from ledger.store.db import Cursor
@@ -50,6 +51,12 @@ def rebuild(
     the sorted fold of the officers.
     """
     chosen = [p for p in runner.projections if p.name in names]
+    with RebuildLease(runner.db, [p.name for p in chosen]):
+        return _rebuild(ledger, runner, chosen, page_size, progress, embedded, workers)
+
+
+def _rebuild(ledger: Any, runner: Runner, chosen: Sequence[Projection], page_size: int,
+             progress: Progress | None, embedded: bool, workers: int) -> int:
     db = runner.db
     with db.transaction() as c:
         create_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX)
@@ -93,7 +100,8 @@ def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection
             c.execute(
                 "INSERT INTO ledger_offsets (projection, source, part, next_offset, updated_at) "
                 "VALUES (?, ?, 0, ?, ?) ON CONFLICT (projection, source, part) "
-                "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                "DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at "
+                "WHERE ledger_offsets.next_offset < excluded.next_offset",  # a position never moves back
                 (projection.name, LOG_SOURCE, after + 1, datetime.now(timezone.utc).isoformat()),
             )
     return after
