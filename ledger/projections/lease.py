@@ -49,7 +49,7 @@ class RebuildLease:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None) -> None:
         self._release()
 
     def _take(self, name: str) -> Any:
