@@ -173,7 +173,8 @@ def test_relay_running_beside_concurrent_writers_skips_nothing(
 
 
 def test_relay_waits_out_a_broker_outage(sqlite_settings: Settings, topic_prefix: str) -> None:
-    from ledger.kafka.broker import free_port, start_tansu
+    from ledger.kafka.broker import start_tansu
+    from tests.ports import free_port
 
     port = free_port()
     settings = Settings(store=sqlite_settings.store, kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=topic_prefix)

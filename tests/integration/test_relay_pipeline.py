@@ -234,7 +234,8 @@ class Partition:
 @pytest.fixture
 def partitioned_broker() -> Iterator[tuple[str, Partition]]:
     """A Tansu broker reachable only through a Partition (it advertises the proxy)."""
-    from ledger.kafka.broker import free_port, tansu_binary
+    from ledger.kafka.broker import tansu_binary
+    from tests.ports import free_port
 
     port, proxy_port = free_port(), free_port()
     broker = subprocess.Popen(
@@ -308,7 +309,8 @@ def test_a_relay_cut_off_from_its_broker_saves_only_what_was_acknowledged(
 def test_a_broker_lost_mid_pipeline_is_retried_from_what_it_had_acknowledged(
     sqlite_settings: Settings, topic_prefix: str
 ) -> None:
-    from ledger.kafka.broker import free_port, start_tansu
+    from ledger.kafka.broker import start_tansu
+    from tests.ports import free_port
 
     port = free_port()
     first, bootstrap = start_tansu(port)
