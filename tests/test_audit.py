@@ -148,3 +148,28 @@ def test_erasure_leaves_no_personal_data_and_no_key_in_the_database(settings: Se
     # Headcount counts officers who are not erased; the learning facts stay.
     assert reads.ministry("MOF") == {"ministry_id": "MOF", "headcount": 0, "years": {
         "2025-26": {"enrolments": 1, "completions": 1, "learning_hours": 4.0, "officers_completed": 1}}}
+
+
+@pytest.mark.postgres
+def test_erasure_waits_out_a_transaction_elsewhere_on_the_server_before_it_scrubs(pg_settings: Settings) -> None:
+    """VACUUM FULL keeps a dead row version while any older transaction runs, in any database
+    of the server (another ledger's, another tenant's): the scrub waits for it to end."""
+    import threading
+
+    from tests.conftest import PG_ADMIN
+
+    ledger = Ledger(pg_settings)
+    assert all(o.status == "accepted" for o in ledger.ingest(
+        json.dumps(c) for c in [*reference(), register("O1", name="Ishaan Erasable", email="ishaan.e@example.gov.in")]))
+    key = data_key(ledger, "O1")
+    assert key is not None
+    elsewhere = psycopg.connect(PG_ADMIN)  # the admin database, not the ledger's
+    elsewhere.execute("SELECT pg_current_xact_id()")  # a transaction with an id, left open
+    ends = threading.Timer(1.0, elsewhere.commit)
+    ends.start()
+    try:
+        ledger.erase("O1", reason="data principal's request")
+    finally:
+        ends.join()
+        elsewhere.close()
+    assert key not in _raw_database_bytes(pg_settings)

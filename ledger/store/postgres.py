@@ -8,6 +8,8 @@ passes over an id that a slower transaction fills in later.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
@@ -163,14 +165,44 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)
             )
 
-    def scrub(self) -> None:
-        """Leave no dead row version of a destroyed key in the key table's files."""
+    def scrub(self, wait: float = 10.0) -> None:
+        """Leave no dead row version of a destroyed key in the key table's files.
+
+        VACUUM FULL keeps a dead row version while any transaction that began before it
+        died is still running, in any database of the server. So first wait (up to
+        ``wait`` seconds) until every transaction running when the scrub began has ended;
+        then raise if the VACUUM still reports dead row versions it could not remove (a
+        reader of this database holding an older snapshot), so the caller tries again.
+        """
+        dead: list[int] = []
+
+        def count_dead(notice: Any) -> None:
+            found = re.search(r"(\d+) dead row versions cannot be removed yet", notice.message_detail or "")
+            if found:
+                dead.append(int(found.group(1)))
+
+        deadline = time.monotonic() + wait
         with self.datastore.get_connection() as conn:
             conn.autocommit = True
             try:
-                conn.execute(SQL("VACUUM (FULL) {}").format(self.keys_table))
+                curs = conn.cursor(row_factory=tuple_row)
+                began = curs.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+                while began is not None and time.monotonic() < deadline:
+                    ended = curs.execute("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %s::xid8",
+                                         (began[0],)).fetchone()
+                    if ended is not None and ended[0]:
+                        break
+                    time.sleep(0.05)
+                conn.add_notice_handler(count_dead)
+                try:
+                    conn.execute(SQL("VACUUM (FULL, VERBOSE) {}").format(self.keys_table))
+                finally:
+                    conn.remove_notice_handler(count_dead)
             finally:
                 conn.autocommit = False
+        if any(dead):
+            raise RuntimeError(f"{sum(dead)} dead row versions of the key table cannot be removed yet "
+                               "(a transaction older than the erasure is still running)")
 
     def select_chain(self, originator: str) -> dict[int, bytes]:
         with self.datastore.transaction(commit=False) as curs:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
+from tests.conftest import RUN_DIR
+
 # test_console_browser.py writes a screenshot of each page it visits here.
-CONSOLE_SCREENSHOTS = Path(tempfile.gettempdir()) / "ledger-console-screenshots"
+# One folder per run (tests/conftest.py), which the xdist workers and the controller agree on.
+CONSOLE_SCREENSHOTS = RUN_DIR / "console-screenshots"
 
 
 def pytest_configure(config: pytest.Config) -> None:

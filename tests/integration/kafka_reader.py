@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,14 @@ def decode(value: bytes, writers: dict[bytes, Any]) -> dict[str, Any]:
     return {"type": schema["name"].rsplit(".", 1)[-1], **record}
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[Message]:
-    """Read a topic from the beginning until ``expected`` messages (or the timeout)."""
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
+               distinct: Callable[[Message], Hashable] | None = None) -> list[Message]:
+    """Read a topic from the beginning until ``expected`` messages (or the timeout).
+
+    With ``distinct``, until ``expected`` distinct values of it: a topic an at-least-once
+    publisher wrote duplicates to holds more messages than events, so a count of messages
+    can be reached while some events are still unread.
+    """
     writers = load_writer_schemas()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              consumer_timeout_ms=1000)
@@ -64,14 +71,20 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0)
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     out: list[Message] = []
-    # Not end_offsets(): some brokers under-report it right after a batched produce.
-    while len(out) < expected and time.monotonic() < deadline:
-        for tp, batch in consumer.poll(timeout_ms=500).items():
+    seen: set[Hashable] = set()
+
+    def take(polled: dict[TopicPartition, list[Any]]) -> None:
+        for tp, batch in polled.items():
             for m in batch:
-                out.append(Message(tp.topic, tp.partition, m.offset, m.key, m.value, decode(m.value, writers)))
+                message = Message(tp.topic, tp.partition, m.offset, m.key, m.value, decode(m.value, writers))
+                out.append(message)
+                if distinct is not None:
+                    seen.add(distinct(message))
+
+    # Not end_offsets(): some brokers under-report it right after a batched produce.
+    while (len(seen) if distinct is not None else len(out)) < expected and time.monotonic() < deadline:
+        take(consumer.poll(timeout_ms=500))
     # Give any extra (duplicate) messages a moment to show up too.
-    for tp, batch in consumer.poll(timeout_ms=1000).items():
-        for m in batch:
-            out.append(Message(tp.topic, tp.partition, m.offset, m.key, m.value, decode(m.value, writers)))
+    take(consumer.poll(timeout_ms=1000))
     consumer.close()
     return out

@@ -14,10 +14,10 @@ import httpx
 from ledger.api.auth import create_token
 from ledger.config import Settings
 from ledger.generate import generate_lines
-from ledger.kafka.broker import free_port
 from ledger.store.db import Database
 from tests.integration.test_projections import export_all
 from tests.integration.util import child_env, ledger_cmd, run_ledger
+from tests.ports import free_port
 
 
 def test_concurrent_clients_through_the_api_equal_a_file_ingest(settings: Settings, tmp_path: Path) -> None:

@@ -24,12 +24,12 @@ from ledger.api.auth import create_token
 from ledger.api.body import MAX_BODY, MAX_DEPTH
 from ledger.config import Settings
 from ledger.consumers.log import LogFollower
-from ledger.kafka.broker import free_port
 from ledger.projections.runner import Runner
 from ledger.read.audit import AuditReader
 from ledger.store.db import Database
 from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
+from tests.ports import free_port
 
 BODY_ENDPOINTS = {"/commands": "ingest", "/tokens": "admin", "/officers/O1/erase": "admin"}
 # Every role a body endpoint admits (admin may also send commands; which ones is decided per command).

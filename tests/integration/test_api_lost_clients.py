@@ -33,9 +33,9 @@ from ledger.api.committer import GroupCommitter
 from ledger.api.deps import Services
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError
-from ledger.kafka.broker import free_port
 from ledger.store.db import Database
 from ledger.write.application import Ledger, Outcome
+from tests.ports import free_port
 
 
 @contextmanager

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from ledger.kafka.broker import free_port
 from tests.integration.proc import alive, children, port_free, wait_for
 from tests.integration.util import child_env
+from tests.ports import free_port
 
 pytestmark = pytest.mark.kafka
 

@@ -11,9 +11,7 @@ accessibility violations.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,16 +24,18 @@ import pytest
 
 from ledger.api.auth import create_token, revoke_token
 from ledger.config import Settings
-from ledger.kafka.broker import free_port
 from ledger.store.db import Database
 from tests.conftest import migrated
+from tests.integration.conftest import CONSOLE_SCREENSHOTS
 from tests.integration.console_world import HOSTILE, NAME, build
 from tests.integration.util import child_env, ledger_cmd
+from tests.ports import free_port
 
-pytestmark = pytest.mark.browser
+# One xdist worker runs the whole module: one server and one Chromium for all its tests.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("console-browser")]
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(tempfile.gettempdir()) / "ledger-console-screenshots"  # named in the run's summary
+SCREENSHOTS = CONSOLE_SCREENSHOTS  # one folder per run, named in the run's summary
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -92,8 +92,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     folder = tmp_path_factory.mktemp("console")
     settings = migrated(Settings(store=f"sqlite:///{folder / 'ledger.store.db'}"))
     tokens = build(settings)
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # this run's own folder
     port = free_port()
     server = _serve(settings, port, folder / "signing-key.pem")
     base = f"http://127.0.0.1:{port}"

@@ -51,7 +51,7 @@ def test_status_reports_the_lag_of_what_is_not_yet_projected(settings: Settings,
 
 
 def test_status_fails_when_the_broker_does_not_answer(sqlite_settings: Settings) -> None:
-    from ledger.kafka.broker import free_port
+    from tests.ports import free_port
 
     settings = Settings(store=sqlite_settings.store, kafka_bootstrap=f"127.0.0.1:{free_port()}")
     list(Ledger(settings).ingest(generate_lines(5, seed=1)))

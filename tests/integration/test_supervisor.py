@@ -17,12 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.config import Settings
 from ledger.generate import generate_lines
-from ledger.kafka.broker import free_port
 from ledger.monitor.status import collect
 from ledger.write.application import Ledger
 from tests.integration.proc import alive, cmdline, descendants, port_free, wait_for
 from tests.integration.test_projections import assert_matches_fold, kafka_args
 from tests.integration.util import child_env, run_ledger
+from tests.ports import free_port, free_ports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
@@ -58,15 +58,6 @@ def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def _ports(n: int) -> int:
-    """A base port with ``n`` free ports from it."""
-    for _ in range(50):
-        base = free_port()
-        if base + n < 65536 and all(port_free(base + i) for i in range(n)):
-            return base
-    raise AssertionError("no free port range")
-
-
 def _names_and_emails(lines: list[str]) -> set[str]:
     found = set()
     for line in lines:
@@ -88,7 +79,7 @@ def test_ledger_up_restarts_a_killed_child_agrees_with_status_and_stops_cleanly(
     half = len(lines) // 2
     ledger = Ledger(settings)
     list(ledger.ingest(lines[:half]))
-    api_port, metrics_port = _ports(1), _ports(3)
+    api_port, metrics_port = free_port(), free_ports(3)
     log_file = tmp_path / "up.log"
     env = {**child_env(), "LEDGER_LOG_FORMAT": "json", "LEDGER_STORE": settings.store}
     with log_file.open("wb") as log_out:

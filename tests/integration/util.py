@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ledger.config import Settings
 from ledger.write.application import Ledger
+from tests.conftest import WORKER_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,8 @@ def ledger_cmd(settings: Settings, *args: str) -> list[str]:
     return [sys.executable, "-m", "ledger.cli", "--store", settings.store, *args]
 
 
-TEST_SIGNING_KEY = Path(tempfile.gettempdir()) / "ledger-tests" / "signing-key.pem"
+# One per xdist worker (tests/conftest.py), so workers never race to create it.
+TEST_SIGNING_KEY = WORKER_DIR / "signing-key.pem"
 
 
 def child_env() -> dict[str, str]:
