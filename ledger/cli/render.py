@@ -91,12 +91,14 @@ def rate(done: int, elapsed: float) -> str:
 
 def print_history(events: list[dict[str, Any]]) -> None:
     table = Table(title=None)
-    for column in ("version", "type", "occurred_at", "recorded_at", "details"):
+    for column in ("version", "type", "occurred_at", "recorded_at", "flags", "details"):
         table.add_column(column)
-    skip = {"type", "version", "occurred_at", "recorded_at", "event_id", "officer_id"}
+    skip = {"type", "version", "occurred_at", "recorded_at", "event_id", "officer_id", "retracted_by", "late"}
     for e in events:
         details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
-        table.add_row(str(e["version"]), e["type"], e["occurred_at"], e["recorded_at"], details)
+        flags = [f"retracted by v{e['retracted_by']}"] if "retracted_by" in e else []
+        flags += ["late"] if e.get("late") else []
+        table.add_row(str(e["version"]), e["type"], e["occurred_at"], e["recorded_at"], ", ".join(flags) or "-", details)
     out.print(table)
 
 
