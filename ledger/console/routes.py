@@ -99,9 +99,10 @@ async def find_ministry(request: Request, ministry_id: str = "") -> Response:
 
 @router.get("/officers/{officer_id}")
 async def officer(request: Request, officer_id: str, services: ServicesDep, as_of: str = "",
-                  compare: str = "") -> Response:
+                  compare: str = "", known_at: str = "") -> Response:
     """The officer page (the API's officer rule: the officer, HR of its ministry, auditor)."""
-    return await page(request, services, "officer.html", views.officer_page, officer_id, as_of, compare)
+    return await page(request, services, "officer.html", views.officer_page, officer_id, as_of, compare,
+                      known_at)
 
 
 @router.get("/ministries/{ministry_id}")

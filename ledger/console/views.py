@@ -32,6 +32,7 @@ from ledger.domain.values import ERASURE_REASONS, IST, financial_year, parse_ins
 from ledger.projections.record import fold
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")  # a date-and-time control's value
 # The integrity page's own rule: verify has no API endpoint, and the issue gives it to auditors.
 VERIFY = Rule(("auditor",), "verify the ledger's integrity")
 # The fields an officer event's timeline entry names, besides its type and times.
@@ -50,7 +51,9 @@ READERS_SHOWN = 200
 
 
 def instant_of(text: str, field: str) -> datetime:
-    """An instant from the page's controls: a date means the end of that day in IST (what was true that day)."""
+    """An instant from the page's controls: a date means the end of that day in IST (what was true that
+    day), a date and time without an offset is IST wall-clock time; anything else is read as the API
+    reads an instant (an offset is required), with its messages."""
     text = text.strip()
     if _DATE.fullmatch(text):
         try:
@@ -58,6 +61,11 @@ def instant_of(text: str, field: str) -> datetime:
         except ValueError:
             raise HTTPException(422, f"{field}: {text!r} is not a date") from None
         return datetime.combine(day, time.max, IST)
+    if _LOCAL.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=IST)
+        except ValueError:
+            raise HTTPException(422, f"{field}: {text!r} is not a date and time") from None
     try:
         return parse_instant(text, field)
     except LedgerError as exc:
@@ -100,23 +108,44 @@ def _text(instant: datetime | None) -> str | None:
     return None if instant is None else instant.isoformat()
 
 
-def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str) -> dict[str, Any]:
-    """The officer page: record (now or as of), history, competencies, diff, and who read it (the
+def local_text(instant: datetime | None) -> str | None:
+    """``instant`` as a date-and-time control shows it: IST wall clock, to the millisecond (floored)."""
+    if instant is None:
+        return None
+    wall = instant.astimezone(IST).replace(tzinfo=None)
+    return wall.isoformat(timespec="milliseconds" if wall.microsecond else "seconds")
+
+
+def _records(officer_id: str, events: list[dict[str, Any]], decrypt: Any, current: dict[str, Any],
+             controls: dict[str, str]) -> dict[str, Any]:
+    """The record the controls ask for (now; as of T; as known at K; both) and, with "compare", what
+    changed between the two business times, both as known at K. Refused as GET /officers/{id}/record."""
+    as_of, known_at, compare = controls["as_of"], controls["known_at"], controls["compare"]
+    then = instant_of(as_of, "as_of") if as_of else None
+    known = instant_of(known_at, "known_at") if known_at else None
+    other = instant_of(compare, "compare") if compare else None
+    shown = current if then is None and known is None else fold(officer_id, events, decrypt, then, known)
+    if known is not None and shown is None:  # the API's answer to ?known_at= before the registration was recorded
+        raise HTTPException(404, f"officer {officer_id!r} was not registered as known at {known_at}")
+    found: dict[str, Any] = {"record": shown, "as_of_instant": _text(then), "known_at_instant": _text(known),
+                             "known_at_local": local_text(known), "changes": None, "earlier": None, "later": None}
+    if other is not None:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
+        earlier, later = (other, then) if then is None or other <= then else (then, other)
+        found.update(changes=diff(fold(officer_id, events, decrypt, earlier, known),
+                                  fold(officer_id, events, decrypt, later, known)),
+                     earlier=_text(earlier), later=_text(later))
+    return found
+
+
+def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str,
+                 known_at: str = "") -> dict[str, Any]:
+    """The officer page: record (now, as of, as known at), history, competencies, diff, and who read it (the
     officer and auditors; token names only for auditors, as GET /officers/{id}/access-log)."""
     READ_OFFICERS.check(who)
     found = readable_officer(officer_id, who, services)
     events = services.ledger.officer_events(officer_id)
-    decrypt = services.ledger.decrypter(officer_id)
-    shown: dict[str, Any] | None = found.record
-    then = other = earlier = later = None
-    changes: list[dict[str, Any]] | None = None
-    if as_of:
-        then = instant_of(as_of, "as_of")
-        shown = fold(officer_id, events, decrypt, then)
-    if compare:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
-        other = instant_of(compare, "compare")
-        earlier, later = (other, then) if then is None or other <= then else (then, other)
-        changes = diff(fold(officer_id, events, decrypt, earlier), fold(officer_id, events, decrypt, later))
+    controls = {"as_of": as_of, "known_at": known_at, "compare": compare}
+    shown = _records(officer_id, events, services.ledger.decrypter(officer_id), found.record, controls)
     history = services.audit.history(officer_id)
     profile = services.reads().competency_profile(officer_id)
     db = services.db()
@@ -125,9 +154,7 @@ def officer_page(services: Services, who: Principal, officer_id: str, as_of: str
     if who.role in access.READ_ACCESS_LOG.roles:  # an officer here is this officer: readable_officer said so
         readers = access.entries(db, officer_id, names=who.role == "auditor", limit=READERS_SHOWN)
     return {
-        "officer_id": officer_id, "record": shown, "current": found.record, "as_of": as_of, "compare": compare,
-        "as_of_instant": _text(then),
-        "changes": changes, "earlier": _text(earlier), "later": _text(later),
+        "officer_id": officer_id, "current": found.record, **controls, **shown,
         "timeline": _timeline(history), "profile": profile,
         "chart": charts.competency_chart(profile) if profile else None, "readers": readers,
     }
