@@ -7,8 +7,7 @@ yours, 422), and returns plain data for a template.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from fastapi import HTTPException
@@ -26,18 +25,14 @@ from ledger.api.deps import (
     check_ministry_scope,
     readable_officer,
 )
-from ledger.console import charts, verification
-from ledger.domain.errors import LedgerError
-from ledger.domain.values import ERASURE_REASONS, IST, financial_year, parse_instant
+from ledger.console import charts, corrections, verification
+from ledger.console.instants import instant_of, local_text, text_of
+from ledger.domain.values import ERASURE_REASONS, IST, financial_year
 from ledger.projections.record import fold
+from ledger.read.audit import correction_actors
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")  # a date-and-time control's value
 # The integrity page's own rule: verify has no API endpoint, and the issue gives it to auditors.
 VERIFY = Rule(("auditor",), "verify the ledger's integrity")
-# The fields an officer event's timeline entry names, besides its type and times.
-_DETAILS = ("name", "email", "org_id", "ministry_id", "post_id", "course_id", "percent", "score", "passed",
-            "duration_hours", "reason", "ticket")
 # The erasure form's choices: each reason code with what it means (every code has one).
 _REASON_LABELS = {
     "data_principal_request": "The officer asked for it (data principal's request)",
@@ -48,28 +43,6 @@ _REASON_LABELS = {
 ERASURE_CHOICES = [(code, _REASON_LABELS[code]) for code in ERASURE_REASONS]
 # How many access-log entries the officer page shows (newest first).
 READERS_SHOWN = 200
-
-
-def instant_of(text: str, field: str) -> datetime:
-    """An instant from the page's controls: a date means the end of that day in IST (what was true that
-    day), a date and time without an offset is IST wall-clock time; anything else is read as the API
-    reads an instant (an offset is required), with its messages."""
-    text = text.strip()
-    if _DATE.fullmatch(text):
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").date()
-        except ValueError:
-            raise HTTPException(422, f"{field}: {text!r} is not a date") from None
-        return datetime.combine(day, time.max, IST)
-    if _LOCAL.fullmatch(text):
-        try:
-            return datetime.fromisoformat(text).replace(tzinfo=IST)
-        except ValueError:
-            raise HTTPException(422, f"{field}: {text!r} is not a date and time") from None
-    try:
-        return parse_instant(text, field)
-    except LedgerError as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -96,26 +69,6 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[di
             if a.get(k) != b.get(k)]
 
 
-def _timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    entries = [{"type": e["type"], "version": e.get("version"), "occurred_at": e["occurred_at"],
-                "recorded_at": e.get("recorded_at"),
-                "details": [(k, e[k]) for k in _DETAILS if k in e and e[k] is not None]} for e in history]
-    entries.sort(key=lambda e: (parse_instant(e["occurred_at"]), e["version"] or 0))
-    return entries
-
-
-def _text(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
-
-
-def local_text(instant: datetime | None) -> str | None:
-    """``instant`` as a date-and-time control shows it: IST wall clock, to the millisecond (floored)."""
-    if instant is None:
-        return None
-    wall = instant.astimezone(IST).replace(tzinfo=None)
-    return wall.isoformat(timespec="milliseconds" if wall.microsecond else "seconds")
-
-
 def _records(officer_id: str, events: list[dict[str, Any]], decrypt: Any, current: dict[str, Any],
              controls: dict[str, str]) -> dict[str, Any]:
     """The record the controls ask for (now; as of T; as known at K; both) and, with "compare", what
@@ -127,13 +80,13 @@ def _records(officer_id: str, events: list[dict[str, Any]], decrypt: Any, curren
     shown = current if then is None and known is None else fold(officer_id, events, decrypt, then, known)
     if known is not None and shown is None:  # the API's answer to ?known_at= before the registration was recorded
         raise HTTPException(404, f"officer {officer_id!r} was not registered as known at {known_at}")
-    found: dict[str, Any] = {"record": shown, "as_of_instant": _text(then), "known_at_instant": _text(known),
+    found: dict[str, Any] = {"record": shown, "known": known, "as_of_instant": text_of(then), "known_at_instant": text_of(known),
                              "known_at_local": local_text(known), "changes": None, "earlier": None, "later": None}
     if other is not None:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
         earlier, later = (other, then) if then is None or other <= then else (then, other)
         found.update(changes=diff(fold(officer_id, events, decrypt, earlier, known),
                                   fold(officer_id, events, decrypt, later, known)),
-                     earlier=_text(earlier), later=_text(later))
+                     earlier=text_of(earlier), later=text_of(later))
     return found
 
 
@@ -149,13 +102,15 @@ def officer_page(services: Services, who: Principal, officer_id: str, as_of: str
     history = services.audit.history(officer_id)
     profile = services.reads().competency_profile(officer_id)
     db = services.db()
+    actors = correction_actors(db, officer_id) if who.role in corrections.SEES_ACTORS else None
     auth.log_access(db, who, officer_id, "console:officer")
     readers = None
     if who.role in access.READ_ACCESS_LOG.roles:  # an officer here is this officer: readable_officer said so
         readers = access.entries(db, officer_id, names=who.role == "auditor", limit=READERS_SHOWN)
     return {
         "officer_id": officer_id, "current": found.record, **controls, **shown,
-        "timeline": _timeline(history), "profile": profile,
+        "timeline": corrections.timeline(history, who.role in corrections.PERSONAL_DATA_READERS),
+        "corrections": corrections.panel(history, who.role, actors, shown["known"]), "profile": profile,
         "chart": charts.competency_chart(profile) if profile else None, "readers": readers,
     }
 

@@ -50,7 +50,8 @@ def _latest_recorded(settings: Settings, officer_id: str = "O1") -> str:
 
 def _record(page: str) -> str:
     """The record section of an officer page (the heading shows the current name whatever the controls say)."""
-    return page[page.index('id="record-h"'):page.index('id="enrolments"')]
+    start = page.index('id="record-h"')
+    return page[start:page.index("</section>", start)]
 
 
 def _count(page: str) -> str:
@@ -79,6 +80,7 @@ def test_known_at_shows_what_the_ledger_said_before_and_after_a_correction_and_a
     assert _count(page) == "1"
     page = client.get("/console/officers/O1", params={"known_at": corrected}).text
     assert "Asha Varma" in _record(page) and NAME not in _record(page) and _count(page) == "1"
+    assert "K-BUD" in _record(page)
     now = client.get("/console/officers/O1").text
     assert "Current record" in now and _count(now) == "0"
     # Both together: what the ledger said then about 5 April (the completion was on 4 April).
@@ -116,3 +118,74 @@ def test_the_known_at_control_accepts_a_date_and_time_in_ist_and_shows_it_back(w
     missing = client.get("/console/officers/O1", params={"known_at": "2025-03-01"})
     assert missing.status_code == 404 and "was not registered as known at 2025-03-01" in missing.text
     assert NAME not in missing.text
+
+
+def _post(client: TestClient, token: str, *commands: dict[str, Any]) -> list[str]:
+    """Commands through POST /commands (the group committer, with the token as sender)."""
+    answer = client.post("/commands", json=list(commands), headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return [r["status"] for r in answer.json()]
+
+
+def _corrected(client: TestClient, tokens: dict[str, str], settings: Settings) -> None:
+    """O1: the name corrected from the registration (admin), K-BUD's enrolment and progress retracted
+    (registrar), a transfer reported late (ingest)."""
+    assert _post(client, tokens["admin"], correct_name()) == ["accepted"]
+    assert _post(client, tokens["registrar"], retract([5, 6], reason="duplicate", ticket="GRV-1")) == ["accepted"]
+    assert _post(client, tokens["ingest"], {"type": "transfer_officer", "officer_id": "O1", "org_id": "CBIC",
+                                            "post_id": "P-DIR", "occurred_at": at(5)}) == ["accepted"]
+    apply(settings)  # project
+
+
+def _section(page: str, element_id: str) -> str:
+    start = page.index(f'id="{element_id}"')
+    return page[start:page.index("</ol>", start)]
+
+
+def test_the_corrections_panel_shows_each_role_what_it_may_read(world: World) -> None:
+    client, tokens, settings = world
+    _corrected(client, tokens, settings)
+    for role in ("auditor", "officer", "hr_mof"):
+        page = _as(client, tokens[role]).get("/console/officers/O1").text
+        retraction = _section(page, "retractions")
+        assert "<strong>Version 8</strong> retracted versions 5, 6" in retraction, role
+        assert '<code class="reason">duplicate</code>' in retraction and '<code class="ticket">GRV-1</code>' in retraction
+        assert "CourseEnrolled</span> version 5" in retraction and "ProgressRecorded</span> version 6" in retraction
+        assert retraction.count("recorded <time") == 1 and retraction.count("occurred <time") == 3
+        details = _section(page, "detail-corrections")
+        assert 'corrected name to <span class="value">Asha Varma</span>' in details and "email" not in details
+        late = _section(page, "late-facts")
+        assert "OfficerTransferred" in late and "org_id: CBIC" in late and "recorded <time" in late
+        timeline = _section(page, "timeline")
+        assert timeline.count("retracted by version 8") == 2 and timeline.count('<span class="flag flag-late">late') == 2
+        if role == "auditor":  # who made each correction: the token's role and name
+            assert "Made by token <code>registry-1</code> (role registrar)" in retraction
+            assert "Made by token <code>dpo</code> (role admin)" in details
+        else:
+            assert "Made by" not in page and "registry-1" not in page and "dpo" not in page, role
+    assert _as(client, tokens["hr_moh"]).get("/console/officers/O1").status_code == 404
+
+
+def test_a_panel_link_opens_the_record_as_known_just_before_that_correction(world: World) -> None:
+    client, tokens, settings = world
+    _corrected(client, tokens, settings)
+    page = _as(client, tokens["auditor"]).get("/console/officers/O1").text
+    link = re.search(r'href="(/console/officers/O1\?known_at=[^"]+)">Record as known before version 8<', page)
+    assert link is not None
+    before = client.get(link[1].replace("&amp;", "&")).text
+    assert "Asha Varma" in _record(before) and "K-BUD" in _record(before)  # after version 7, before version 8
+    assert "CBIC" not in _record(before)
+    marked = _section(before, "late-facts")
+    assert 'recorded after the "as known at" instant' in marked  # the transfer was recorded later still
+
+
+def test_after_erasure_the_panel_names_the_corrected_field_but_no_value_remains(world: World) -> None:
+    client, tokens, settings = world
+    _corrected(client, tokens, settings)
+    erased = client.post("/officers/O1/erase", json={"reason": "data_principal_request"},
+                         headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert erased.status_code == 200, erased.text
+    apply(settings)
+    page = _as(client, tokens["auditor"]).get("/console/officers/O1").text
+    assert 'corrected name to <span class="value">— (erased)</span>' in _section(page, "detail-corrections")
+    assert "Asha Varma" not in page and NAME not in page
