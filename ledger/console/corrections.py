@@ -18,6 +18,7 @@ from ledger.api.deps import READ_OFFICERS
 from ledger.console.instants import local_text
 from ledger.domain.values import parse_instant
 from ledger.store.receipts import Actor
+from ledger.write.commands import RETRACTION_REASONS
 
 RETRACTION, CORRECTION = "EventsRetracted", "OfficerDetailsCorrected"
 PERSONAL = ("name", "email")
@@ -36,6 +37,7 @@ _REASON_LABELS = {
     "withdrawn_by_provider": "Withdrawn by the course provider",
     "other": "Another reason (record the reference as the ticket)",
 }
+RETRACTION_CHOICES = [(code, _REASON_LABELS[code]) for code in RETRACTION_REASONS]
 
 
 def _shown(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The console's pages under /console: sign-in, officer, ministry, integrity, erasure.
+"""The console's pages under /console: sign-in, officer, ministry, integrity, erasure
+(retraction and detail correction: ``ledger.console.actions``).
 
 Every page authenticates the session's token and authorizes through the API's own
 rules (``ledger.console.views``); a refusal is shown with the API's status code and
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.api.auth import Principal
 from ledger.api.deps import ADMINISTER, ServicesDep, principal_of
-from ledger.console import session, views
+from ledger.console import actions, session, views
 from ledger.console.pages import HEADERS, guarded, page, render
 from ledger.console.session import SignedOut
 
@@ -187,3 +188,6 @@ async def erase(request: Request, services: ServicesDep) -> Response:
         return render(request, "erase_done.html", who=who, outcome=outcome)
 
     return await guarded(request, services, build)
+
+
+router.include_router(actions.router)  # /console/retract and /console/correct

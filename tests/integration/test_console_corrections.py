@@ -8,20 +8,23 @@ is in test_console_browser.py.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.config import Settings
+from ledger.store.db import Database
 from ledger.write.application import Ledger
 from tests.conftest import migrated
 from tests.helpers import at
-from tests.integration.console_world import NAME, apply, build, sign_in
+from tests.integration.console_world import NAME, apply, build, csrf_of, sign_in
 
 World = tuple[TestClient, dict[str, str], Settings]
 
@@ -189,3 +192,103 @@ def test_after_erasure_the_panel_names_the_corrected_field_but_no_value_remains(
     page = _as(client, tokens["auditor"]).get("/console/officers/O1").text
     assert 'corrected name to <span class="value">— (erased)</span>' in _section(page, "detail-corrections")
     assert "Asha Varma" not in page and NAME not in page
+
+
+def _hidden(page: str) -> dict[str, str]:
+    """The hidden fields of a confirmation page's form, as a browser would send them back."""
+    return {name: html.unescape(value) for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+
+
+def _events(settings: Settings, officer_id: str = "O1") -> int:
+    ledger = Ledger(settings)
+    try:
+        return len(ledger.officer_events(officer_id))
+    finally:
+        ledger.close()
+
+
+def _position(settings: Settings) -> int:
+    """How far the store's log goes: unchanged when nothing was written."""
+    ledger = Ledger(settings)
+    try:
+        return int(ledger.recorder.max_notification_id() or 0)
+    finally:
+        ledger.close()
+
+
+def _actors(settings: Settings) -> list[tuple[Any, ...]]:
+    with Database(settings).reading() as c:
+        c.execute("SELECT officer_id, version, role, token_name FROM correction_actors ORDER BY officer_id, version")
+        return [tuple(row) for row in c.fetchall()]
+
+
+def _confirm(client: TestClient, kind: str, **values: str) -> httpx.Response:
+    form = client.get(f"/console/{kind}")
+    assert form.status_code == 200, form.text
+    answer: httpx.Response = client.post(f"/console/{kind}/confirm", data={"csrf": csrf_of(form.text), **values})
+    return answer
+
+
+def test_a_registrar_retracts_after_a_confirmation_and_auditors_see_who(world: World) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["registrar"])
+    assert 'href="/console/retract"' in client.get("/console").text
+    confirm = _confirm(client, "retract", officer_id="O1", versions="5, 6", reason="duplicate", ticket="GRV-7")
+    assert confirm.status_code == 200, confirm.text
+    assert '<code id="versions-list">5, 6</code>' in confirm.text and '<code id="reason-code">duplicate</code>' in confirm.text
+    assert '<code id="ticket-id">GRV-7</code>' in confirm.text and "recorded beside the retraction" in confirm.text
+    assert NAME not in confirm.text and "K-BUD" not in confirm.text  # a registrar reads no officer
+    assert _events(settings) == 6  # nothing before the confirmation
+    sent = _hidden(confirm.text)
+    assert sent["confirm"] == "yes" and sent["command_id"].startswith("console-")
+    unconfirmed = client.post("/console/retract", data={**sent, "confirm": ""})
+    assert unconfirmed.status_code == 422 and _events(settings) == 6
+    done = client.post("/console/retract", data=sent)
+    assert done.status_code == 200 and "Retraction recorded" in done.text, done.text
+    assert _events(settings) == 7 and _actors(settings) == [("O1", 7, "registrar", "registry-1")]
+    again = client.post("/console/retract", data=sent)  # the same confirmation sent twice
+    assert again.status_code == 200 and "Already recorded" in again.text and _events(settings) == 7
+    apply(settings)
+    page = _as(client, tokens["auditor"]).get("/console/officers/O1").text
+    assert "Made by token <code>registry-1</code> (role registrar)" in _section(page, "retractions")
+    assert "<td>K-BUD</td>" not in _record(page)
+
+
+def test_an_admin_corrects_a_name_from_the_registration_or_from_an_instant(world: World) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["admin"])
+    confirm = _confirm(client, "correct", officer_id="O1", name="Asha Varma", email="", occurred_at="")
+    assert confirm.status_code == 200, confirm.text
+    assert '<strong id="new-name">Asha Varma</strong>' in confirm.text and 'id="new-email"' not in confirm.text
+    assert "In force from the registration" in confirm.text and NAME not in confirm.text
+    done = client.post("/console/correct", data=_hidden(confirm.text))
+    assert done.status_code == 200 and "Correction recorded" in done.text and "the registration" in done.text
+    assert NAME not in done.text and "2025-04-01" not in done.text  # nor the registration's instant
+    later = _confirm(client, "correct", officer_id="O1", email="asha.v@example.gov.in", occurred_at="2025-04-05T10:00")
+    assert '<time datetime="2025-04-05T10:00:00+05:30">' in later.text
+    assert client.post("/console/correct", data=_hidden(later.text)).status_code == 200
+    assert _actors(settings) == [("O1", 7, "admin", "dpo"), ("O1", 8, "admin", "dpo")]
+    apply(settings)
+    _as(client, tokens["auditor"])
+    early = _record(client.get("/console/officers/O1", params={"as_of": "2025-04-01"}).text)
+    assert "Asha Varma" in early and "asha.verma@example.gov.in" in early  # the name from the start
+    late = _record(client.get("/console/officers/O1", params={"as_of": "2025-04-06"}).text)
+    assert "Asha Varma" in late and "asha.v@example.gov.in" in late
+
+
+def test_a_rejected_retraction_shows_the_ledgers_message_and_writes_nothing(world: World) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["registrar"])
+    confirm = _confirm(client, "retract", officer_id="O4", versions="2", reason="wrong_officer", ticket="")
+    assert confirm.status_code == 200, confirm.text
+    before = _position(settings)
+    refused = client.post("/console/retract", data=_hidden(confirm.text))
+    assert refused.status_code == 422
+    message = ("versions: without version 2 (OfficerTransferred CBIC), version 3 (OfficerTransferred DOR) repeats "
+               "the officer&#39;s current organisation and post; retract them together")
+    assert 'role="alert" id="form-error">The ledger rejected this retraction and recorded nothing: ' + message in refused.text
+    assert 'value="O4"' in refused.text and 'id="versions" name="versions"' in refused.text  # the form, filled in again
+    assert _position(settings) == before and _actors(settings) == []
+    together = _confirm(client, "retract", officer_id="O4", versions="2 3", reason="wrong_officer", ticket="")
+    assert client.post("/console/retract", data=_hidden(together.text)).status_code == 200
+    assert _actors(settings) == [("O4", 4, "registrar", "registry-1")]
