@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from ledger.api.app import create_app
 from ledger.config import Settings
+from ledger.console import session
 from ledger.store.db import Database
 from ledger.write.application import Ledger
 from tests.conftest import migrated
@@ -292,3 +293,105 @@ def test_a_rejected_retraction_shows_the_ledgers_message_and_writes_nothing(worl
     together = _confirm(client, "retract", officer_id="O4", versions="2 3", reason="wrong_officer", ticket="")
     assert client.post("/console/retract", data=_hidden(together.text)).status_code == 200
     assert _actors(settings) == [("O4", 4, "registrar", "registry-1")]
+
+
+@pytest.mark.parametrize(("token", "role"), [("ingest", "ingest"), ("auditor", "auditor"), ("officer", "officer"),
+                                             ("hr_mof", "ministry_hr"), ("cbc", "cbc")])
+def test_other_roles_are_refused_the_correction_pages_before_their_form_is_read(
+    world: World, token: str, role: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, tokens, settings = world
+    home = _as(client, tokens[token]).get("/console").text
+    assert 'href="/console/retract"' not in home and 'href="/console/correct"' not in home
+    read: list[str] = []
+    real = session.read_form
+
+    async def spy(request: Any, sign_in: bool = False) -> dict[str, str]:
+        read.append(request.url.path)
+        return await real(request, sign_in)
+
+    monkeypatch.setattr(session, "read_form", spy)
+    form = {"csrf": csrf_of(home), "officer_id": "O1", "versions": "5, 6", "reason": "other", "name": "X",
+            "confirm": "yes"}
+    refusal = f"role {role} may not correct officers&#39; records"
+    for kind in ("retract", "correct"):
+        assert refusal in client.get(f"/console/{kind}").text
+        for path in (f"/console/{kind}/confirm", f"/console/{kind}"):
+            answer = client.post(path, data=form)
+            assert answer.status_code == 403 and refusal in answer.text, (path, answer.text)
+            huge = client.post(path, content=b"a=" + b"x" * (20 * 1024 * 1024),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert huge.status_code == 403 and refusal in huge.text, path
+    assert read == [] and _events(settings) == 6 and _actors(settings) == []
+
+
+def _alert(page: str) -> str:
+    found = re.search(r'role="alert" id="form-error">([^<]*)</p>', page)
+    assert found is not None, page[:500]
+    return found[1]
+
+
+RETRACTION = {"officer_id": "O1", "versions": "5, 6", "reason": "duplicate", "ticket": ""}
+CORRECTION = {"officer_id": "O1", "name": "Asha Varma", "email": "", "occurred_at": ""}
+HOSTILE: list[tuple[str, dict[str, str], str]] = [
+    ("retract", {"officer_id": "O1\x00"}, "officer_id: "),
+    ("retract", {"officer_id": "9" * 5000}, "officer_id: "),
+    ("retract", {"versions": "5\x00"}, "versions: list version numbers"),
+    ("retract", {"versions": "\u0663"}, "versions: list version numbers"),  # an Arabic-Indic three
+    ("retract", {"versions": "-5"}, "versions: list version numbers"),
+    ("retract", {"versions": ""}, "versions: give the versions"),
+    ("retract", {"versions": "9" * 5000}, "versions: a version number has at most 19 digits"),
+    ("retract", {"versions": "9" * 19}, "versions[0]: must be an integer 1.."),
+    ("retract", {"versions": "0"}, "versions[0]: must be an integer 1.."),
+    ("retract", {"versions": ", ".join(str(v) for v in range(2, 103))}, "versions: must be a list of 1..100"),
+    ("retract", {"versions": "5, 5"}, "versions: a version is listed twice"),
+    ("retract", {"reason": "\x00"}, "reason: must be one of"),
+    ("retract", {"reason": "duplicate because Asha said so"}, "reason: must be one of"),
+    ("retract", {"ticket": "GRV 1"}, "ticket: "),
+    ("retract", {"ticket": "9" * 5000}, "ticket: "),
+    ("correct", {"name": "Asha\x00"}, "name: contains a control character (U+0000)"),
+    ("correct", {"name": "x" * 5000}, "name: "),
+    ("correct", {"name": "", "email": ""}, "name: give the corrected name and/or email"),
+    ("correct", {"email": "not an email"}, "email: must be an email address"),
+    ("correct", {"occurred_at": "9" * 5000}, "occurred_at: "),
+    ("correct", {"occurred_at": "2025-02-30T10:00"}, "occurred_at: &#39;2025-02-30T10:00&#39; is not a date and time"),
+    ("correct", {"officer_id": ""}, "officer_id: "),
+]
+
+
+@pytest.mark.parametrize(("kind", "change", "message"), HOSTILE)
+def test_hostile_form_values_are_refused_naming_the_field_and_write_nothing(
+    world: World, kind: str, change: dict[str, str], message: str,
+) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["admin"])
+    values = {**(RETRACTION if kind == "retract" else CORRECTION), **change}
+    confirm = _confirm(client, kind, **values)
+    assert confirm.status_code == 422 and _alert(confirm.text).startswith(message), confirm.text
+    assert f'action="/console/{kind}/confirm"' in confirm.text  # the form again, to put right
+    csrf = csrf_of(confirm.text)
+    final = client.post(f"/console/{kind}", data={"csrf": csrf, **values, "command_id": "console-x", "confirm": "yes"})
+    assert final.status_code == 422 and _alert(final.text).startswith(message)
+    assert _events(settings) == 6 and _actors(settings) == []
+
+
+def test_hostile_bodies_and_command_ids_are_refused_and_write_nothing(world: World) -> None:
+    client, tokens, settings = world
+    _as(client, tokens["admin"])
+    csrf = csrf_of(client.get("/console/correct").text)
+    form = "application/x-www-form-urlencoded"
+    for path in ("/console/correct/confirm", "/console/correct"):
+        for body, status in ((f"csrf={csrf}&officer_id=O1&name=%ED%A0%80&confirm=yes".encode(), 400),  # a lone surrogate
+                             (f"csrf={csrf}&officer_id=O1&name=\xff&confirm=yes".encode("latin-1"), 400),  # not UTF-8
+                             ("&".join(f"f{i}=1" for i in range(30)).encode(), 400),  # more fields than any form has
+                             (b"name=" + b"x" * (20 * 1024 * 1024), 413)):
+            answer = client.post(path, content=body, headers={"Content-Type": form})
+            assert answer.status_code == status, (path, status, answer.text[:300])
+        no_csrf = client.post(path, data={**CORRECTION, "confirm": "yes"})
+        assert no_csrf.status_code == 403 and "csrf" in no_csrf.text
+    for command_id, message in (("\x00", "command_id: contains a control character"),
+                                ("x" * 5000, "command_id: must be a string of 1..128 characters")):
+        sent = {"csrf": csrf, **CORRECTION, "command_id": command_id, "confirm": "yes"}
+        answer = client.post("/console/correct", data=sent)
+        assert answer.status_code == 422 and message in answer.text, answer.text
+    assert _events(settings) == 6 and _actors(settings) == []
