@@ -116,6 +116,12 @@ def test_every_page_answers_every_role_exactly_as_the_api_does(world: tuple[Test
         erase = client.post("/officers/NOBODY/erase", json={"reason": "other"},
                             headers={"Authorization": f"Bearer {tokens[role]}"})
         assert client.get("/console/erase").status_code == (200 if erase.status_code == 404 else 403), role
+        # The correction pages are for the roles whose tokens may send corrections through POST /commands.
+        sent = client.post("/commands", json=[{"type": "retract", "officer_id": "NOBODY", "versions": [2],
+                                               "reason": "other"}], headers={"Authorization": f"Bearer {tokens[role]}"})
+        may = sent.status_code == 200 and "may not send" not in (sent.json()[0]["error"] or "")
+        for form in ("/console/retract", "/console/correct"):
+            assert client.get(form).status_code == (200 if may else 403), (role, form)
     # Refused pages left no access-log entry; each page shown left one.
     readers = {(e["token_name"], e["officer_id"]) for e in read_access_log(Database(settings))
                if e["endpoint"] == "console:officer"}
@@ -244,10 +250,16 @@ def test_state_changing_forms_refuse_a_missing_or_wrong_csrf_token(
         assert client.post("/console/erase/confirm", data=form).status_code == 403
         assert client.post("/console/erase", data=form).status_code == 403
         assert client.post("/console/sign-out", data=wrong, follow_redirects=False).status_code == 403
+        retraction = {"officer_id": "O1", "versions": "5, 6", "reason": "duplicate", "confirm": "yes", **wrong}
+        correction = {"officer_id": "O1", "name": "Someone Else", "confirm": "yes", **wrong}
+        for path, form in (("/console/retract", retraction), ("/console/correct", correction)):
+            assert client.post(f"{path}/confirm", data=form).status_code == 403
+            assert client.post(path, data=form).status_code == 403
     assert Database(settings) and client.get("/console").status_code == 200  # still signed in
     _as(client, tokens["auditor"])
     record = client.get("/console/officers/O1").text
-    assert NAME in record  # nothing was erased
+    assert NAME in record and "Someone Else" not in record  # nothing was erased, retracted or corrected
+    assert 'id="no-corrections"' in record
 
 
 def test_reading_an_officer_leaves_an_access_log_entry_that_only_the_auditor_sees(
