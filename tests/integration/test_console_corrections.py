@@ -395,3 +395,19 @@ def test_hostile_bodies_and_command_ids_are_refused_and_write_nothing(world: Wor
         answer = client.post("/console/correct", data=sent)
         assert answer.status_code == 422 and message in answer.text, answer.text
     assert _events(settings) == 6 and _actors(settings) == []
+
+
+@pytest.mark.parametrize(("token", "name"), [("admin", "dpo"), ("registrar", "registry-1")])
+def test_admin_and_registrar_tokens_both_retract_and_correct(world: World, token: str, name: str) -> None:
+    client, tokens, settings = world
+    _as(client, tokens[token])
+    retraction = _confirm(client, "retract", officer_id="O1", versions="4", reason="withdrawn_by_provider", ticket="")
+    assert client.post("/console/retract", data=_hidden(retraction.text)).status_code == 200
+    correction = _confirm(client, "correct", officer_id="O1", name="", email="asha@example.gov.in", occurred_at="")
+    assert client.post("/console/correct", data=_hidden(correction.text)).status_code == 200
+    role = token  # these tokens are named after their roles
+    assert _actors(settings) == [("O1", 7, role, name), ("O1", 8, role, name)]
+    apply(settings)
+    page = _as(client, tokens["auditor"]).get("/console/officers/O1").text
+    assert _count(page) == "0" and "asha@example.gov.in" in _record(page)
+    assert _section(page, "detail-corrections").count(f"Made by token <code>{name}</code> (role {role})") == 1
