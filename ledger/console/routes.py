@@ -1,4 +1,5 @@
-"""The console's pages under /console: sign-in, officer, ministry, integrity, erasure.
+"""The console's pages under /console: sign-in, officer, ministry, integrity, erasure
+(retraction and detail correction: ``ledger.console.actions``).
 
 Every page authenticates the session's token and authorizes through the API's own
 rules (``ledger.console.views``); a refusal is shown with the API's status code and
@@ -8,79 +9,24 @@ message. Blocking reads run on the thread pool, as the API's sync routes do.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 
 from ledger.api.auth import Principal
 from ledger.api.deps import ADMINISTER, ServicesDep, principal_of
-from ledger.console import session, views
+from ledger.console import actions, session, views
+from ledger.console.pages import HEADERS, guarded, page, render
 from ledger.console.session import SignedOut
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-_env = Environment(loader=PackageLoader("ledger.console", "templates"), autoescape=True,
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_env.filters["path"] = lambda value: quote(str(value), safe="")
-
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
 _NEXT = re.compile(r"/console(/[A-Za-z0-9._:/?=&%+-]*)?")
 _DOTS = re.compile(r"\.\.|//|%2e|%2f", re.IGNORECASE)  # no way out of /console, however it is spelled
-
-Build = Callable[[Principal], Awaitable[Response]]
-
-
-def render(request: Request, name: str, status_code: int = 200, who: Principal | None = None,
-           csrf: str | None = None, **context: Any) -> HTMLResponse:
-    """A page of the console, every value escaped by the template engine (``csrf``: the session's by default)."""
-    csrf = session.csrf_token(request) if csrf is None else csrf
-    html = _env.get_template(name).render(who=who, csrf=csrf, status_code=status_code, **context)
-    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
-
-
-def _sign_in_again(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = RedirectResponse(f"/console/sign-in?next={quote(target, safe='')}", status_code=303)
-    session.forget(request, response)
-    return response
-
-
-async def guarded(request: Request, services: Any, build: Build) -> Response:
-    """``build``'s page for the signed-in reviewer; sign-in when there is none; refusals as the API's."""
-    try:
-        who = await session.principal(request, services)
-    except SignedOut:
-        return _sign_in_again(request)
-    except HTTPException as exc:
-        return render(request, "error.html", exc.status_code, error=exc.detail)
-    try:
-        return await build(who)
-    except HTTPException as exc:
-        return render(request, "error.html", exc.status_code, who=who, error=exc.detail)
-
-
-async def page(request: Request, services: Any, template: str, view: Callable[..., dict[str, Any]],
-               *args: Any) -> Response:
-    """``template`` filled with what ``view(services, who, *args)`` returns (on the thread pool), guarded."""
-    async def build(who: Principal) -> Response:
-        found = await run_in_threadpool(view, services, who, *args)
-        return render(request, template, who=who, **found)
-
-    return await guarded(request, services, build)
 
 
 @router.get("/static/{name}")
@@ -154,9 +100,10 @@ async def find_ministry(request: Request, ministry_id: str = "") -> Response:
 
 @router.get("/officers/{officer_id}")
 async def officer(request: Request, officer_id: str, services: ServicesDep, as_of: str = "",
-                  compare: str = "") -> Response:
+                  compare: str = "", known_at: str = "") -> Response:
     """The officer page (the API's officer rule: the officer, HR of its ministry, auditor)."""
-    return await page(request, services, "officer.html", views.officer_page, officer_id, as_of, compare)
+    return await page(request, services, "officer.html", views.officer_page, officer_id, as_of, compare,
+                      known_at)
 
 
 @router.get("/ministries/{ministry_id}")
@@ -198,10 +145,10 @@ async def integrity_status(request: Request, services: ServicesDep) -> Response:
     except SignedOut:
         return HTMLResponse("signed out", status_code=401, headers=HEADERS)
     try:
-        page = await run_in_threadpool(views.status_fragment, services, who)
+        fragment = await run_in_threadpool(views.status_fragment, services, who)
     except HTTPException as exc:
         return HTMLResponse(f"{exc.status_code}", status_code=exc.status_code, headers=HEADERS)
-    return render(request, "status.html", who=who, status=page)
+    return render(request, "status.html", who=who, status=fragment)
 
 
 @router.get("/erase")
@@ -241,3 +188,6 @@ async def erase(request: Request, services: ServicesDep) -> Response:
         return render(request, "erase_done.html", who=who, outcome=outcome)
 
     return await guarded(request, services, build)
+
+
+router.include_router(actions.router)  # /console/retract and /console/correct

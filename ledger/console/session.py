@@ -149,15 +149,17 @@ def new_pre_session() -> str:
 
 
 async def read_form(request: Request, sign_in: bool = False) -> dict[str, str]:
-    """A posted form (URL-encoded, at most 64 KiB), after its CSRF token was checked (else 403).
+    """A posted form (URL-encoded UTF-8, at most 64 KiB), after its CSRF token was checked (else 403).
 
     ``sign_in``: the sign-in form, checked against its double-submit cookie (whether or
     not a session is open: a reviewer may sign in again with another token).
     """
     raw = await read_body(request, MAX_FORM)
     try:
+        # errors="strict": a percent-escape that is not UTF-8 (a lone surrogate, a stray byte) is
+        # refused, never silently replaced with U+FFFD and then recorded.
         fields = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                                max_num_fields=20))
+                                encoding="utf-8", errors="strict", max_num_fields=20))
     except (UnicodeDecodeError, ValueError):
         raise HTTPException(400, "form: not a URL-encoded form") from None
     expected = pre_session_token(request) if sign_in else csrf_token(request)

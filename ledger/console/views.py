@@ -7,8 +7,7 @@ yours, 422), and returns plain data for a template.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from fastapi import HTTPException
@@ -26,17 +25,14 @@ from ledger.api.deps import (
     check_ministry_scope,
     readable_officer,
 )
-from ledger.console import charts, verification
-from ledger.domain.errors import LedgerError
-from ledger.domain.values import ERASURE_REASONS, IST, financial_year, parse_instant
+from ledger.console import charts, corrections, verification
+from ledger.console.instants import instant_of, local_text, text_of
+from ledger.domain.values import ERASURE_REASONS, IST, financial_year
 from ledger.projections.record import fold
+from ledger.read.audit import correction_actors
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The integrity page's own rule: verify has no API endpoint, and the issue gives it to auditors.
 VERIFY = Rule(("auditor",), "verify the ledger's integrity")
-# The fields an officer event's timeline entry names, besides its type and times.
-_DETAILS = ("name", "email", "org_id", "ministry_id", "post_id", "course_id", "percent", "score", "passed",
-            "duration_hours", "reason", "ticket")
 # The erasure form's choices: each reason code with what it means (every code has one).
 _REASON_LABELS = {
     "data_principal_request": "The officer asked for it (data principal's request)",
@@ -47,21 +43,6 @@ _REASON_LABELS = {
 ERASURE_CHOICES = [(code, _REASON_LABELS[code]) for code in ERASURE_REASONS]
 # How many access-log entries the officer page shows (newest first).
 READERS_SHOWN = 200
-
-
-def instant_of(text: str, field: str) -> datetime:
-    """An instant from the page's controls: a date means the end of that day in IST (what was true that day)."""
-    text = text.strip()
-    if _DATE.fullmatch(text):
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").date()
-        except ValueError:
-            raise HTTPException(422, f"{field}: {text!r} is not a date") from None
-        return datetime.combine(day, time.max, IST)
-    try:
-        return parse_instant(text, field)
-    except LedgerError as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -88,47 +69,48 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[di
             if a.get(k) != b.get(k)]
 
 
-def _timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    entries = [{"type": e["type"], "version": e.get("version"), "occurred_at": e["occurred_at"],
-                "recorded_at": e.get("recorded_at"),
-                "details": [(k, e[k]) for k in _DETAILS if k in e and e[k] is not None]} for e in history]
-    entries.sort(key=lambda e: (parse_instant(e["occurred_at"]), e["version"] or 0))
-    return entries
+def _records(officer_id: str, events: list[dict[str, Any]], decrypt: Any, current: dict[str, Any],
+             controls: dict[str, str]) -> dict[str, Any]:
+    """The record the controls ask for (now; as of T; as known at K; both) and, with "compare", what
+    changed between the two business times, both as known at K. Refused as GET /officers/{id}/record."""
+    as_of, known_at, compare = controls["as_of"], controls["known_at"], controls["compare"]
+    then = instant_of(as_of, "as_of") if as_of else None
+    known = instant_of(known_at, "known_at") if known_at else None
+    other = instant_of(compare, "compare") if compare else None
+    shown = current if then is None and known is None else fold(officer_id, events, decrypt, then, known)
+    if known is not None and shown is None:  # the API's answer to ?known_at= before the registration was recorded
+        raise HTTPException(404, f"officer {officer_id!r} was not registered as known at {known_at}")
+    found: dict[str, Any] = {"record": shown, "known": known, "as_of_instant": text_of(then), "known_at_instant": text_of(known),
+                             "known_at_local": local_text(known), "changes": None, "earlier": None, "later": None}
+    if other is not None:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
+        earlier, later = (other, then) if then is None or other <= then else (then, other)
+        found.update(changes=diff(fold(officer_id, events, decrypt, earlier, known),
+                                  fold(officer_id, events, decrypt, later, known)),
+                     earlier=text_of(earlier), later=text_of(later))
+    return found
 
 
-def _text(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
-
-
-def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str) -> dict[str, Any]:
-    """The officer page: record (now or as of), history, competencies, diff, and who read it (the
+def officer_page(services: Services, who: Principal, officer_id: str, as_of: str, compare: str,
+                 known_at: str = "") -> dict[str, Any]:
+    """The officer page: record (now, as of, as known at), history, competencies, diff, and who read it (the
     officer and auditors; token names only for auditors, as GET /officers/{id}/access-log)."""
     READ_OFFICERS.check(who)
     found = readable_officer(officer_id, who, services)
     events = services.ledger.officer_events(officer_id)
-    decrypt = services.ledger.decrypter(officer_id)
-    shown: dict[str, Any] | None = found.record
-    then = other = earlier = later = None
-    changes: list[dict[str, Any]] | None = None
-    if as_of:
-        then = instant_of(as_of, "as_of")
-        shown = fold(officer_id, events, decrypt, then)
-    if compare:  # what changed from the earlier of the two instants to the later ("now" when no as-of)
-        other = instant_of(compare, "compare")
-        earlier, later = (other, then) if then is None or other <= then else (then, other)
-        changes = diff(fold(officer_id, events, decrypt, earlier), fold(officer_id, events, decrypt, later))
+    controls = {"as_of": as_of, "known_at": known_at, "compare": compare}
+    shown = _records(officer_id, events, services.ledger.decrypter(officer_id), found.record, controls)
     history = services.audit.history(officer_id)
     profile = services.reads().competency_profile(officer_id)
     db = services.db()
+    actors = correction_actors(db, officer_id) if who.role in corrections.SEES_ACTORS else None
     auth.log_access(db, who, officer_id, "console:officer")
     readers = None
     if who.role in access.READ_ACCESS_LOG.roles:  # an officer here is this officer: readable_officer said so
         readers = access.entries(db, officer_id, names=who.role == "auditor", limit=READERS_SHOWN)
     return {
-        "officer_id": officer_id, "record": shown, "current": found.record, "as_of": as_of, "compare": compare,
-        "as_of_instant": _text(then),
-        "changes": changes, "earlier": _text(earlier), "later": _text(later),
-        "timeline": _timeline(history), "profile": profile,
+        "officer_id": officer_id, "current": found.record, **controls, **shown,
+        "timeline": corrections.timeline(history, who.role in corrections.PERSONAL_DATA_READERS),
+        "corrections": corrections.panel(history, who.role, actors, shown["known"]), "profile": profile,
         "chart": charts.competency_chart(profile) if profile else None, "readers": readers,
     }
 

@@ -15,9 +15,20 @@ from ledger.domain.officer import Officer
 from ledger.events import to_public
 from ledger.integrity.chain import verify_chain
 from ledger.projections import record as record_fold
+from ledger.store.db import Database
+from ledger.store.receipts import ACTORS, Actor
 from ledger.write.application import Ledger
 
 _ENTITY_FIELDS = ("officer_id", "post_id", "course_id", "competency_id", "org_id")
+
+
+def correction_actors(db: Database, officer_id: str) -> dict[int, Actor]:
+    """Who made each of the officer's retractions and detail corrections, by the event's version:
+    a token's role and name, or ``cli`` without a name (for auditors: token names are staff identities)."""
+    with db.reading() as c:
+        c.execute(f"SELECT officer_id, version, role, token_name FROM {ACTORS} WHERE officer_id = ?", (officer_id,))
+        rows = c.fetchall()
+    return {int(version): Actor(officer, int(version), role, name) for officer, version, role, name in rows}
 
 
 class AuditReader:

@@ -1,4 +1,8 @@
-"""A small ledger for the console's tests: officers of two ministries, a hostile name, a plan, tokens per role."""
+"""A small ledger for the console's tests: officers of two ministries, a hostile name, a plan, tokens per role.
+
+O4 (Finance) moves to CBIC on day 3 and back on day 6: retracting the first move alone would
+leave the second a transfer to where the officer already is (the orphaning a retraction must
+not cause); the browser tests correct O4, so O1 stays as the other tests expect it."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from tests.helpers import officer_cmd, reference, register
 
 HOSTILE = "<script>alert('pwned')</script> & <b>Bold</b>"
 NAME = "Asha Verma"
+O4_NAME = "Meera Iyer"
 
 
 def commands() -> list[dict[str, Any]]:
@@ -31,6 +36,9 @@ def commands() -> list[dict[str, Any]]:
         officer_cmd("record_progress", 11, "O1", course_id="K-BUD", percent=50),
         register("O2", org_id="AIIMS", post_id="P-DOC", name="Ravi Kumar", email="ravi@example.gov.in"),
         register("O3", name=HOSTILE, email="x@example.gov.in"),
+        register("O4", name=O4_NAME, email="meera.iyer@example.gov.in"),
+        officer_cmd("transfer_officer", 3, "O4", org_id="CBIC", post_id="P-DIR"),
+        officer_cmd("transfer_officer", 6, "O4", org_id="DOR", post_id="P-US"),
         {"type": "declare_capacity_plan", "ministry_id": "MOF", "fy": "2025-26", "min_learning_hours": 2,
          "targets": [{"competency_id": "C2", "level": 3, "officers": 2}]},
     ]
@@ -53,9 +61,21 @@ def build(settings: Settings) -> dict[str, str]:
         "officer": create_token(db, "asha", "officer", officer_id="O1"),
         "admin": create_token(db, "dpo", "admin"),
         "ingest": create_token(db, "feed", "ingest"),
+        "registrar": create_token(db, "registry-1", "registrar"),
     }
     db.close()
     return tokens
+
+
+def apply(settings: Settings, *commands: dict[str, Any]) -> list[str]:
+    """Apply commands from the command line (no token) and project them; each one's status."""
+    ledger = Ledger(settings)
+    try:
+        statuses = [ledger.execute(command).status for command in commands]
+        LogFollower(ledger, Runner(Database(settings))).run(until_idle=True)
+    finally:
+        ledger.close()
+    return statuses
 
 
 def csrf_of(html: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from ledger.api.app import create_app
 from ledger.api.auth import read_access_log, revoke_token
@@ -27,7 +28,7 @@ from ledger.store.db import Database
 from tests.conftest import migrated
 from tests.integration.console_world import HOSTILE, NAME, build, csrf_of, sign_in
 
-ROLES = ("auditor", "hr_mof", "hr_moh", "cbc", "officer", "admin", "ingest")
+ROLES = ("auditor", "hr_mof", "hr_moh", "cbc", "officer", "admin", "ingest", "registrar")
 AS_OF = "2025-04-02T23:59:59.999999%2B05:30"  # what the console means by the date 2025-04-02
 
 # Each console page or fragment, and the API request that shows the same data.
@@ -38,6 +39,12 @@ PAIRS: list[tuple[str, str, dict[str, str]]] = [
     ("/console/officers/bad%20id", "/officers/bad%20id/record", {}),
     ("/console/officers/O1?as_of=2025-04-02", f"/officers/O1/record?as_of={AS_OF}", {}),
     ("/console/officers/O1?as_of=garbage", "/officers/O1/record?as_of=garbage", {}),
+    ("/console/officers/O1?known_at=2099-01-01T00:00:00Z", "/officers/O1/record?known_at=2099-01-01T00:00:00Z", {}),
+    ("/console/officers/O1?known_at=2000-01-01T00:00:00Z", "/officers/O1/record?known_at=2000-01-01T00:00:00Z", {}),
+    ("/console/officers/O1?known_at=yesterday", "/officers/O1/record?known_at=yesterday", {}),
+    ("/console/officers/O1?known_at=%00", "/officers/O1/record?known_at=%00", {}),
+    ("/console/officers/O1?known_at=%ED%A0%80", "/officers/O1/record?known_at=%ED%A0%80", {}),
+    (f"/console/officers/O1?known_at={'9' * 5000}", f"/officers/O1/record?known_at={'9' * 5000}", {}),
     ("/console/ministries/MOF", "/ministries/MOF", {}),
     ("/console/ministries/MOH", "/ministries/MOH", {}),
     ("/console/ministries/NOPE", "/ministries/NOPE", {}),
@@ -93,6 +100,8 @@ def test_every_page_answers_every_role_exactly_as_the_api_does(world: tuple[Test
             expected = _api(client, tokens[role], api, headers)
             shown = client.get(page, follow_redirects=False)
             assert shown.status_code == expected.status_code, (role, page, shown.status_code, expected.text)
+            if expected.status_code == 422:  # the API's message, word for word
+                assert str(escape(expected.json()["detail"])) in shown.text, (role, page)
             if expected.status_code != 200:
                 assert NAME not in shown.text and "asha.verma" not in shown.text, (role, page)
                 assert "Ravi Kumar" not in shown.text, (role, page)
@@ -107,6 +116,12 @@ def test_every_page_answers_every_role_exactly_as_the_api_does(world: tuple[Test
         erase = client.post("/officers/NOBODY/erase", json={"reason": "other"},
                             headers={"Authorization": f"Bearer {tokens[role]}"})
         assert client.get("/console/erase").status_code == (200 if erase.status_code == 404 else 403), role
+        # The correction pages are for the roles whose tokens may send corrections through POST /commands.
+        sent = client.post("/commands", json=[{"type": "retract", "officer_id": "NOBODY", "versions": [2],
+                                               "reason": "other"}], headers={"Authorization": f"Bearer {tokens[role]}"})
+        may = sent.status_code == 200 and "may not send" not in (sent.json()[0]["error"] or "")
+        for form in ("/console/retract", "/console/correct"):
+            assert client.get(form).status_code == (200 if may else 403), (role, form)
     # Refused pages left no access-log entry; each page shown left one.
     readers = {(e["token_name"], e["officer_id"]) for e in read_access_log(Database(settings))
                if e["endpoint"] == "console:officer"}
@@ -235,10 +250,16 @@ def test_state_changing_forms_refuse_a_missing_or_wrong_csrf_token(
         assert client.post("/console/erase/confirm", data=form).status_code == 403
         assert client.post("/console/erase", data=form).status_code == 403
         assert client.post("/console/sign-out", data=wrong, follow_redirects=False).status_code == 403
+        retraction = {"officer_id": "O1", "versions": "5, 6", "reason": "duplicate", "confirm": "yes", **wrong}
+        correction = {"officer_id": "O1", "name": "Someone Else", "confirm": "yes", **wrong}
+        for path, form in (("/console/retract", retraction), ("/console/correct", correction)):
+            assert client.post(f"{path}/confirm", data=form).status_code == 403
+            assert client.post(path, data=form).status_code == 403
     assert Database(settings) and client.get("/console").status_code == 200  # still signed in
     _as(client, tokens["auditor"])
     record = client.get("/console/officers/O1").text
-    assert NAME in record  # nothing was erased
+    assert NAME in record and "Someone Else" not in record  # nothing was erased, retracted or corrected
+    assert 'id="no-corrections"' in record
 
 
 def test_reading_an_officer_leaves_an_access_log_entry_that_only_the_auditor_sees(

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ import pytest
 
 from ledger.api.auth import create_token, revoke_token
 from ledger.config import Settings
+from ledger.console.instants import local_text
+from ledger.domain.values import parse_instant
 from ledger.store.db import Database
+from ledger.write.application import Ledger
 from tests.conftest import migrated
 from tests.integration.conftest import CONSOLE_SCREENSHOTS
-from tests.integration.console_world import HOSTILE, NAME, build
+from tests.integration.console_world import HOSTILE, NAME, O4_NAME, apply, build
 from tests.integration.util import child_env, ledger_cmd
 from tests.ports import free_port
 
@@ -57,6 +61,7 @@ class Console:
     browser: Any
     axe: str
     shots: list[str] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)  # the correction flows already run against this server
 
     def page(self, **options: Any) -> Any:
         context = self.browser.new_context(base_url=self.base, **options)
@@ -194,7 +199,7 @@ def test_every_control_is_reached_by_keyboard_with_a_visible_focus_and_a_label(c
             break
         assert focus[2] != "none" and focus[3] != "0px", focus  # the focus can be seen
         reached.append(focus[1])
-    assert {"as_of", "compare", "Show", "Now", "Sign out", "My record"} <= set(reached), reached
+    assert {"as_of", "known_at", "compare", "Show", "Now", "Sign out", "My record"} <= set(reached), reached
 
 
 def test_the_pages_fit_a_phone(console: Console) -> None:
@@ -304,3 +309,98 @@ def test_csrf_is_refused_without_the_token_and_erasure_runs_end_to_end(console: 
     _sign_in_by_keyboard(auditor, console.tokens["auditor"])
     auditor.goto("/console/officers/O2")
     assert "Ravi Kumar" not in auditor.content() and "OfficerErased" in auditor.inner_text("#timeline")
+
+
+def _known_after_build(console: Console) -> str:
+    """The "as known at" control's value just after the world was built (before any correction)."""
+    ledger = Ledger(console.settings)
+    try:
+        built = ledger.officer_events("O4")[2]  # version 3, the second transfer: the last the world recorded
+        recorded = parse_instant(built["recorded_at"], "recorded_at")
+    finally:
+        ledger.close()
+    return str(local_text(recorded + timedelta(milliseconds=1)))
+
+
+def _retract_as_registrar(console: Console) -> None:
+    """O4's first transfer alone is refused (the second would repeat the post); both together are retracted."""
+    page = console.page()
+    _sign_in_by_keyboard(page, console.tokens["registrar"])
+    page.click("nav >> text=Retract")
+    console.check(page, "retract")
+    page.fill("#officer_id", "O4")
+    page.fill("#versions", "2")
+    page.select_option("#reason", "wrong_officer")
+    page.fill("#ticket", "GRV-2025-118")
+    page.click("text=Continue")
+    assert page.inner_text("#versions-list") == "2" and page.inner_text("#reason-code") == "wrong_officer"
+    page.click("text=Retract version 2 of officer O4")
+    alert = page.inner_text("#form-error")
+    assert "rejected this retraction and recorded nothing" in alert and "retract them together" in alert, alert
+    assert page.input_value("#officer_id") == "O4" and page.input_value("#ticket") == "GRV-2025-118"
+    console.check(page, "retract-rejected")
+    page.fill("#versions", "2, 3")
+    page.click("text=Continue")
+    assert "recorded beside the retraction" in page.inner_text("#consequences")
+    assert O4_NAME not in page.content()  # a registrar reads no officer
+    console.check(page, "retract-confirm")
+    page.click("text=Retract versions 2, 3 of officer O4")
+    assert "Retraction recorded" in page.inner_text("h1")
+    console.check(page, "retract-done")
+    console.done.add("retract")
+
+
+def _correct_as_admin(console: Console) -> None:
+    page = console.page()
+    _sign_in_by_keyboard(page, console.tokens["admin"])
+    page.click("nav >> text=Correct details")
+    console.check(page, "correct")
+    page.fill("#officer_id", "O4")
+    page.fill("#name", "Meera Iyer-Rao")
+    page.click("text=Continue")
+    assert page.inner_text("#new-name") == "Meera Iyer-Rao" and "from the registration" in page.inner_text("#in-force")
+    console.check(page, "correct-confirm")
+    page.click("text=Correct officer O4")
+    assert "Correction recorded" in page.inner_text("h1") and O4_NAME not in page.content()
+    console.check(page, "correct-done")
+    console.done.add("correct")
+
+
+def test_a_registrar_retracts_through_the_confirmation_after_a_rejection(console: Console) -> None:
+    _retract_as_registrar(console)
+
+
+def test_an_admin_corrects_a_name_through_the_confirmation(console: Console) -> None:
+    _correct_as_admin(console)
+
+
+def test_an_auditor_reads_the_corrections_panel_and_moves_the_known_at_control(console: Console) -> None:
+    known = _known_after_build(console)
+    if "retract" not in console.done:
+        _retract_as_registrar(console)
+    if "correct" not in console.done:
+        _correct_as_admin(console)
+    apply(console.settings)  # the server runs without projections (--no-project): bring the read models up
+    page = console.page()
+    _sign_in_by_keyboard(page, console.tokens["auditor"])
+    page.goto("/console/officers/O4")
+    retractions = page.inner_text("#retractions")
+    assert "wrong_officer" in retractions and "GRV-2025-118" in retractions and "registry-1" in retractions
+    assert "OfficerTransferred version 2" in retractions and "OfficerTransferred version 3" in retractions
+    assert "Meera Iyer-Rao" in page.inner_text("#detail-corrections") and "dpo" in page.inner_text("#detail-corrections")
+    assert page.locator("#timeline li.retracted").count() == 2 and page.locator("#timeline .flag-late").count() == 1
+    assert "CBIC" not in page.inner_text("#record-h + dl + div")  # the postings, without the retracted moves
+    console.check(page, "officer-corrections")
+    page.fill("#known_at", known)
+    page.click("text=Show")
+    page.wait_for_url("**known_at=**")
+    assert "as known at" in page.inner_text("#record-h")
+    assert O4_NAME in page.inner_text("#record-h ~ dl") and "CBIC" in page.inner_text("#record-h + dl + div")
+    assert page.input_value("#known_at") == known
+    console.check(page, "officer-known-at")
+    hr = console.page(viewport={"width": 375, "height": 740}, is_mobile=True)
+    _sign_in_by_keyboard(hr, console.tokens["hr_mof"])
+    hr.goto("/console/officers/O4")
+    assert "Made by" not in hr.inner_text("#corrections") and "registry-1" not in hr.content()
+    assert hr.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    console.check(hr, "officer-corrections-phone")
