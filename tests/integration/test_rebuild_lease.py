@@ -37,14 +37,14 @@ def test_a_second_rebuild_of_a_model_being_rebuilt_is_refused_and_another_model_
 
 
 def test_concurrent_rebuilds_in_a_loop_lose_nothing(settings: Settings) -> None:
-    _store(settings, 300)
+    _store(settings, 120)
     before = export_all(settings)
 
     def rebuild(_: int) -> subprocess.CompletedProcess[str]:
         return run_ledger(settings, "rebuild", "all")
 
     outcomes: list[int] = []
-    for _ in range(4):
+    for _ in range(3):
         with ThreadPoolExecutor(2) as pool:
             done = list(pool.map(rebuild, range(2)))
         for d in done:
