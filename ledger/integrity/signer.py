@@ -170,8 +170,9 @@ def extend(recorder: Any, start: int, root: bytes, upto: int) -> bytes:
     """The log chain from ``root`` at ``start`` over the stored events up to ``upto``,
     checked link by link against the store's chain; :class:`ForkError` at the first
     position where they part (an event or a chain entry missing, or a different link)."""
-    events = iter_events(recorder, after=start)
-    links = iter_links(recorder, after=start)
+    page = max(1, min(5000, upto - start))  # never read far past ``upto``
+    events = iter_events(recorder, page, after=start)
+    links = iter_links(recorder, page, after=start)
     link_row = next(links, None)
     reached = start
     for position, s in events:
