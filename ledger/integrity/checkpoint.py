@@ -9,7 +9,10 @@ public key, so a verifier can tell which key to hold it against.
 
 Verifying a checkpoint recomputes the root from the stored events alone, so it
 catches a truncated log and a history rewritten with freshly recomputed hashes;
-events appended after ``position`` do not matter.
+events appended after ``position`` do not matter. Verifying takes a public key, never
+the signing key. Signers sign through ``ledger.integrity.signer`` (never a root that does
+not extend what the key signed before); ``ledger.integrity.forks`` checks many
+checkpoints against each other.
 """
 
 from __future__ import annotations
