@@ -29,19 +29,22 @@ class Settings:
     kafka_bootstrap: str | None = None
     topic_prefix: str = "ledger"
     signing_key: str | None = None  # checkpoint signing key file (default: signing_key_path)
+    trusted_public_key: str | None = None  # PEM file of the public key checkpoints are verified against
     issuer_key: str | None = None  # credential issuer key file (default: issuer_key_path)
     issuer_did: str | None = None  # a did:web for the credentials' issuer (default: did:key of the key)
     issuer_name: str | None = None  # the issuer profile's name (default: DEFAULT_ISSUER_NAME)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX, LEDGER_SIGNING_KEY and LEDGER_ISSUER_*."""
+        """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX, LEDGER_SIGNING_KEY,
+        LEDGER_TRUSTED_PUBLIC_KEY and LEDGER_ISSUER_*."""
         env = os.environ if environ is None else environ
         return cls(
             store=env.get("LEDGER_STORE") or DEFAULT_STORE,
             kafka_bootstrap=env.get("LEDGER_KAFKA_BOOTSTRAP") or None,
             topic_prefix=env.get("LEDGER_TOPIC_PREFIX") or "ledger",
             signing_key=env.get("LEDGER_SIGNING_KEY") or None,
+            trusted_public_key=env.get("LEDGER_TRUSTED_PUBLIC_KEY") or None,
             issuer_key=env.get("LEDGER_ISSUER_KEY") or None,
             issuer_did=env.get("LEDGER_ISSUER_DID") or None,
             issuer_name=env.get("LEDGER_ISSUER_NAME") or None,
@@ -53,6 +56,7 @@ class Settings:
         local user through ``ps``."""
         values = {"LEDGER_STORE": self.store, "LEDGER_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                   "LEDGER_TOPIC_PREFIX": self.topic_prefix, "LEDGER_SIGNING_KEY": self.signing_key,
+                  "LEDGER_TRUSTED_PUBLIC_KEY": self.trusted_public_key,
                   "LEDGER_ISSUER_KEY": self.issuer_key, "LEDGER_ISSUER_DID": self.issuer_did,
                   "LEDGER_ISSUER_NAME": self.issuer_name}
         return {name: value or "" for name, value in values.items()}

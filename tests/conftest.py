@@ -72,16 +72,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             object.__setattr__(item, "_id", unique)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _test_keys() -> None:
-    """This worker's checkpoint signing key, made before any test's child processes start,
-    so no two of them race to create it on first use."""
-    from ledger.integrity.checkpoint import SigningKey
-    from tests.integration.util import TEST_SIGNING_KEY
-
-    SigningKey.load_or_create(TEST_SIGNING_KEY)
-
-
 def _pg_admin_connect() -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
 

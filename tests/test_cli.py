@@ -84,15 +84,22 @@ def test_checkpoint_then_verify_against_it_and_against_another_key(tmp_path: Pat
     made = runner.invoke(cli, [*store, *key, "checkpoint", "--out", str(tmp_path / "cp.json")])
     assert made.exit_code == 0, made.stderr
     assert set(json.loads((tmp_path / "cp.json").read_text())) == {"position", "root", "at", "key_id", "signature"}
-    ok = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "cp.json"), "--json"])
+    mine = runner.invoke(cli, [*store, *key, "checkpoint", "--public-key"])
+    (tmp_path / "key.pub").write_text(mine.stdout)
+    ok = runner.invoke(cli, [*store, "verify", "--checkpoint", str(tmp_path / "cp.json"),
+                             "--public-key", str(tmp_path / "key.pub"), "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["checkpoint"]["ok"] is True
+    configured = runner.invoke(cli, [*store, "--trusted-public-key", str(tmp_path / "key.pub"), "verify",
+                                     "--checkpoint", str(tmp_path / "cp.json")])
+    assert configured.exit_code == 0, configured.stderr
     pem = runner.invoke(cli, [*store, "--signing-key", str(tmp_path / "other.pem"), "checkpoint", "--public-key"])
     (tmp_path / "other.pub").write_text(pem.stdout)
     wrong = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "cp.json"),
                                 "--public-key", str(tmp_path / "other.pub")])
     assert wrong.exit_code == 1 and "signature" in wrong.stderr
     (tmp_path / "bad.json").write_bytes(b"\xff{not json")
-    bad = runner.invoke(cli, [*store, *key, "verify", "--checkpoint", str(tmp_path / "bad.json")])
+    bad = runner.invoke(cli, [*store, "verify", "--checkpoint", str(tmp_path / "bad.json"),
+                              "--public-key", str(tmp_path / "key.pub")])
     assert bad.exit_code == 1 and "Traceback" not in bad.stderr and "checkpoint" in bad.stderr
 
 

@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from ledger.config import Settings
 from ledger.domain.officer import Officer
 from ledger.integrity import chain, checkpoint
+from ledger.integrity.signer import Signer
 from ledger.read.audit import AuditReader
 from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
@@ -71,7 +72,7 @@ def key(tmp_path: Path) -> checkpoint.SigningKey:
 def test_an_untouched_store_verifies_and_so_does_its_checkpoint(settings: Settings, key: checkpoint.SigningKey) -> None:
     ledger = _world(settings)
     assert AuditReader(ledger).verify()[1] == []
-    cp = checkpoint.make(ledger.recorder, key)
+    cp = Signer(key).sign_head(ledger.recorder)
     assert cp["position"] == ledger.recorder.max_notification_id()
     assert checkpoint.verify_against(ledger.recorder, checkpoint.parse(json.dumps(cp).encode()), key.public) == []
 
@@ -152,7 +153,7 @@ def test_a_forged_but_self_consistent_history_fails_against_a_checkpoint(
     settings: Settings, key: checkpoint.SigningKey
 ) -> None:
     ledger = _world(settings)
-    cp = checkpoint.make(ledger.recorder, key)
+    cp = Signer(key).sign_head(ledger.recorder)
 
     def raise_progress(position: int, s: Any) -> bytes:
         return bytes(s.state).replace(b'"percent":40', b'"percent":100')
@@ -166,7 +167,7 @@ def test_a_forged_but_self_consistent_history_fails_against_a_checkpoint(
 
 def test_a_truncated_history_fails_against_a_checkpoint(settings: Settings, key: checkpoint.SigningKey) -> None:
     ledger = _world(settings)
-    cp = checkpoint.make(ledger.recorder, key)
+    cp = Signer(key).sign_head(ledger.recorder)
     last = cp["position"]
 
     def drop_tail(execute: Any, table: str, position_column: str) -> None:
@@ -183,7 +184,7 @@ def test_a_truncated_history_fails_against_a_checkpoint(settings: Settings, key:
 
 def test_events_appended_after_a_checkpoint_do_not_matter(settings: Settings, key: checkpoint.SigningKey) -> None:
     ledger = _world(settings)
-    cp = checkpoint.make(ledger.recorder, key)
+    cp = Signer(key).sign_head(ledger.recorder)
     assert ledger.execute(officer_cmd("record_progress", 9, "O3", course_id="K-BUD", percent=90)).status == "accepted"
     ledger.erase("O2", reason="request")  # erasure keeps every chain passing
     assert AuditReader(ledger).verify()[1] == []
@@ -194,7 +195,7 @@ def test_a_checkpoint_signed_by_another_key_or_edited_is_refused(
     settings: Settings, key: checkpoint.SigningKey, tmp_path: Path
 ) -> None:
     ledger = _world(settings)
-    cp = checkpoint.make(ledger.recorder, key)
+    cp = Signer(key).sign_head(ledger.recorder)
     other = checkpoint.SigningKey.load_or_create(tmp_path / "other.pem")
     assert checkpoint.verify_against(ledger.recorder, cp, other.public)
     edited = dict(cp, position=cp["position"] - 1)

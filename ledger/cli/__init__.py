@@ -24,10 +24,11 @@ from ledger.config import Settings
 @click.option("--kafka", "kafka_bootstrap", envvar="LEDGER_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers; unset means embedded mode. [env LEDGER_KAFKA_BOOTSTRAP]")
 @click.option("--topic-prefix", envvar="LEDGER_TOPIC_PREFIX", help="Topic prefix (default 'ledger'). [env LEDGER_TOPIC_PREFIX]")
 @click.option("--signing-key", envvar="LEDGER_SIGNING_KEY", metavar="FILE", help="Ed25519 checkpoint key file, created on first use (default ~/.config/ledger/signing-key.pem). [env LEDGER_SIGNING_KEY]")
+@click.option("--trusted-public-key", envvar="LEDGER_TRUSTED_PUBLIC_KEY", metavar="PEM", help="The public key (PEM file) `verify` checks checkpoints against; never the signing key. [env LEDGER_TRUSTED_PUBLIC_KEY]")
 @click.version_option(package_name="learning-record-ledger")
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topic_prefix: str | None,
-        signing_key: str | None) -> None:
+        signing_key: str | None, trusted_public_key: str | None) -> None:
     """The learning-record ledger: an event-sourced system of record for civil-service learning.
 
     Every registration, transfer, enrolment, progress report, assessment attempt and
@@ -35,7 +36,8 @@ def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topi
     from them.
     """
     settings = Settings.from_env({}).with_overrides(
-        store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, signing_key=signing_key
+        store=store, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, signing_key=signing_key,
+        trusted_public_key=trusted_public_key,
     )
     ctx.obj = Context(settings)
 

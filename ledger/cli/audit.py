@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +20,9 @@ from ledger.cli.render import (
     print_history,
     show,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 @click.command()
@@ -37,56 +41,103 @@ def history(obj: Context, officer_id: str, as_json: bool) -> None:
 @click.argument("officer_id", required=False)
 @click.option("--checkpoint", "checkpoint_file", metavar="FILE|-",
               help="Also check the history up to this signed checkpoint's position against it.")
+@click.option("--checkpoints", "checkpoints_file", metavar="FILE|-",
+              help="Also check many checkpoints (JSON Lines, e.g. read from <prefix>.checkpoints): each against "
+                   "the store, and all of them against each other (a fork is reported).")
 @click.option("--public-key", "public_key_file", metavar="PEM",
-              help="Check the checkpoint's signature with this public key (default: the ledger's signing key).")
+              help="The public key to check signatures with (default: --trusted-public-key / "
+                   "LEDGER_TRUSTED_PUBLIC_KEY; one of them is required with --checkpoint(s)).")
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_obj
-def verify(obj: Context, officer_id: str | None, checkpoint_file: str | None, public_key_file: str | None,
-           as_json: bool) -> None:
+def verify(obj: Context, officer_id: str | None, checkpoint_file: str | None, checkpoints_file: str | None,
+           public_key_file: str | None, as_json: bool) -> None:
     """Recompute the hash chains: the whole log's and every entity's (or OFFICER_ID's).
 
     Reports each altered, removed, inserted, reordered or retyped event by officer
     (or entity) and version. With --checkpoint, also recomputes the log's root up to
     the checkpoint's position from the events alone and compares it with what was
     signed: a truncated history or one rewritten with fresh hashes fails; events
-    appended after the checkpoint do not matter. Exit status 1 on any break.
+    appended after the checkpoint do not matter. With --checkpoints, the same for each
+    of many, and two validly signed checkpoints whose histories disagree are reported
+    as a fork. Signatures are checked with a trusted public key (--public-key or
+    LEDGER_TRUSTED_PUBLIC_KEY), never with a key found on this host: without one, exit
+    status 2 and nothing is created. Exit status 1 on any break.
     """
+    public = _trusted_key(obj, public_key_file) if checkpoint_file or checkpoints_file else None
     checked, breaks = audit_reader(obj).verify(officer_id)
     if officer_id is not None and not obj.ledger.officer_events(officer_id) and not breaks:
         fail(f"officer {officer_id!r} is not registered")
     problems: list[str] = []
-    if checkpoint_file is not None:
-        problems = _check_against(obj, checkpoint_file, public_key_file)
-    ok = not breaks and not problems
+    if checkpoint_file is not None and public is not None:
+        problems = _check_against(obj, checkpoint_file, public)
+    findings: list[dict[str, Any]] = []
+    if checkpoints_file is not None and public is not None:
+        findings = _check_many(obj, checkpoints_file, public)
+    ok = not breaks and not problems and not findings
     if as_json:
         out: dict[str, object] = {"checked": checked, "breaks": breaks, "ok": ok}
         if checkpoint_file is not None:
             out["checkpoint"] = {"ok": not problems, "problems": problems}
+        if checkpoints_file is not None:
+            out["checkpoints"] = {"ok": not findings, "forks": sum(f["kind"] == "fork" for f in findings),
+                                  "problems": findings}
         emit_json(out)
     else:
         print_chain_breaks(checked, breaks)
-        for problem in problems:
-            err.print(f"checkpoint: {problem}", highlight=False, markup=False)
-        if checkpoint_file is not None and not problems:
-            err.print("checkpoint: the history up to its position is exactly what was signed", highlight=False)
+        _print_checkpoint_results(checkpoint_file, problems, checkpoints_file, findings)
     sys.exit(0 if ok else 1)
 
 
-def _check_against(obj: Context, checkpoint_file: str, public_key_file: str | None) -> list[str]:
+def _print_checkpoint_results(checkpoint_file: str | None, problems: list[str], checkpoints_file: str | None,
+                              findings: list[dict[str, Any]]) -> None:
+    for problem in problems:
+        err.print(f"checkpoint: {problem}", highlight=False, markup=False)
+    if checkpoint_file is not None and not problems:
+        err.print("checkpoint: the history up to its position is exactly what was signed", highlight=False)
+    for finding in findings:
+        err.print(f"checkpoints: {finding['kind']}: {finding['problem']}", highlight=False, markup=False)
+    if checkpoints_file is not None and not findings:
+        err.print("checkpoints: each one matches the store's history and each later one extends the earlier ones",
+                  highlight=False)
+
+
+def _trusted_key(obj: Context, public_key_file: str | None) -> Ed25519PublicKey:
+    """The public key to verify checkpoints with: --public-key, else the configured one (never the
+    signing key: on the ledger's host its administrators could replace that file)."""
     from ledger.integrity import checkpoint
+
+    path = public_key_file or obj.settings.trusted_public_key
+    if not path:
+        raise click.UsageError("checking a checkpoint needs a trusted public key: --public-key PEM, or "
+                               "--trusted-public-key / LEDGER_TRUSTED_PUBLIC_KEY (get it with `ledger checkpoint "
+                               "--public-key` where the signing key is kept)")
     try:
-        data = sys.stdin.buffer.read() if checkpoint_file == "-" else Path(checkpoint_file).read_bytes()
+        return checkpoint.load_public_key(Path(path).read_bytes())
     except OSError as exc:
-        fail(f"checkpoint: cannot read {checkpoint_file}: {exc.strerror}")
-    body = checkpoint.parse(data)
-    if public_key_file is not None:
-        try:
-            public = checkpoint.load_public_key(Path(public_key_file).read_bytes())
-        except OSError as exc:
-            fail(f"public key: cannot read {public_key_file}: {exc.strerror}")
-    else:
-        public = checkpoint.SigningKey.load_or_create(obj.settings.signing_key_path).public
+        fail(f"public key: cannot read {path}: {exc.strerror}")
+
+
+def _read(name: str, what: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        fail(f"{what}: cannot read {name}: {exc.strerror}")
+
+
+def _check_against(obj: Context, checkpoint_file: str, public: Ed25519PublicKey) -> list[str]:
+    from ledger.integrity import checkpoint
+
+    body = checkpoint.parse(_read(checkpoint_file, "checkpoint"))
     return checkpoint.verify_against(obj.ledger.recorder, body, public)
+
+
+def _check_many(obj: Context, checkpoints_file: str, public: Ed25519PublicKey) -> list[dict[str, Any]]:
+    from ledger.integrity import forks
+
+    bodies, unreadable = forks.read_lines(_read(checkpoints_file, "checkpoints"))
+    if not bodies and not unreadable:
+        fail(f"checkpoints: {checkpoints_file} holds no checkpoint")
+    return [f.as_dict() for f in [*unreadable, *forks.check(obj.ledger.recorder, bodies, public)]]
 
 
 @click.command("checkpoint")
@@ -101,14 +152,20 @@ def make_checkpoint(obj: Context, out_file: str | None, print_public_key: bool) 
     also publishes them to <prefix>.checkpoints); `ledger verify --checkpoint FILE`
     later proves the history up to that position is unchanged. The Ed25519 key lives
     in a file outside the database (--signing-key / LEDGER_SIGNING_KEY), created on
-    first use.
+    first use; the latest checkpoint it signed is kept beside it (<key file>.last.json).
+    A new root is signed only if the chain recomputed from that checkpoint's root over
+    the events since reaches it: otherwise nothing is signed, and exit status 1 names
+    the position where the history no longer extends what was signed (a rewritten or
+    truncated history, a fork).
     """
     from ledger.integrity import checkpoint
+    from ledger.integrity.signer import Signer
+
     key = checkpoint.SigningKey.load_or_create(obj.settings.signing_key_path)
     if print_public_key:
         sys.stdout.write(f"# key_id {key.key_id}\n{checkpoint.public_pem(key.public)}")
         return
-    body = checkpoint.make(obj.ledger.recorder, key)
+    body = Signer(key).sign_head(obj.ledger.recorder)
     text = json.dumps(body) + "\n"
     if out_file is None:
         sys.stdout.write(text)

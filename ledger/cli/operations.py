@@ -236,7 +236,11 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     <prefix>.reference keyed by the entity id, Avro single-object encoded. At least
     once: after a crash a batch may be published again (consumers deduplicate by
     officer_id and version). SIGTERM finishes the current batch and exits 0.
-    Signed checkpoints of the log chain go to <prefix>.checkpoints.
+    Signed checkpoints of the log chain go to <prefix>.checkpoints, each only if the
+    store's history extends the last checkpoint the key signed (kept beside it,
+    <key file>.last.json). When it does not (a fork), the relay logs an error naming
+    the position, signs and publishes no checkpoint until restarted, keeps publishing
+    events, and `ledger status` reports the refusal as a problem.
     """
     from ledger.integrity.checkpoint import SigningKey
     from ledger.kafka.relay import Relay
@@ -260,18 +264,22 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
 @click.option("--until-idle", is_flag=True, help="Exit once no message arrived for --idle seconds.")
 @click.option("--idle", default=3.0, show_default=True, help="Seconds of silence that count as idle.")
 @click.option("--reference", "reference_topic", is_flag=True, help="Tail <prefix>.reference instead of <prefix>.officers.")
+@click.option("--checkpoints", "checkpoints", is_flag=True,
+              help="Tail <prefix>.checkpoints instead (with --json, lines `ledger verify --checkpoints -` reads).")
 @click.pass_obj
-def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, idle: float, reference_topic: bool) -> None:
+def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, idle: float, reference_topic: bool,
+         checkpoints: bool) -> None:
     """Decode and print the officer topic's events (for ops and integrators)."""
     import threading
 
-    from ledger.kafka.client import make_consumer, officers_topic, partitions_of
+    from ledger.kafka.client import checkpoints_topic, make_consumer, officers_topic, partitions_of
     from ledger.kafka.client import reference_topic as ref_topic
     from ledger.kafka.codec import DecodeError, default_codec
 
     bootstrap = require_kafka(obj.settings)
     prefix = obj.settings.topic_prefix
-    topic = ref_topic(prefix) if reference_topic else officers_topic(prefix)
+    topic = (checkpoints_topic(prefix) if checkpoints else ref_topic(prefix) if reference_topic
+             else officers_topic(prefix))
     codec = default_codec()
     consumer = make_consumer(bootstrap)
     stop = threading.Event()

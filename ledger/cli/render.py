@@ -234,4 +234,7 @@ def access_line(row: dict[str, Any]) -> str:
 
 
 def tail_line(partition: int, offset: int, who: str, event: dict[str, Any]) -> str:
+    if event.get("type") == "Checkpoint":
+        return (f"{partition}:{offset:<8} checkpoint position {event['position']} root {event['root'][:16]}… "
+                f"at {event['at']} {event['key_id']}\n")
     return f"{partition}:{offset:<8} {who:<16} v{event['version']:<4} {event['type']:<20} {event['occurred_at']}\n"

@@ -9,7 +9,10 @@ public key, so a verifier can tell which key to hold it against.
 
 Verifying a checkpoint recomputes the root from the stored events alone, so it
 catches a truncated log and a history rewritten with freshly recomputed hashes;
-events appended after ``position`` do not matter.
+events appended after ``position`` do not matter. Verifying takes a public key, never
+the signing key. Signers sign through ``ledger.integrity.signer`` (never a root that does
+not extend what the key signed before); ``ledger.integrity.forks`` checks many
+checkpoints against each other.
 """
 
 from __future__ import annotations
@@ -146,6 +149,11 @@ def parse(data: bytes) -> dict[str, Any]:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise CheckpointError(f"checkpoint: not JSON ({exc})") from None
+    return checked(body)
+
+
+def checked(body: Any) -> dict[str, Any]:
+    """A checkpoint from a decoded JSON value, with every field checked."""
     if not isinstance(body, dict) or set(body) != set(FIELDS):
         raise CheckpointError(f"checkpoint: expected exactly the fields {', '.join(FIELDS)}")
     position = body["position"]
@@ -172,17 +180,17 @@ def signature_ok(body: dict[str, Any], public: Ed25519PublicKey) -> bool:
     return True
 
 
-def iter_events(recorder: Any, page: int = 5000) -> Iterator[tuple[int, StoredEvent]]:
-    """Every stored event with its position, in log order, a page at a time."""
+def iter_events(recorder: Any, page: int = 5000, after: int = 0) -> Iterator[tuple[int, StoredEvent]]:
+    """Every stored event after position ``after`` with its position, in log order, a page at a time."""
     read = partial(recorder.select_notifications, limit=page, inclusive_of_start=False)
-    for batch in pages(read, attrgetter("id")):
+    for batch in pages(read, attrgetter("id"), after):
         for n in batch:
             yield n.id, n
 
 
-def iter_links(recorder: Any, page: int = 5000) -> Iterator[chain.Link]:
-    """Every log-chain row, in position order."""
-    for batch in pages(partial(recorder.select_log_chain, limit=page), itemgetter(0)):
+def iter_links(recorder: Any, page: int = 5000, after: int = 0) -> Iterator[chain.Link]:
+    """Every log-chain row after position ``after``, in position order."""
+    for batch in pages(partial(recorder.select_log_chain, limit=page), itemgetter(0), after):
         yield from batch
 
 
@@ -217,9 +225,3 @@ def verify_against(recorder: Any, body: dict[str, Any], public: Ed25519PublicKey
 def verify_log(recorder: Any) -> tuple[int, list[chain.Break]]:
     """Recompute the whole log chain from the stored events and compare with its rows."""
     return chain.verify_log(iter_events(recorder), iter_links(recorder))
-
-
-def make(recorder: Any, key: SigningKey) -> dict[str, Any]:
-    """A checkpoint of the log chain's current head (the store's last event)."""
-    position, root = head(recorder)
-    return sign(key, position, root)

@@ -22,7 +22,17 @@ nothing is skipped; consumers deduplicate what comes twice by (officer_id, versi
 
 With a signing key, a signed checkpoint of the log chain at the saved (acknowledged)
 position goes to ``<prefix>.checkpoints`` every ``checkpoint_every`` seconds while the
-relay advances, and once more when it stops.
+relay advances, and once more when it stops. It is signed by a
+:class:`~ledger.integrity.signer.Signer`: only if the store's history extends the last
+checkpoint this key signed. When it does not (a history rewritten or truncated: a fork),
+the relay signs and publishes no checkpoint for the rest of its run, logs an error
+naming the position, sets ``ledger_relay_checkpoint_refused`` to 1 and records the
+position as ``relay.checkpoint_refused`` in ``ledger_positions``, which ``ledger
+status`` reports as a problem. It keeps relaying events: they are what the store holds
+and what is published is never taken back; what a subscriber must not get is a
+signature over the forged history, and without new checkpoints the new events stay
+uncovered. A last-checkpoint file that cannot be used, or cannot be written, is
+reported the same way but tried again at the next checkpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from ledger.integrity import checkpoint
+from ledger.integrity.signer import ForkError, Signer
 from ledger.kafka.client import (
     AckWindow,
     checkpoints_topic,
@@ -48,7 +59,7 @@ from ledger.kafka.client import (
 from ledger.kafka.codec import Codec, default_codec
 from ledger.kafka.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
 from ledger.ops import metrics
-from ledger.store.db import Database, Positions
+from ledger.store.db import RELAY_CHECKPOINT_REFUSED, Database, Positions
 
 log = logging.getLogger("ledger.kafka.relay")
 
@@ -85,7 +96,10 @@ class Relay:
         self.helper_backlog = helper_backlog if codec is None else None
         self.stop = threading.Event()
         self._producer: Any = None
-        self.signing_key, self.checkpoint_every = signing_key, checkpoint_every
+        self.signer = Signer(signing_key) if signing_key is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.fork: ForkError | None = None  # once found, no checkpoint is signed for the rest of the run
+        self._refused = True  # unknown until the first checkpoint, which clears a marker an earlier run left
         self._checkpointed = 0  # the last position a checkpoint was published for
         self._checkpoint_at = self._saved_at = 0.0
 
@@ -137,19 +151,47 @@ class Relay:
         stats.position = window.position
 
     def publish_checkpoint(self, position: int) -> dict[str, Any] | None:
-        """Sign the log chain's head at ``position`` (acknowledged: the saved one) and publish it."""
-        if self.signing_key is None or position <= 0 or position == self._checkpointed:
+        """Sign the log chain's root at ``position`` (acknowledged: the saved one) and publish it,
+        unless the history no longer extends the last checkpoint signed (see the module)."""
+        if self.signer is None or self.fork is not None or position <= 0 or position == self._checkpointed:
             return None
-        links = self.ledger.recorder.select_log_chain(position - 1, 1)
-        if not links or links[0][0] != position:
-            log.warning("no log-chain entry at position %d; checkpoint skipped", position)
+        try:
+            body = self.signer.sign_at(self.ledger.recorder, position)
+        except checkpoint.CheckpointError as exc:
+            self._refuse(exc)
             return None
-        body = checkpoint.sign(self.signing_key, position, links[0][3])
+        if self._refused:
+            self._mark_refused(None)
+        if body is None:
+            log.info("position %d is below the last signed checkpoint; no checkpoint until the relay passes it",
+                     position)
+            self._checkpointed = position
+            return None
         value = self.codec.encode({"type": "Checkpoint", **body})
         self._connect().send(checkpoints_topic(self.prefix), key=b"checkpoint", value=value).get(timeout=60)
         self._checkpointed = position
         self._checkpoint_at = time.monotonic()
         return body
+
+    def _refuse(self, exc: checkpoint.CheckpointError) -> None:
+        """Sign nothing: for the rest of the run after a fork, until the next try otherwise."""
+        self._checkpoint_at = time.monotonic()
+        if isinstance(exc, ForkError):
+            self.fork = exc
+            log.error("no checkpoint signed or published from now on: %s; the relay keeps publishing events", exc)
+        else:
+            log.error("checkpoint not signed: %s", exc)
+        self._mark_refused(exc.position if isinstance(exc, ForkError) else 0)
+
+    def _mark_refused(self, position: int | None) -> None:
+        """Record (``position``) or clear (None) the refusal where ``ledger status`` sees it."""
+        self._refused = position is not None
+        metrics.RELAY_CHECKPOINT_REFUSED.set(1 if self._refused else 0)
+        with self.db.transaction() as c:
+            if position is None:
+                Positions.remove(c, RELAY_CHECKPOINT_REFUSED)
+            else:
+                Positions.put(c, RELAY_CHECKPOINT_REFUSED, position)
 
     def _maybe_checkpoint(self, stats: RelayStats, force: bool = False) -> None:
         if not (force or time.monotonic() - self._checkpoint_at >= self.checkpoint_every):

@@ -7,6 +7,7 @@ from typing import Any
 
 from ledger.config import Settings
 from ledger.domain.values import parse_instant
+from ledger.store.db import RELAY_CHECKPOINT_REFUSED as REFUSED
 from ledger.store.db import Database
 
 
@@ -120,9 +121,12 @@ def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: 
         updated = {r[0]: r[1] for r in c.fetchall()}
     offsets = runner.offsets()
 
-    if settings.kafka_bootstrap or "relay" in positions:
+    if settings.kafka_bootstrap or "relay" in positions or REFUSED in positions:
         position, at = positions.get("relay", (0, None))
         report["relay"] = {**_lag(ledger, newest, newest_at, position), "last_processed_at": at}
+        if REFUSED in positions:  # written by the relay itself (ledger.kafka.relay)
+            report["relay"]["checkpoint_refused"] = {"position": positions[REFUSED][0],
+                                                     "since": positions[REFUSED][1]}
 
     relayed = _relayed_ends(db, settings.topic_prefix) if settings.kafka_bootstrap else {}
     projections = {}
@@ -152,6 +156,14 @@ def _problems(report: dict[str, Any], now: datetime, stuck_after: float) -> list
             problems.append(f"{name}: lag unknown")
         elif _stuck(entry, now, stuck_after):
             problems.append(f"{name}: {entry['lag_events']} events behind and not moving")
+    refused = report.get("relay", {}).get("checkpoint_refused")
+    if refused is not None:
+        problems.append(
+            f"relay: signs no checkpoints since {refused['since']}: the store's history no longer extends the "
+            f"checkpoint it signed last (fork at position {refused['position']}); see the relay's log"
+            if refused["position"] else
+            f"relay: signs no checkpoints since {refused['since']}: its last-checkpoint file cannot be used; "
+            "see the relay's log")
     return problems
 
 

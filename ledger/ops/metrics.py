@@ -77,6 +77,12 @@ RELAY_BROKER_ERRORS = Counter(
 RELAY_CHECKPOINTS = Counter(
     "ledger_relay_checkpoints_total", "Signed checkpoints published.", registry=REGISTRY
 )
+RELAY_CHECKPOINT_REFUSED = Gauge(
+    "ledger_relay_checkpoint_refused",
+    "1 while the relay signs no checkpoint: the store's history no longer extends the one it signed last "
+    "(a fork), or its last checkpoint file cannot be used; 0 otherwise.",
+    registry=REGISTRY,
+)
 
 # ---- projections and consumers ----------------------------------------------------
 

@@ -120,6 +120,12 @@ class Database:
             self._conn = None
 
 
+# In ledger_positions while the relay refuses to sign checkpoints: the position of the
+# fork it found (0: its last-checkpoint file could not be used). Written by
+# ledger.kafka.relay, reported by ledger status.
+RELAY_CHECKPOINT_REFUSED = "relay.checkpoint_refused"
+
+
 class Positions:
     """Named positions in the notification log (the relay's, a projection's)."""
 
@@ -152,3 +158,18 @@ class Positions:
             "updated_at = excluded.updated_at WHERE ledger_positions.position < excluded.position",
             (name, position, now),
         )
+
+    @staticmethod
+    def put(c: Cursor, name: str, position: int) -> None:
+        """Set ``name`` to ``position``, whatever it was (a marker such as the relay's refusal to sign)."""
+        from datetime import datetime, timezone
+
+        c.execute(
+            "INSERT INTO ledger_positions (name, position, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+            (name, position, datetime.now(timezone.utc).isoformat()),
+        )
+
+    @staticmethod
+    def remove(c: Cursor, name: str) -> None:
+        c.execute("DELETE FROM ledger_positions WHERE name = ?", (name,))

@@ -100,7 +100,21 @@ def test_an_erased_officer_gets_an_empty_list(api: Api) -> None:
     assert (response.status_code, response.json()) == (200, [])
 
 
+def test_get_issuer_only_reads_it_never_creates_the_issuer_key(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "issuer.pem"
+    fresh = replace(settings, issuer_key=str(path))
+    with TestClient(create_app(fresh, project=False)) as client:
+        before = client.get("/issuer")
+        assert before.status_code == 503 and "no key yet" in before.json()["detail"]
+        assert str(tmp_path) not in before.text
+        assert not path.exists() and not path.parent.exists()
+        for_settings(fresh)  # created where credentials are signed (`ledger credentials export`)
+        after = client.get("/issuer")
+        assert after.status_code == 200 and after.json()["issuer"]["id"].startswith("did:key:")
+
+
 def test_the_issuer_is_public_and_shows_no_secret(api: Api) -> None:
+    for_settings(api.settings)  # the key exists once credentials were signed
     response = api.get(None, "/issuer")
     assert response.status_code == 200
     body = response.json()

@@ -368,33 +368,64 @@ def test_the_ministry_page_charts_the_aggregates_and_shows_plans_and_gaps(
     assert 'href="/console/ministries/MOF/gaps.csv"' in page
 
 
-def test_the_integrity_page_reports_verify_the_checkpoint_and_status(
-    world: tuple[TestClient, dict[str, str], Settings],
+_KEY_FOLDER_OPENED: list[str] = []
+_WATCHED: list[str] = []  # the key file's path (its last checkpoint too), while a test watches it
+
+
+def _watch_opens(event: str, args: tuple[Any, ...]) -> None:
+    """An audit hook: any opening or listing of a path that starts with the watched one, by any thread."""
+    watched = _WATCHED and event in ("open", "os.listdir", "os.scandir") and args
+    if watched and isinstance(args[0], (str, Path)) and str(args[0]).startswith(_WATCHED[0]):
+        _KEY_FOLDER_OPENED.append(f"{event} {args[0]}")
+
+
+def test_the_integrity_page_reports_verify_the_head_and_status_and_never_touches_the_signing_key(
+    world: tuple[TestClient, dict[str, str], Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import sys
+
     client, tokens, settings = world
-    _as(client, tokens["auditor"])
-    page = _verified(client)
-    assert "Intact" in page and "No signing key on this server" in page
-    assert not settings.signing_key_path.exists()  # a page never creates the key
-    key = SigningKey.load_or_create(settings.signing_key_path)
-    page = _verified(client)
-    assert key.key_id in page
-    assert 'data-refresh="/console/integrity/status"' in page and 'id="dead-letter-count">Dead letters: 0' in page
-    # An intruder with database access rewrites a stored event: the page says so.
-    db = sqlite3.connect(settings.sqlite_path)
-    oid = Officer.create_id("O1").hex
-    (state,) = db.execute("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 3",
-                          (oid,)).fetchone()
-    forged = state.replace(b'"percent":100', b'"percent":90')
-    assert forged != state
-    db.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 3",
-               (forged, oid))
-    db.commit()
-    db.close()
-    page = _verified(client)
-    assert "Intact" not in page and 'id="breaks"' in page and "officer_id=O1" in page
-    # No signature over a history just found broken.
-    assert key.key_id not in page and "Not signed: the verification found breaks." in page
+    key = SigningKey.load_or_create(settings.signing_key_path)  # the key exists on this host
+    settings.signing_key_path.with_name("signing-key.pem.last.json").write_text("{}")
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("the web tier loaded a signing key")
+
+    monkeypatch.setattr(SigningKey, "load", refuse)
+    monkeypatch.setattr(SigningKey, "load_or_create", refuse)
+    sys.addaudithook(_watch_opens)
+    _WATCHED.append(str(settings.signing_key_path.parent / "signing-key"))
+    try:
+        _as(client, tokens["auditor"])
+        page = _verified(client)
+        assert "Intact" in page and "Not signed here: this server holds no signing key" in page
+        assert key.key_id not in page
+        assert 'data-refresh="/console/integrity/status"' in page and 'id="dead-letter-count">Dead letters: 0' in page
+        # An intruder with database access rewrites a stored event: the page says so.
+        db = sqlite3.connect(settings.sqlite_path)
+        oid = Officer.create_id("O1").hex
+        (state,) = db.execute("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 3",
+                              (oid,)).fetchone()
+        forged = state.replace(b'"percent":100', b'"percent":90')
+        assert forged != state
+        db.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 3",
+                   (forged, oid))
+        db.commit()
+        db.close()
+        page = _verified(client)
+        assert "Intact" not in page and 'id="breaks"' in page and "officer_id=O1" in page
+        assert key.key_id not in page
+    finally:
+        _WATCHED.clear()
+    assert _KEY_FOLDER_OPENED == []
+
+
+def test_the_web_tier_names_no_checkpoint_signing_key() -> None:
+    package = Path(__file__).resolve().parents[2] / "ledger"
+    for path in [*package.glob("console/**/*.py"), *package.glob("api/**/*.py")]:
+        source = path.read_text()
+        for name in ("signing_key", "SigningKey", "integrity.signer", "sign("):
+            assert name not in source, (path, name)
 
 
 def test_integrity_pages_never_wait_for_a_verification_and_start_at_most_one(

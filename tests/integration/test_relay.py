@@ -17,7 +17,7 @@ from ledger.generate import generate_lines
 from ledger.store.db import Database, Positions
 from ledger.write.application import Ledger
 from tests.integration.kafka_reader import Message, read_topic
-from tests.integration.util import child_env, ledger_cmd, popen_ledger, run_ledger
+from tests.integration.util import child_env, ledger_cmd, popen_ledger, run_ledger, signing_key_for
 
 pytestmark = pytest.mark.kafka
 
@@ -201,7 +201,7 @@ def test_relay_waits_out_a_broker_outage(sqlite_settings: Settings, topic_prefix
     settings = Settings(store=sqlite_settings.store, kafka_bootstrap=f"127.0.0.1:{port}", topic_prefix=topic_prefix)
     list(Ledger(settings).ingest(generate_lines(20, seed=2)))
     relay = subprocess.Popen(ledger_cmd(settings, *_relay_args(settings, "--until-idle")),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(settings))
     assert relay.stderr is not None
     deadline = time.monotonic() + 60
     line = ""
@@ -227,7 +227,6 @@ def test_the_relay_publishes_a_signed_checkpoint_subscribers_can_verify(
     settings: Settings, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     from ledger.integrity import checkpoint
-    from tests.integration.util import TEST_SIGNING_KEY
 
     settings = _kafka(settings, kafka_bootstrap, topic_prefix)
     list(Ledger(settings).ingest(generate_lines(20, seed=5)))
@@ -238,5 +237,5 @@ def test_the_relay_publishes_a_signed_checkpoint_subscribers_can_verify(
     body = {k: v for k, v in message.record.items() if k != "type"}
     ledger = Ledger(settings)
     assert body["position"] == ledger.recorder.max_notification_id()
-    public = checkpoint.SigningKey.load_or_create(TEST_SIGNING_KEY).public
+    public = checkpoint.SigningKey.load(signing_key_for(settings)).public
     assert checkpoint.verify_against(ledger.recorder, body, public) == []

@@ -28,7 +28,7 @@ from ledger.generate import generate_lines
 from ledger.store.db import Database, Positions
 from ledger.write.application import Ledger
 from tests.integration.kafka_reader import decode, load_writer_schemas
-from tests.integration.util import TEST_SIGNING_KEY, child_env, ledger_cmd, popen_ledger, run_ledger
+from tests.integration.util import child_env, ledger_cmd, popen_ledger, run_ledger, signing_key_for
 
 pytestmark = pytest.mark.kafka
 
@@ -134,8 +134,8 @@ def _popen_deep_relay(settings: Settings, checkpoint_every: float) -> subprocess
     assert settings.kafka_bootstrap
     return subprocess.Popen(
         [sys.executable, "-c", DEEP_RELAY, settings.store, settings.kafka_bootstrap, settings.topic_prefix,
-         str(TEST_SIGNING_KEY), str(checkpoint_every)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+         str(signing_key_for(settings)), str(checkpoint_every)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(settings))
 
 
 @pytest.mark.slow
@@ -331,7 +331,7 @@ def test_a_broker_lost_mid_pipeline_is_retried_from_what_it_had_acknowledged(
     total = stored[-1][0]
     positions = Positions(Database(settings))
     relay = subprocess.Popen(ledger_cmd(settings, *_relay_args(settings, "--until-idle", "--page", "150")),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(settings))
     second = None
     try:
         deadline = time.monotonic() + 60

@@ -81,7 +81,7 @@ def test_ledger_up_restarts_a_killed_child_agrees_with_status_and_stops_cleanly(
     list(ledger.ingest(lines[:half]))
     api_port, metrics_port = free_port(), free_ports(3)
     log_file = tmp_path / "up.log"
-    env = {**child_env(), "LEDGER_LOG_FORMAT": "json", "LEDGER_STORE": settings.store}
+    env = {**child_env(settings), "LEDGER_LOG_FORMAT": "json", "LEDGER_STORE": settings.store}
     with log_file.open("wb") as log_out:
         # The store through the environment: this test's own command line holds no password either.
         up = subprocess.Popen([sys.executable, "-m", "ledger.cli", *kafka_args(settings), "up", "--port", str(api_port),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +21,33 @@ def ledger_cmd(settings: Settings, *args: str) -> list[str]:
     return [sys.executable, "-m", "ledger.cli", "--store", settings.store, *args]
 
 
-# One per xdist worker (tests/conftest.py), so workers never race to create it.
-TEST_SIGNING_KEY = WORKER_DIR / "signing-key.pem"
+# Checkpoint signing keys of this run, in the xdist worker's own folder (tests/conftest.py),
+# out of the user's config folder. One key per store: a signer remembers the last checkpoint
+# it signed (beside its key) and refuses to sign another store's history, which would be a fork.
+_KEYS = WORKER_DIR / "keys"
 
 
-def child_env() -> dict[str, str]:
+def signing_key_for(settings: Settings | None = None) -> Path:
+    """The checkpoint key the ledger's child processes for this store use (a fresh one without a store)."""
+    name = hashlib.sha256(settings.store.encode()).hexdigest()[:24] if settings else uuid.uuid4().hex
+    return _KEYS / f"{name}.pem"
+
+
+def child_env(settings: Settings | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    # Checkpoint signing keys of test runs stay out of the user's config folder.
-    env.setdefault("LEDGER_SIGNING_KEY", str(TEST_SIGNING_KEY))
+    env["LEDGER_SIGNING_KEY"] = str(signing_key_for(settings))
     return env
 
 
 def run_ledger(settings: Settings, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(ledger_cmd(settings, *args), capture_output=True, text=True,
-                          env=child_env(), check=check, timeout=600)
+                          env=child_env(settings), check=check, timeout=600)
 
 
 def popen_ledger(settings: Settings, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(ledger_cmd(settings, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env())
+                            stderr=subprocess.PIPE, text=True, env=child_env(settings))
 
 
 _VOLATILE = ("event_id", "recorded_at")

@@ -47,10 +47,24 @@ def get_credentials(officer_id: str, who: CredentialReader, services: ServicesDe
     return found
 
 
-@router.get("/issuer", response_model=dict[str, Any])
+@router.get("/issuer", response_model=dict[str, Any], responses={503: {"description": "No issuer key yet"}})
 def get_issuer(services: ServicesDep) -> Any:
-    """The credentials' issuer, public: its profile, verification method, public key and DID document."""
-    return _issuer(services).public_view()
+    """The credentials' issuer, public: its profile, verification method, public key and DID document.
+
+    Only reads: before the issuer key exists (`ledger credentials export` creates it on
+    first use) the answer is 503 and nothing is created.
+    """
+    from ledger.credentials.issuer import existing
+
+    try:
+        issuer = existing(services.settings)
+    except LedgerError as exc:
+        log.error("credential issuer unavailable: %s", exc)
+        raise HTTPException(503, "the credential issuer is not available") from None
+    if issuer is None:
+        raise HTTPException(503, "the credential issuer has no key yet: it is created where credentials are "
+                                 "signed (`ledger credentials export`), never by this endpoint")
+    return issuer.public_view()
 
 
 def _issuer(services: ServicesDep) -> Issuer:
