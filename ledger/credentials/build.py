@@ -18,6 +18,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from ledger.credentials.contexts import ACHIEVEMENT_CONTEXT, CLR_CONTEXT
+from ledger.domain.history import business_history
 from ledger.domain.values import parse_instant
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:igot-karmayogi:learning-record-ledger:credentials")
@@ -67,12 +68,18 @@ class OfficerFacts:
 
 
 def officer_facts(officer_id: str, events: Iterable[Mapping[str, Any]]) -> OfficerFacts | None:
-    """Fold an officer's public events (None when never registered)."""
+    """Fold an officer's business history (None when never registered).
+
+    ``events``: all of the officer's public events. Retracted events and the retractions
+    themselves are left out and late facts take their place by ``occurred_at``
+    (:func:`ledger.domain.history.business_history`), so a retracted completion has no
+    credential and a late one has, in its place among the others.
+    """
     registration: str | None = None
     erased = False
     passing: dict[str, float | None] = {}
     done: list[Completion] = []
-    for event in events:
+    for event in business_history(list(events)):
         kind = event["type"]
         if kind == "OfficerRegistered":
             registration = str(event["event_id"])
