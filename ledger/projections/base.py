@@ -212,6 +212,11 @@ class Projection:
     """A read model: its tables, and how a batch of events changes them."""
 
     name = "projection"
+    # True for a projection that must see every event in the store's log order (e.g. one
+    # numbering things across officers): the runner gives it only the store log's events,
+    # all of them (dead letters concern per-officer documents), one batch at a time (its
+    # lock is exclusive); a dead-letter retry leaves it alone; a rebuild folds it in log order.
+    follows_log = False
 
     def tables(self) -> list[str]:
         """The tables this projection owns (a rebuild recreates exactly these)."""

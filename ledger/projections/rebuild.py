@@ -3,8 +3,10 @@
 The new tables are built beside the live ones (``<table>_rebuild``). Up to the log's
 position when the rebuild starts, the history is folded entity by entity and each
 document written once, in bulk (:mod:`ledger.projections.sorted_fold`); memory stays
-flat however long the history. What was written meanwhile is then applied page by page
-in log order, as the live path does. Finally, in one transaction that holds the
+flat however long the history; a projection that cannot be folded so (one that
+``follows_log``, or sets ``sorted_fold = False``) is folded from the log page by page in
+log order instead. What was written meanwhile is then applied page by page in log order,
+as the live path does. Finally, in one transaction that holds the
 read-model write lock (of the rebuilt projections), the rebuild catches up with the
 last events, drops the live tables, renames the new ones into place, sets the position
 and bumps the read models' generation (so every consumer drops the documents it keeps
@@ -29,10 +31,14 @@ SUFFIX = "_rebuild"
 Progress = Callable[[int, int], None]
 
 
-def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    events = [event for _, event in page]
+def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]],
+           folded: dict[str, int] | None = None) -> None:
+    """The page's events to each projection, after the position its fold reached (``folded``)."""
     for projection in projections:
-        projection.apply_batch(c, events, SUFFIX)
+        start = (folded or {}).get(projection.name, 0)
+        events = [event for position, event in page if position > start]
+        if events:
+            projection.apply_batch(c, events, SUFFIX)
 
 
 def rebuild(
@@ -54,16 +60,17 @@ def rebuild(
     with db.transaction() as c:
         create_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX)
     total = ledger.recorder.max_notification_id() or 0
-    after = 0
-    sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)]
+    sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)
+                and not p.follows_log]
     # Any other kind (or one that sets ``sorted_fold = False`` because applying an officer
     # event reads reference state) folds the whole log in order, page by page.
-    if len(sortable) == len(chosen):
+    if sortable:
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
-        after = total
-    for page in ledger.log_pages(after, page_size):  # what was written since ``total``, in log order
+    folded = {p.name: total for p in sortable}
+    after = total if len(sortable) == len(chosen) else 0
+    for page in ledger.log_pages(after, page_size):  # in log order: the others, and what came since ``total``
         with db.transaction() as c:
-            _apply(c, chosen, page)
+            _apply(c, chosen, page, folded)
         after = page[-1][0]
         if progress:
             progress(after, max(total, after))
@@ -87,7 +94,7 @@ def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection
     # of the tables just dropped.
     runner.bump_generation(c)
     for projection in chosen:
-        if embedded:
+        if embedded or projection.follows_log:
             # The new tables hold every event up to ``after``; the live follower
             # was blocked by the lock, so it had not gone further.
             c.execute(
