@@ -28,7 +28,9 @@ officers is the log's (see ``Runner``). It keeps three tables, each read by its 
 - ``rm_credential_lists``: per list, how many indexes are assigned and when it last
   changed (``recorded_at`` of its first assignment, then of each revocation in it).
 
-Only completions and retractions cost anything: a batch without them writes nothing.
+Only completions and retractions cost anything: a batch without them reads and writes
+nothing; one with them reads the last list's row and those officers' credentials (by key),
+so an event delivered again (positions lost) is recognised and changes nothing.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class _Batch:
 
     def apply(self, event: dict[str, Any]) -> None:
         held = self.held.setdefault(event["officer_id"], [])
+        if any(e.version == event["version"] for e in held):
+            return  # delivered before (a replay without positions): its credentials are there
         created, revoked = step(held, event)
         at = event["recorded_at"]
         for entry in created:
@@ -142,8 +146,8 @@ class CredentialStatusProjection(Projection):
             return []
         batch = _Batch(next_index(c, suffix))
         first_new_list = -(-batch.next_index // LIST_SIZE)  # lists from here have no entry yet
-        retracting = sorted({e["officer_id"] for e in relevant if e["type"] == RETRACTION})
-        for entry in officer_entries(c, retracting, suffix):
+        # Their credentials so far: what a retraction revokes, and what was delivered before.
+        for entry in officer_entries(c, sorted({e["officer_id"] for e in relevant}), suffix):
             batch.held.setdefault(entry.officer_id, []).append(entry)
         for event in relevant:
             batch.apply(event)
