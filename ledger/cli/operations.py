@@ -58,8 +58,8 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
-    it consumes the topics (credential_status, numbered in the store's log order, is
-    then brought up to date from the store whenever credentials or status lists are read). Positions are stored with each change, so a restart
+    it consumes the topics (and credential_status, numbered in the store's log order, from
+    the store beside them). Positions are stored with each change, so a restart
     resumes exactly where the last committed batch ended. SIGTERM finishes the
     batch and exits 0. With --until-idle, exit status 1 if any event is in the
     dead-letter table.
@@ -87,10 +87,15 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
+        from ledger.consumers.log import LogFollower
         from ledger.consumers.topics import KafkaFollower
 
+        # credential_status follows the store's log, never a topic: fed beside the topics.
+        logged = [p for p in runner.projections if p.follows_log]
+        beside = LogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page=page) if logged else None
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
-                                 max_records=page, share=share, helper=helper, helper_backlog=helper_backlog)
+                                 max_records=page, share=share, helper=helper, helper_backlog=helper_backlog,
+                                 log_follower=beside)
         on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:

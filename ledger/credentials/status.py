@@ -16,7 +16,7 @@ list last changed, the ``recorded_at`` of that event), so the same events give t
 The read model is brought up to date from the store's log before it is read here
 (:meth:`StatusLists.catch_up`, exactly once under the projection's lock, as ``ledger
 project`` applies it): credentials are issued from the store and must never miss a place,
-in Kafka mode too, where no consumer of the topics feeds it.
+in Kafka mode too, where it is fed beside the topics and may lag them.
 """
 
 from __future__ import annotations

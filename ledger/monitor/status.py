@@ -131,9 +131,8 @@ def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: 
         if settings.kafka_bootstrap and not projection.follows_log:
             entry = _kafka_entry(settings, mine, relayed, report["broker"]["ok"])
         else:
+            # A projection that follows the log does so in Kafka mode too (``ledger project``).
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
-            if settings.kafka_bootstrap:  # no consumer of the topics feeds it: brought up to date when read
-                entry["on_demand"] = True
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry
     report["projections"] = projections
@@ -152,7 +151,7 @@ def _problems(report: dict[str, Any], now: datetime, stuck_after: float) -> list
     for name, entry in components:
         if entry.get("lag_events") is None:
             problems.append(f"{name}: lag unknown")
-        elif _stuck(entry, now, stuck_after) and not entry.get("on_demand"):
+        elif _stuck(entry, now, stuck_after):
             problems.append(f"{name}: {entry['lag_events']} events behind and not moving")
     return problems
 
