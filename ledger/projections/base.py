@@ -217,6 +217,8 @@ class Projection:
     # all of them (dead letters concern per-officer documents), one batch at a time (its
     # lock is exclusive); a dead-letter retry leaves it alone; a rebuild folds it in log order.
     follows_log = False
+    # The officer event types it applies, when not all (a rebuild reads only those from the log).
+    log_types: tuple[str, ...] | None = None
 
     def tables(self) -> list[str]:
         """The tables this projection owns (a rebuild recreates exactly these)."""

@@ -136,6 +136,7 @@ class CredentialStatusProjection(Projection):
 
     name = "credential_status"
     follows_log = True
+    log_types = (COMPLETED, RETRACTION)
 
     def tables(self) -> list[str]:
         return [STATUS, REVOKED, LISTS]

@@ -21,9 +21,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
+from ledger.domain.officer import Officer
 from ledger.projections.base import OfficerDocProjection, Projection
+from ledger.projections.decode import Decoder
 from ledger.projections.runner import LOG_SOURCE, Runner
-from ledger.projections.sorted_fold import fold_history
+from ledger.projections.sorted_fold import READ_PAGE, fold_history
 from ledger.store.db import Cursor
 from ledger.store.schema import create_shadow_tables, swap_in_shadow_tables
 
@@ -62,12 +66,18 @@ def rebuild(
     total = ledger.recorder.max_notification_id() or 0
     sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)
                 and not p.follows_log]
-    # Any other kind (or one that sets ``sorted_fold = False`` because applying an officer
-    # event reads reference state) folds the whole log in order, page by page.
+    folded: dict[str, int] = {}  # projection -> the log position its fold reached
     if sortable:
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
-    folded = {p.name: total for p in sortable}
-    after = total if len(sortable) == len(chosen) else 0
+        folded.update(dict.fromkeys((p.name for p in sortable), total))
+    # Any other kind folds the log in order: only the event types it applies when it names
+    # them, else every event (e.g. one that sets ``sorted_fold = False`` because applying an
+    # officer event reads reference state), page by page.
+    typed = [p for p in chosen if p.name not in folded and p.log_types is not None]
+    if typed:
+        _fold_types(ledger, db, typed, total, progress)
+        folded.update(dict.fromkeys((p.name for p in typed), total))
+    after = total if len(folded) == len(chosen) else 0
     for page in ledger.log_pages(after, page_size):  # in log order: the others, and what came since ``total``
         with db.transaction() as c:
             _apply(c, chosen, page, folded)
@@ -79,6 +89,22 @@ def rebuild(
     if progress:
         progress(after, after)
     return after
+
+
+def _fold_types(ledger: Any, db: Any, projections: Sequence[Projection], upto: int,
+                progress: Progress | None) -> None:
+    """The projections' officer event types (``log_types``) up to notification ``upto``, in log order."""
+    topics = sorted({get_topic(getattr(Officer, kind)) for p in projections for kind in p.log_types or ()})
+    decode = Decoder(ledger.mapper)
+    after = 0
+    while rows := ledger.recorder.select_log_of(topics, after, upto, READ_PAGE):
+        events = [decode(entity, version, topic, state) for _, entity, version, topic, state in rows]
+        with db.transaction() as c:
+            for projection in projections:
+                projection.apply_batch(c, events, SUFFIX)
+        after = rows[-1][0]
+        if progress:
+            progress(after, upto)
 
 
 def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection], after: int, page_size: int,
