@@ -212,13 +212,10 @@ class Projection:
     """A read model: its tables, and how a batch of events changes them."""
 
     name = "projection"
-    # True for a projection that must see every event in the store's log order (e.g. one
-    # numbering things across officers): the runner gives it only the store log's events,
-    # all of them (dead letters concern per-officer documents), one batch at a time (its
-    # lock is exclusive); a dead-letter retry leaves it alone; a rebuild folds it in log order.
+    # Sees every event of the store's log, in its order, one batch at a time, no topic's and
+    # dead letters or not (e.g. it numbers across officers): see ``Runner``, ``rebuild``.
     follows_log = False
-    # The officer event types it applies, when not all (a rebuild reads only those from the log).
-    log_types: tuple[str, ...] | None = None
+    log_types: tuple[str, ...] | None = None  # the officer event types it applies, if not all
 
     def tables(self) -> list[str]:
         """The tables this projection owns (a rebuild recreates exactly these)."""

@@ -12,8 +12,7 @@ officer's later events are held back (also recorded there, never applied out of
 order); every other officer keeps flowing. Once the cause is gone, ``recovery.retry``
 (``ledger dead-letters retry``) folds such an officer's events from the store and
 clears its dead letters in one transaction under the same lock. A projection that
-``follows_log`` (credential status) takes every event of the store's log, in its
-order, dead letters or not, and no topic's.
+``follows_log`` (credential status) takes the store log's events, dead letters or not.
 
 Several consumer processes may run at once, each on its own partitions (Kafka:
 ``ledger project --instance i/n``), all writing the same read models: per-officer
@@ -293,8 +292,7 @@ class Runner:
         self._check_generation(c)  # under the lock: a rebuild's swap is wholly before it or after this batch
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
-        # Dead letters hold back an officer's documents; a runner of log projections alone has none.
-        per_officer = any(not p.follows_log for p in self.projections)
+        per_officer = any(not p.follows_log for p in self.projections)  # else no dead letter concerns it
         dead, good = self._sort_out(c, items) if per_officer else ({}, [])
         applied, counts = self._apply(c, good, offsets, dead, items)
         if dead:
