@@ -87,12 +87,12 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
-        from ledger.consumers.log import LogFollower
+        from ledger.consumers.log import TypedLogFollower
         from ledger.consumers.topics import KafkaFollower
 
         # credential_status follows the store's log, never a topic: fed beside the topics.
         logged = [p for p in runner.projections if p.follows_log]
-        beside = LogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page=page) if logged else None
+        beside = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
                                  max_records=page, share=share, helper=helper, helper_backlog=helper_backlog,
                                  log_follower=beside)

@@ -32,7 +32,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over, is_idle, seek
-from ledger.consumers.log import FollowStats, LogFollower
+from ledger.consumers.log import FollowStats, TypedLogFollower
 from ledger.domain.errors import LedgerError
 from ledger.kafka.client import make_consumer, officers_topic, partitions_of, reference_topic
 from ledger.kafka.codec import Codec, default_codec
@@ -91,7 +91,7 @@ class KafkaFollower:
 
     def __init__(self, bootstrap: str, prefix: str, runner: Runner, codec: Codec | None = None,
                  max_records: int = 2000, share: Share | None = None, helper: bool = False,
-                 helper_backlog: int = HELPER_BACKLOG, log_follower: LogFollower | None = None) -> None:
+                 helper_backlog: int = HELPER_BACKLOG, log_follower: TypedLogFollower | None = None) -> None:
         self.bootstrap = bootstrap
         self.officers = officers_topic(prefix)
         self.reference = reference_topic(prefix)
@@ -109,6 +109,8 @@ class KafkaFollower:
         # The projections that follow the store's log (numbered in its order, see ``Runner``)
         # get no topic's events: this brings them up to the store after each batch and when idle.
         self.log_follower = log_follower
+        if log_follower is not None:
+            log_follower.stop = self.stop  # SIGTERM stops it too
         self._log_followed = 0.0
 
     @property
@@ -234,7 +236,7 @@ class KafkaFollower:
     def _follow_log(self, every: float = 0.0) -> None:
         """Bring the log-following projections up to the store (at most once per ``every`` seconds)."""
         if self.log_follower is not None and time.monotonic() - self._log_followed >= every:
-            self.log_follower.run(until_idle=True)
+            self.log_follower.run()
             self._log_followed = time.monotonic()
 
     def _prefetch(self, consumer: Any, out: queue.Queue[Any], done: threading.Event, until_idle: bool,

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ledger.consumers.log import LogFollower
+from ledger.consumers.log import TypedLogFollower
 from ledger.credentials.build import utc_text
 from ledger.credentials.contexts import VC_V2
 from ledger.credentials.proof import CredentialError
@@ -39,7 +39,7 @@ from ledger.projections.credential_status import (
     list_state,
     officer_entries,
 )
-from ledger.projections.runner import LOG_SOURCE, Runner
+from ledger.projections.runner import Runner
 from ledger.store.db import Database
 
 PURPOSE = "revocation"
@@ -115,14 +115,12 @@ class StatusLists:
     def __init__(self, ledger: Any, db: Database | None = None) -> None:
         self.ledger = ledger
         self.db = db if db is not None else Database(ledger.settings)
-        self._runner = Runner(self.db, [CredentialStatusProjection()], cache_officers=0)
+        self._follower = TypedLogFollower(ledger, Runner(self.db, [CredentialStatusProjection()], cache_officers=0),
+                                          PAGE)
 
     def catch_up(self) -> None:
         """Apply what the store's log holds beyond the read model's position (usually nothing)."""
-        name = CredentialStatusProjection.name
-        position = self._runner.offsets().get(name, {}).get((LOG_SOURCE, 0), 1) - 1
-        if position < (self.ledger.recorder.max_notification_id() or 0):
-            LogFollower(self.ledger, self._runner, page=PAGE).run(until_idle=True)
+        self._follower.run()
 
     def indexes(self, officer_id: str, needed: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """The indexes of the officer's credentials ``needed`` (by creating version and kind)."""

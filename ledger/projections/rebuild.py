@@ -21,11 +21,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
-from ledger.domain.officer import Officer
 from ledger.projections.base import OfficerDocProjection, Projection
-from ledger.projections.decode import Decoder
+from ledger.projections.decode import Decoder, officer_topics
 from ledger.projections.runner import LOG_SOURCE, Runner
 from ledger.projections.sorted_fold import READ_PAGE, fold_history
 from ledger.store.db import Cursor
@@ -94,7 +91,7 @@ def rebuild(
 def _fold_types(ledger: Any, db: Any, projections: Sequence[Projection], upto: int,
                 progress: Progress | None) -> None:
     """The projections' officer event types (``log_types``) up to notification ``upto``, in log order."""
-    topics = sorted({get_topic(getattr(Officer, kind)) for p in projections for kind in p.log_types or ()})
+    topics = officer_topics(kind for p in projections for kind in p.log_types or ())
     decode = Decoder(ledger.mapper)
     after = 0
     while rows := ledger.recorder.select_log_of(topics, after, upto, READ_PAGE):
