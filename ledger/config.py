@@ -11,6 +11,8 @@ from urllib.parse import unquote, urlparse
 from ledger.domain.errors import LedgerError
 
 DEFAULT_STORE = "sqlite:///ledger.db"
+# Where ``ledger serve`` answers by default: the base of the credentials' status list URLs.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 
 
 def _key_file(configured: str | None, name: str) -> Path:
@@ -33,11 +35,12 @@ class Settings:
     issuer_key: str | None = None  # credential issuer key file (default: issuer_key_path)
     issuer_did: str | None = None  # a did:web for the credentials' issuer (default: did:key of the key)
     issuer_name: str | None = None  # the issuer profile's name (default: DEFAULT_ISSUER_NAME)
+    public_url: str | None = None  # where the API is reached from outside (default: DEFAULT_PUBLIC_URL)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read LEDGER_STORE, LEDGER_KAFKA_BOOTSTRAP, LEDGER_TOPIC_PREFIX, LEDGER_SIGNING_KEY,
-        LEDGER_TRUSTED_PUBLIC_KEY and LEDGER_ISSUER_*."""
+        LEDGER_TRUSTED_PUBLIC_KEY, LEDGER_ISSUER_* and LEDGER_PUBLIC_URL."""
         env = os.environ if environ is None else environ
         return cls(
             store=env.get("LEDGER_STORE") or DEFAULT_STORE,
@@ -48,6 +51,7 @@ class Settings:
             issuer_key=env.get("LEDGER_ISSUER_KEY") or None,
             issuer_did=env.get("LEDGER_ISSUER_DID") or None,
             issuer_name=env.get("LEDGER_ISSUER_NAME") or None,
+            public_url=env.get("LEDGER_PUBLIC_URL") or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -58,7 +62,7 @@ class Settings:
                   "LEDGER_TOPIC_PREFIX": self.topic_prefix, "LEDGER_SIGNING_KEY": self.signing_key,
                   "LEDGER_TRUSTED_PUBLIC_KEY": self.trusted_public_key,
                   "LEDGER_ISSUER_KEY": self.issuer_key, "LEDGER_ISSUER_DID": self.issuer_did,
-                  "LEDGER_ISSUER_NAME": self.issuer_name}
+                  "LEDGER_ISSUER_NAME": self.issuer_name, "LEDGER_PUBLIC_URL": self.public_url}
         return {name: value or "" for name, value in values.items()}
 
     @property
@@ -86,6 +90,21 @@ class Settings:
     def issuer_key_path(self) -> Path:
         """The Ed25519 credential issuer key file: LEDGER_ISSUER_KEY, else in the user's config folder."""
         return _key_file(self.issuer_key, "issuer-key.pem")
+
+    @property
+    def public_base(self) -> str:
+        """LEDGER_PUBLIC_URL without a trailing slash: an http(s) URL with a host, no query or fragment.
+
+        Credentials name their status lists under it (``<base>/credentials/status/<n>``),
+        so it is part of what they say: set it to where verifiers reach ``ledger serve``.
+        """
+        base = (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+        url = urlparse(base)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment \
+                or "#" in base or "?" in base or any(c.isspace() for c in base):
+            raise LedgerError(f"LEDGER_PUBLIC_URL: expected an http(s) URL such as https://ledger.example.gov.in, "
+                              f"got {base[:100]!r}")
+        return base
 
     @property
     def is_postgres(self) -> bool:

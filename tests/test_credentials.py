@@ -194,3 +194,28 @@ def test_signing_refuses_a_document_the_contexts_do_not_define(world: tuple[Ledg
     credential["credentialSubject"] = {**credential["credentialSubject"], "postingHistory": ["MOF"]}
     with pytest.raises(proof.UndefinedTerm, match="postingHistory"):
         proof.sign(credential, issuer.issuer.private, issuer.issuer.verification_method, credential["validFrom"])
+
+
+def test_credentials_follow_the_business_history(world: tuple[Ledger, CredentialIssuer]) -> None:
+    ledger, issuer = world
+    # O1's K-ETH completion (version 9) is retracted: it has no credential, the CLR holds K-BUD only.
+    outcomes = list(ledger.ingest(lines([
+        {"type": "retract", "officer_id": "O1", "versions": [9], "reason": "recorded_in_error"},
+        # O3 completes K-ETH on day 11; a K-BUD completion of day 3 is reported afterwards (late).
+        officer_cmd("enrol", 10, "O3", course_id="K-ETH"),
+        officer_cmd("record_progress", 10, "O3", course_id="K-ETH", percent=100),
+        officer_cmd("complete_course", 11, "O3", course_id="K-ETH"),
+        officer_cmd("enrol", 1, "O3", course_id="K-BUD"),
+        officer_cmd("record_progress", 2, "O3", course_id="K-BUD", percent=100),
+        officer_cmd("attempt_assessment", 2, "O3", course_id="K-BUD", score=80),
+        officer_cmd("complete_course", 3, "O3", course_id="K-BUD"),
+    ])))
+    assert {o.status for o in outcomes} == {"accepted"}, outcomes
+    o1 = issuer.for_officer("O1") or []
+    assert [c["name"] for c in o1] == ["Budgeting", "Comprehensive Learner Record"]
+    assert o1[-1]["credentialSubject"]["verifiableCredential"] == o1[:1]
+    o3 = issuer.for_officer("O3") or []
+    assert [(c["name"], c["validFrom"]) for c in o3] == [
+        ("Budgeting", "2025-04-04T03:30:00Z"), ("Ethics", "2025-04-12T03:30:00Z"),
+        ("Comprehensive Learner Record", "2025-04-12T03:30:00Z")]
+    assert o3[0]["credentialSubject"]["result"] == [{"type": ["Result"], "value": "80"}]

@@ -17,11 +17,13 @@ from ledger.credentials import build, proof
 from ledger.credentials.contexts import CLR_V2, OB_EXTENSIONS, OB_V3, VC_V2
 from ledger.credentials.issue import json_line, sign_credential
 from ledger.credentials.issuer import Issuer
+from ledger.credentials.status import status_entry
 from ledger.credentials.verify import verify_one
 from ledger.domain.errors import LedgerError
 from ledger.integrity import checkpoint
 from tests.test_credentials_cli import Cli, ingested
 
+BASE = "https://ledger.example.gov.in"
 OURS = Issuer.create(Ed25519PrivateKey.generate())
 ATTACKER = Issuer.create(Ed25519PrivateKey.generate(), None, "iGOT Karmayogi")
 
@@ -38,9 +40,12 @@ def credentials(issuer: Issuer = OURS, completions: int = 2) -> list[dict[str, A
     def competency(cid: str) -> dict[str, Any]:
         return {"name": "Budgeting", "kind": "functional"}
 
-    signed = [sign_credential(build.achievement_credential(facts, c, issuer.profile(), course(c.course_id),
-                                                           competency), issuer) for c in facts.completions]
-    return [*signed, sign_credential(build.clr_credential(facts, issuer.profile(), signed), issuer)]
+    signed = [sign_credential(build.achievement_credential(facts, c, issuer.profile(), course(c.course_id), competency,
+                                                           status=status_entry(BASE, 2 * n)), issuer)
+              for n, c in enumerate(facts.completions)]
+    clr = build.clr_credential(facts, issuer.profile(), signed, created_by=facts.completions[-1].event_id,
+                               status=status_entry(BASE, 2 * len(signed) - 1))
+    return [*signed, sign_credential(clr, issuer)]
 
 
 def timed(text: str, **kwargs: Any) -> tuple[dict[str, Any], float]:

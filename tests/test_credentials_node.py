@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,20 +25,29 @@ from ledger.credentials.issue import CredentialIssuer, json_line
 from ledger.credentials.issuer import for_settings
 from ledger.generate import generate_lines
 from ledger.write.application import Ledger
+from tests.helpers import present
 
 VERIFIER = Path(__file__).parent / "vc-verifier"
 CONTEXTS = Path(__file__).parent.parent / "ledger" / "credentials" / "contexts"
 
 
-def node_verify(lines: list[str]) -> list[dict[str, Any]]:
+def node_verify(lines: list[str], lists: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each line's result from the Node verifier; ``lists``: the status list credentials it
+    may load (by their ids, as ``GET /credentials/status/<n>`` serves them)."""
     node = shutil.which("node")
-    if node is None or not (VERIFIER / "node_modules" / "@digitalbazaar" / "vc").is_dir():
+    installed = all((VERIFIER / "node_modules" / "@digitalbazaar" / name).is_dir()
+                    for name in ("vc", "vc-bitstring-status-list"))
+    if node is None or not installed:
         message = "the Node verifier is not installed (node on PATH, then `npm ci` in tests/vc-verifier)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    done = subprocess.run([node, str(VERIFIER / "verify.mjs"), str(CONTEXTS)], input="\n".join(lines) + "\n",
-                          capture_output=True, text=True, timeout=300, cwd=VERIFIER)
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as served:
+        served.write("".join(json_line(credential) + "\n" for credential in lists or []))
+        served.flush()
+        done = subprocess.run([node, str(VERIFIER / "verify.mjs"), str(CONTEXTS), served.name],
+                              input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=300,
+                              cwd=VERIFIER)
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(results) == len(lines), done.stderr
     assert done.returncode == (0 if all(r["ok"] for r in results) else 1)
@@ -45,22 +55,31 @@ def node_verify(lines: list[str]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def exported(sqlite_settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
+def issued(sqlite_settings: Settings, tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A generated population's credentials, and the status list they name."""
     settings = replace(sqlite_settings, issuer_key=str(tmp_path / "issuer.pem"))
     ledger = Ledger(settings)
     outcomes = list(ledger.ingest(generate_lines(officers=12, seed=14)))
     assert sum(o.status == "accepted" for o in outcomes) > 100
-    return list(CredentialIssuer(ledger, for_settings(settings)).export())
+    issuer = CredentialIssuer(ledger, for_settings(settings))
+    return list(issuer.export()), [present(issuer.status_list(0))]
 
 
-def test_every_exported_credential_verifies_independently(exported: list[dict[str, Any]]) -> None:
+def test_every_exported_credential_verifies_independently(
+    issued: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    exported, lists = issued
     kinds = {c["type"][1] for c in exported}
     assert kinds == {"AchievementCredential", "ClrCredential"}
-    results = node_verify([json_line(c) for c in exported])
+    results = node_verify([json_line(c) for c in exported], lists)
     assert [r for r in results if not r["ok"]] == []
+    assert {(r["revoked"], r["listLength"]) for r in results} == {(False, 131_072)}
+    # The list itself verifies as a credential too (it carries no status of its own).
+    assert node_verify([json_line(lists[0])])[0]["ok"] is True
 
 
-def test_changed_credentials_fail_independently(exported: list[dict[str, Any]]) -> None:
+def test_changed_credentials_fail_independently(issued: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    exported, lists = issued
     assessed = next(c for c in exported if "result" in c["credentialSubject"])
     clr = next(c for c in exported if c["type"][1] == "ClrCredential")
 
@@ -84,6 +103,6 @@ def test_changed_credentials_fail_independently(exported: list[dict[str, Any]]) 
         changed(assessed, lambda c: c[subject].update(officerName="Asha Verma")),  # undefined: dropped
         changed(clr, lambda c: c[subject]["verifiableCredential"][0].update(name="Forged")),
     ]
-    results = node_verify(variants)
+    results = node_verify(variants, lists)
     assert [r["ok"] for r in results] == [False] * len(variants)
     assert "Safe mode" in " ".join(results[6]["errors"])

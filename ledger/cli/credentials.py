@@ -21,16 +21,21 @@ from ledger.cli.render import emit_json, err, fail
               help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]")
 @click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
               help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]")
+@click.option("--public-url", envvar="LEDGER_PUBLIC_URL", metavar="URL",
+              help="Where `ledger serve` is reached: status lists are <URL>/credentials/status/<n> "
+                   "(default http://127.0.0.1:8080). [env LEDGER_PUBLIC_URL]")
 @click.pass_obj
-def credentials(obj: Context, issuer_key: str | None, issuer_did: str | None, issuer_name: str | None) -> None:
+def credentials(obj: Context, issuer_key: str | None, issuer_did: str | None, issuer_name: str | None,
+                public_url: str | None) -> None:
     """Open Badges 3.0 and CLR 2.0 credentials: signed, portable, verifiable offline.
 
     One AchievementCredential per completed course and one ClrCredential per officer
     holding them, derived from the events alone and signed (eddsa-rdfc-2022) with the
-    issuer key, which lives in a file outside the database.
+    issuer key, which lives in a file outside the database. Each carries its place in a
+    revocation status list (W3C Bitstring Status List); `status` prints the lists.
     """
     obj.settings = obj.settings.with_overrides(issuer_key=issuer_key, issuer_did=issuer_did,
-                                               issuer_name=issuer_name)
+                                               issuer_name=issuer_name, public_url=public_url)
 
 
 def _issuer(obj: Context) -> Any:
@@ -62,6 +67,30 @@ def export(obj: Context, officer_id: str | None) -> None:
         lines = issuer.export()
     for credential in lines:
         sys.stdout.write(json_line(credential) + "\n")
+
+
+@credentials.command("status")
+@click.option("--list", "list_no", type=click.IntRange(min=0), metavar="N",
+              help="Only status list N (exit 1 when no credential has a place in it).")
+@click.pass_obj
+def status(obj: Context, list_no: int | None) -> None:
+    """Print the signed revocation status lists, one JSON line each (as GET /credentials/status/<n>).
+
+    Each is a W3C BitstringStatusListCredential of 131,072 entries: a set bit is a revoked
+    credential (its completion was retracted, or it is a ClrCredential that held one).
+    Without --list, every list that holds a credential, in order.
+    """
+    from ledger.credentials.issue import CredentialIssuer, json_line
+
+    issuer = CredentialIssuer(obj.ledger, _issuer(obj))
+    numbers = issuer.status.numbers() if list_no is None else [list_no]
+    for number in numbers:
+        found = issuer.status_list(number)
+        if found is None:
+            fail(f"no status list {number}: no credential has a place in it")
+        sys.stdout.write(json_line(found) + "\n")
+    if not numbers:
+        err.print("no status list yet: no credential has been issued", highlight=False, markup=False)
 
 
 def _did_documents(files: tuple[str, ...]) -> dict[str, Any]:

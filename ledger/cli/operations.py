@@ -55,10 +55,11 @@ from ledger.domain.errors import LedgerError
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
             cache_officers: int, helper: bool, helper_backlog: int, metrics_port: int | None,
             metrics_host: str) -> None:
-    """Keep the read models (records, competencies, ministries, plans, gaps) up to date.
+    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
-    it consumes the topics. Positions are stored with each change, so a restart
+    it consumes the topics (and credential_status, numbered in the store's log order, from
+    the store beside them). Positions are stored with each change, so a restart
     resumes exactly where the last committed batch ended. SIGTERM finishes the
     batch and exits 0. With --until-idle, exit status 1 if any event is in the
     dead-letter table.
@@ -86,10 +87,15 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
     if obj.settings.kafka_bootstrap:
+        from ledger.consumers.log import TypedLogFollower
         from ledger.consumers.topics import KafkaFollower
 
+        # credential_status follows the store's log, never a topic: fed beside the topics.
+        logged = [p for p in runner.projections if p.follows_log]
+        beside = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
-                                 max_records=page, share=share, helper=helper, helper_backlog=helper_backlog)
+                                 max_records=page, share=share, helper=helper, helper_backlog=helper_backlog,
+                                 log_follower=beside)
         on_sigterm(follower.stop)
         stats = follower.run(until_idle=until_idle, idle=idle)
     else:
@@ -105,7 +111,8 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
 
 
 @click.command()
-@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps", "all"]))
+@click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps",
+                                                 "credential_status", "all"]))
 @click.option("--page", default=2000, show_default=True, help="Events per batch of the catch-up after the bulk fold.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),

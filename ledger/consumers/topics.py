@@ -32,7 +32,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over, is_idle, seek
-from ledger.consumers.log import FollowStats
+from ledger.consumers.log import FollowStats, TypedLogFollower
 from ledger.domain.errors import LedgerError
 from ledger.kafka.client import make_consumer, officers_topic, partitions_of, reference_topic
 from ledger.kafka.codec import Codec, default_codec
@@ -91,7 +91,7 @@ class KafkaFollower:
 
     def __init__(self, bootstrap: str, prefix: str, runner: Runner, codec: Codec | None = None,
                  max_records: int = 2000, share: Share | None = None, helper: bool = False,
-                 helper_backlog: int = HELPER_BACKLOG) -> None:
+                 helper_backlog: int = HELPER_BACKLOG, log_follower: TypedLogFollower | None = None) -> None:
         self.bootstrap = bootstrap
         self.officers = officers_topic(prefix)
         self.reference = reference_topic(prefix)
@@ -106,6 +106,12 @@ class KafkaFollower:
         self.helper_backlog = helper_backlog
         self.stop = threading.Event()
         self._fetcher: Fetcher | None = None
+        # The projections that follow the store's log (numbered in its order, see ``Runner``)
+        # get no topic's events: this brings them up to the store after each batch and when idle.
+        self.log_follower = log_follower
+        if log_follower is not None:
+            log_follower.stop = self.stop  # SIGTERM stops it too
+        self._log_followed = 0.0
 
     @property
     def fetcher_pid(self) -> int | None:
@@ -191,6 +197,7 @@ class KafkaFollower:
                     except queue.Empty:
                         if not poller.is_alive() and batches.empty():
                             break
+                        self._follow_log(every=1.0)
                         continue
                 if isinstance(batch, BaseException):
                     raise batch
@@ -218,11 +225,19 @@ class KafkaFollower:
                 self.runner.process(batch)
                 stats.events += len(batch)
                 stats.batches += 1
+                self._follow_log()
+            self._follow_log()
         finally:
             done.set()
             poller.join()
             self._fetcher = None
         return stats
+
+    def _follow_log(self, every: float = 0.0) -> None:
+        """Bring the log-following projections up to the store (at most once per ``every`` seconds)."""
+        if self.log_follower is not None and time.monotonic() - self._log_followed >= every:
+            self.log_follower.run()
+            self._log_followed = time.monotonic()
 
     def _prefetch(self, consumer: Any, out: queue.Queue[Any], done: threading.Event, until_idle: bool,
                   idle: float) -> None:

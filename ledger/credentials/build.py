@@ -1,8 +1,9 @@
 """Credentials as a pure function of events: what each one says, before it is signed.
 
-Everything here is derived from the events alone (plus the issuer's profile): ids come
-from event ids and business ids (uuid5), the subject's salt from the registration's
-event id, times from ``occurred_at``. The same events give the same documents, in the
+Everything here is derived from the events alone (plus the issuer's profile and each
+credential's status list entry, itself assigned in log order): ids come from event ids and
+business ids (uuid5), the subject's salt from the registration's event id, times from
+``occurred_at``. The same events give the same documents, in the
 same key order, so the same signed bytes. The subject is a salted hash of the officer
 id: no name, email or raw officer id appears anywhere, ids included.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from ledger.credentials.contexts import ACHIEVEMENT_CONTEXT, CLR_CONTEXT
+from ledger.domain.history import business_history
 from ledger.domain.values import parse_instant
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:igot-karmayogi:learning-record-ledger:credentials")
@@ -67,12 +69,18 @@ class OfficerFacts:
 
 
 def officer_facts(officer_id: str, events: Iterable[Mapping[str, Any]]) -> OfficerFacts | None:
-    """Fold an officer's public events (None when never registered)."""
+    """Fold an officer's business history (None when never registered).
+
+    ``events``: all of the officer's public events. Retracted events and the retractions
+    themselves are left out and late facts take their place by ``occurred_at``
+    (:func:`ledger.domain.history.business_history`), so a retracted completion has no
+    credential and a late one has, in its place among the others.
+    """
     registration: str | None = None
     erased = False
     passing: dict[str, float | None] = {}
     done: list[Completion] = []
-    for event in events:
+    for event in business_history(list(events)):
         kind = event["type"]
         if kind == "OfficerRegistered":
             registration = str(event["event_id"])
@@ -156,8 +164,10 @@ def achievement_credential(
     issuer: Mapping[str, Any],
     course: Mapping[str, Any],
     competencies: Callable[[str], Mapping[str, Any]],
+    *,
+    status: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """One OB 3.0 AchievementCredential for one completion (unsigned)."""
+    """One OB 3.0 AchievementCredential for one completion (unsigned), with its ``credentialStatus``."""
     subject: dict[str, Any] = {
         "type": ["AchievementSubject"],
         "identifier": [identity(facts)],
@@ -172,20 +182,28 @@ def achievement_credential(
         "issuer": dict(issuer),
         "validFrom": utc_text(completion.completed_at),
         "name": course["title"],
+        "credentialStatus": dict(status),
         "credentialSubject": subject,
     }
 
 
-def clr_credential(facts: OfficerFacts, issuer: Mapping[str, Any], signed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The officer's CLR 2.0 ClrCredential holding their signed AchievementCredentials (unsigned)."""
+def clr_credential(facts: OfficerFacts, issuer: Mapping[str, Any], signed: list[dict[str, Any]], *,
+                   created_by: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    """The officer's CLR 2.0 ClrCredential holding their signed AchievementCredentials (unsigned).
+
+    A new one is made each time the set of current completions changes: ``created_by`` is
+    the id of the event that changed it (a completion, or a retraction of one), so each has
+    an id and a ``credentialStatus`` of its own.
+    """
     latest = max((c["validFrom"] for c in signed), key=parse_instant)
     return {
         "@context": list(CLR_CONTEXT),
-        "id": urn("ClrCredential", issuer["id"], *(c["id"] for c in signed)),
+        "id": urn("ClrCredential", issuer["id"], created_by),
         "type": ["VerifiableCredential", "ClrCredential"],
         "issuer": dict(issuer),
         "validFrom": latest,
         "name": CLR_NAME,
+        "credentialStatus": dict(status),
         "credentialSubject": {
             "type": ["ClrSubject"],
             "identifier": [identity(facts)],

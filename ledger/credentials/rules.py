@@ -9,6 +9,7 @@ and that list is exactly:
 - AchievementCredential (or OpenBadgeCredential): ``[VC 2.0, OB 3.0]``;
 - ClrCredential: ``[VC 2.0, CLR 2.0, OB 3.0]``, and each credential it holds is an
   AchievementCredential of the same issuer, with its own list as above;
+- BitstringStatusListCredential (a revocation list): ``[VC 2.0]``, which defines its terms;
 
 with the OB extensions context appended only when the credential uses one of the types it
 defines (1EdTech's own CLR 2.0 vector embeds such a credential; ours never do).
@@ -24,6 +25,7 @@ from ledger.credentials.proof import CredentialError, check_plain
 
 ACHIEVEMENT_TYPES = ("AchievementCredential", "OpenBadgeCredential")
 CLR_TYPE = "ClrCredential"
+STATUS_LIST_TYPE = "BitstringStatusListCredential"
 
 
 def kinds(document: dict[str, Any]) -> list[Any]:
@@ -71,10 +73,13 @@ def expected_context(document: dict[str, Any], embedded: bool = False) -> list[s
         subject_types = set(_types_used(document.get("credentialSubject"), "verifiableCredential"))
     elif any(t in types for t in ACHIEVEMENT_TYPES):
         base, skip, subject_types = list(contexts.ACHIEVEMENT_CONTEXT), None, set()
+    elif STATUS_LIST_TYPE in types and not embedded:
+        return [contexts.VC_V2]
     elif embedded:
         raise CredentialError("a ClrCredential holds only AchievementCredentials")
     else:
-        raise CredentialError(f"type: expected an AchievementCredential or a ClrCredential, not {types!r:.100}")
+        raise CredentialError(f"type: expected an AchievementCredential, a ClrCredential or a "
+                              f"BitstringStatusListCredential, not {types!r:.100}")
     used = set(_types_used(document, skip)) | subject_types
     if used & _extension_terms():
         base.append(contexts.OB_EXTENSIONS)

@@ -24,7 +24,7 @@ from ledger.write.strictjson import decode_json
 MAX_CREDENTIAL_BYTES = 16 << 20
 # A CLR nests about ten levels; the limit keeps hostile nesting far from any recursion limit.
 MAX_DEPTH = 64
-_TYPES = ("AchievementCredential", "OpenBadgeCredential", "ClrCredential")
+_TYPES = ("AchievementCredential", "OpenBadgeCredential", "ClrCredential", "BitstringStatusListCredential")
 
 
 def _kind(document: Mapping[str, Any]) -> str:

@@ -132,9 +132,10 @@ def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: 
     projections = {}
     for projection in runner.projections:
         mine = offsets.get(projection.name, {})
-        if settings.kafka_bootstrap:
+        if settings.kafka_bootstrap and not projection.follows_log:
             entry = _kafka_entry(settings, mine, relayed, report["broker"]["ok"])
         else:
+            # A projection that follows the log does so in Kafka mode too (``ledger project``).
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry

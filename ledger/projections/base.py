@@ -212,6 +212,10 @@ class Projection:
     """A read model: its tables, and how a batch of events changes them."""
 
     name = "projection"
+    # Sees every event of the store's log, in its order, one batch at a time, no topic's and
+    # dead letters or not (e.g. it numbers across officers): see ``Runner``, ``rebuild``.
+    follows_log = False
+    log_types: tuple[str, ...] | None = None  # the officer event types it applies, if not all
 
     def tables(self) -> list[str]:
         """The tables this projection owns (a rebuild recreates exactly these)."""

@@ -8,14 +8,16 @@ directly, and leaves to the mapper whatever it does not read itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, StoredEvent
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
+from ledger.domain.officer import Officer
 from ledger.events import OFFICER_EVENTS, public_type, to_public
 
 # Keys of the stored state that the public shape leaves out (see ledger.events.to_public).
@@ -24,6 +26,11 @@ _NOT_PUBLIC = ("timestamp", "originator_topic", "originator_id", "originator_ver
 # int: any run of 19 digits (a number that wide, or a string with one) takes the mapper.
 _DIGITS = bytes(48 if 48 <= i <= 57 else i for i in range(256))
 _WIDE = b"0" * 19
+
+
+def officer_topics(kinds: Iterable[str]) -> list[str]:
+    """The stored topics of these officer event types (e.g. ``CourseCompleted``)."""
+    return sorted({get_topic(getattr(Officer, kind)) for kind in kinds})
 
 
 class Decoder:

@@ -3,8 +3,10 @@
 The new tables are built beside the live ones (``<table>_rebuild``). Up to the log's
 position when the rebuild starts, the history is folded entity by entity and each
 document written once, in bulk (:mod:`ledger.projections.sorted_fold`); memory stays
-flat however long the history. What was written meanwhile is then applied page by page
-in log order, as the live path does. Finally, in one transaction that holds the
+flat however long the history; a projection that cannot be folded so (one that
+``follows_log``, or sets ``sorted_fold = False``) is folded from the log page by page in
+log order instead. What was written meanwhile is then applied page by page in log order,
+as the live path does. Finally, in one transaction that holds the
 read-model write lock (of the rebuilt projections), the rebuild catches up with the
 last events, drops the live tables, renames the new ones into place, sets the position
 and bumps the read models' generation (so every consumer drops the documents it keeps
@@ -20,9 +22,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.projections.base import OfficerDocProjection, Projection
+from ledger.projections.decode import Decoder, officer_topics
 from ledger.projections.lease import RebuildLease
 from ledger.projections.runner import LOG_SOURCE, Runner
-from ledger.projections.sorted_fold import fold_history
+from ledger.projections.sorted_fold import READ_PAGE, fold_history
 from ledger.store.db import Cursor
 from ledger.store.schema import create_shadow_tables, swap_in_shadow_tables
 
@@ -30,10 +33,14 @@ SUFFIX = "_rebuild"
 Progress = Callable[[int, int], None]
 
 
-def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    events = [event for _, event in page]
+def _apply(c: Cursor, projections: Sequence[Projection], page: Sequence[tuple[int, dict[str, Any]]],
+           folded: dict[str, int] | None = None) -> None:
+    """The page's events to each projection, after the position its fold reached (``folded``)."""
     for projection in projections:
-        projection.apply_batch(c, events, SUFFIX)
+        start = (folded or {}).get(projection.name, 0)
+        events = [event for position, event in page if position > start]
+        if events:
+            projection.apply_batch(c, events, SUFFIX)
 
 
 def rebuild(
@@ -61,16 +68,23 @@ def _rebuild(ledger: Any, runner: Runner, chosen: Sequence[Projection], page_siz
     with db.transaction() as c:
         create_shadow_tables(c, [t for p in chosen for t in p.tables()], SUFFIX)
     total = ledger.recorder.max_notification_id() or 0
-    after = 0
-    sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)]
-    # Any other kind (or one that sets ``sorted_fold = False`` because applying an officer
-    # event reads reference state) folds the whole log in order, page by page.
-    if len(sortable) == len(chosen):
+    sortable = [p for p in chosen if isinstance(p, OfficerDocProjection) and getattr(p, "sorted_fold", True)
+                and not p.follows_log]
+    folded: dict[str, int] = {}  # projection -> the log position its fold reached
+    if sortable:
         fold_history(ledger, db, sortable, SUFFIX, total, progress, workers)
-        after = total
-    for page in ledger.log_pages(after, page_size):  # what was written since ``total``, in log order
+        folded.update(dict.fromkeys((p.name for p in sortable), total))
+    # Any other kind folds the log in order: only the event types it applies when it names
+    # them, else every event (e.g. one that sets ``sorted_fold = False`` because applying an
+    # officer event reads reference state), page by page.
+    typed = [p for p in chosen if p.name not in folded and p.log_types is not None]
+    if typed:
+        _fold_types(ledger, db, typed, total, progress)
+        folded.update(dict.fromkeys((p.name for p in typed), total))
+    after = total if len(folded) == len(chosen) else 0
+    for page in ledger.log_pages(after, page_size):  # in log order: the others, and what came since ``total``
         with db.transaction() as c:
-            _apply(c, chosen, page)
+            _apply(c, chosen, page, folded)
         after = page[-1][0]
         if progress:
             progress(after, max(total, after))
@@ -79,6 +93,22 @@ def _rebuild(ledger: Any, runner: Runner, chosen: Sequence[Projection], page_siz
     if progress:
         progress(after, after)
     return after
+
+
+def _fold_types(ledger: Any, db: Any, projections: Sequence[Projection], upto: int,
+                progress: Progress | None) -> None:
+    """The projections' officer event types (``log_types``) up to notification ``upto``, in log order."""
+    topics = officer_topics(kind for p in projections for kind in p.log_types or ())
+    decode = Decoder(ledger.mapper)
+    after = 0
+    while rows := ledger.recorder.select_log_of(topics, after, upto, READ_PAGE):
+        events = [decode(entity, version, topic, state) for _, entity, version, topic, state in rows]
+        with db.transaction() as c:
+            for projection in projections:
+                projection.apply_batch(c, events, SUFFIX)
+        after = rows[-1][0]
+        if progress:
+            progress(after, upto)
 
 
 def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection], after: int, page_size: int,
@@ -94,7 +124,7 @@ def _swap_in(c: Cursor, ledger: Any, runner: Runner, chosen: Sequence[Projection
     # of the tables just dropped.
     runner.bump_generation(c)
     for projection in chosen:
-        if embedded:
+        if embedded or projection.follows_log:
             # The new tables hold every event up to ``after``; the live follower
             # was blocked by the lock, so it had not gone further.
             c.execute(

@@ -24,6 +24,9 @@ events it delivers again. Positions are left alone. Applying an officer's events
 ahead of the consumer is safe: the aggregates are sums and sets, whatever the order
 across officers.
 
+A projection that follows the log (credential status) is left alone: it took every
+event of the store's log, in order, dead letters or not.
+
 Nothing is changed for an officer whose stream in the store skips a version (the
 cause persists: ``ledger verify`` tells more), or whose document is ahead of the
 store (events vanished from the store); its dead letters stay.
@@ -125,7 +128,8 @@ def _recover(c: Cursor, ledger: Any, runner: Runner, key: str) -> Retried:
     applied = _fold_officer(c, runner, key, events) if events else 0
     if reference:
         for projection in runner.projections:
-            projection.apply_batch(c, reference)
+            if not projection.follows_log:  # it took every event of the log, dead letters or not
+                projection.apply_batch(c, reference)
     runner.clear_dead_letters(c, key)
     return Retried(key, "officer" if events else "reference", count, applied, len(reference), True)
 
@@ -152,6 +156,6 @@ def _fold_officer(c: Cursor, runner: Runner, officer_id: str, events: list[dict[
     for projection in runner.projections:
         # The normal path: versions at or below the document's are skipped, so each
         # event reaches the aggregates once, whatever this projection had applied.
-        if projection.apply_batch(c, events):
+        if not projection.follows_log and projection.apply_batch(c, events):
             raise _Unrecoverable(f"projection {projection.name} refused the store's events")
     return last - min(before, default=0)

@@ -11,7 +11,8 @@ goes to the dead-letter table with its reason and position. From then on that
 officer's later events are held back (also recorded there, never applied out of
 order); every other officer keeps flowing. Once the cause is gone, ``recovery.retry``
 (``ledger dead-letters retry``) folds such an officer's events from the store and
-clears its dead letters in one transaction under the same lock.
+clears its dead letters in one transaction under the same lock. A projection that
+``follows_log`` (credential status) takes the store log's events, dead letters or not.
 
 Several consumer processes may run at once, each on its own partitions (Kafka:
 ``ledger project --instance i/n``), all writing the same read models: per-officer
@@ -99,13 +100,14 @@ def lock_key(projection: str) -> int:
 
 def all_projections() -> list[Projection]:
     from ledger.projections.competency import CompetenciesProjection
+    from ledger.projections.credential_status import CredentialStatusProjection
     from ledger.projections.gaps import GapsProjection
     from ledger.projections.ministry import MinistriesProjection
     from ledger.projections.plans import PlansProjection
     from ledger.projections.record import RecordsProjection
 
     return [RecordsProjection(), CompetenciesProjection(), MinistriesProjection(), PlansProjection(),
-            GapsProjection()]
+            GapsProjection(), CredentialStatusProjection()]
 
 
 class Runner:
@@ -277,28 +279,33 @@ class Runner:
         if self.db.is_postgres:
             self._advisory(c, "pg_advisory_xact_lock", names or [p.name for p in self.projections])
 
-    def lock_shared(self, c: Cursor) -> None:
-        """A consumer batch's locks: shared with other consumers' batches, excluded by :meth:`lock`."""
+    def lock_shared(self, c: Cursor, log_batch: bool = True) -> None:
+        """A consumer batch's locks: shared with other consumers' batches, excluded by :meth:`lock`;
+        a projection that follows the log alone, and only by a batch of the log (``log_batch``)."""
         if self.db.is_postgres:
-            self._advisory(c, "pg_advisory_xact_lock_shared", [p.name for p in self.projections])
+            alone = [p.name for p in self.projections if p.follows_log] if log_batch else []
+            shared = [p.name for p in self.projections if not p.follows_log]
+            self._advisory(c, "pg_advisory_xact_lock_shared", shared, alone)
 
     @staticmethod
-    def _advisory(c: Cursor, function: str, names: Sequence[str]) -> None:
-        # One round trip; keys in ascending order (the select list is evaluated left to
-        # right), the same order for every holder, so lockers never wait in a cycle.
-        keys = sorted({lock_key(name) for name in names})
-        c.execute("SELECT " + ", ".join(f"{function}(?, ?)" for _ in keys),
-                  [value for key in keys for value in (READ_MODEL_LOCK, key)])
+    def _advisory(c: Cursor, function: str, names: Sequence[str], alone: Sequence[str] = ()) -> None:
+        # ``function`` on the keys of ``names``, the exclusive lock on those of ``alone``. One
+        # round trip; keys in ascending order (the select list is evaluated left to right),
+        # the same order for every holder, so lockers never wait in a cycle.
+        locks = sorted({(lock_key(name), function) for name in names}
+                       | {(lock_key(name), "pg_advisory_xact_lock") for name in alone})
+        if locks:
+            c.execute("SELECT " + ", ".join(f"{held}(?, ?)" for _, held in locks),
+                      [value for key, _ in locks for value in (READ_MODEL_LOCK, key)])
 
     def _process(self, c: Cursor, items: Sequence[Item]) -> int:
-        self.lock_shared(c)
-        # Under the lock: a rebuild's swap is either wholly before this read or after
-        # this batch commits.
-        self._check_generation(c)
+        self.lock_shared(c, any(i.source == LOG_SOURCE for i in items))
+        self._check_generation(c)  # under the lock: a rebuild's swap is wholly before it or after this batch
         now = datetime.now(timezone.utc).isoformat()
         offsets = self.offsets(c)
-        dead, good = self._sort_out(c, items)
-        applied, counts = self._apply(c, good, offsets, dead)
+        per_officer = any(not p.follows_log for p in self.projections)  # else no dead letter concerns it
+        dead, good = self._sort_out(c, items) if per_officer else ({}, [])
+        applied, counts = self._apply(c, good, offsets, dead, items)
         if dead:
             self._write_dead_letters(c, dead, now)
         self._advance(c, items, now)
@@ -332,12 +339,11 @@ class Runner:
 
     def _apply(
         self, c: Cursor, good: list[Item], offsets: dict[str, dict[tuple[str, int], int]],
-        dead: DeadLetters,
+        dead: DeadLetters, items: Sequence[Item],
     ) -> tuple[int, dict[str, int]]:
-        """Apply the items to every projection from its own offsets; its gaps join ``dead``.
-
-        Returns how many events the projection that took the most applied, and how many each did.
-        """
+        """Apply the items to every projection from its own offsets; its gaps join ``dead``. A
+        projection that follows the log gets every event of the store's log in ``items``.
+        Returns how many events the projection that took the most applied, and how many each did."""
         applied = 0
         counts: dict[str, int] = {}
         firsts = self._first_offsets(good)
@@ -345,6 +351,12 @@ class Runner:
         shared = [(i, i.event) for i in good if i.event is not None]
         for projection in self.projections:
             mine = offsets.get(projection.name, {})
+            if projection.follows_log:
+                start = mine.get((LOG_SOURCE, 0), 0)
+                logged = [i.event for i in items if i.source == LOG_SOURCE and i.event is not None and i.offset >= start]
+                projection.apply_batch(c, logged)
+                applied, counts[projection.name] = max(applied, len(logged)), len(logged)
+                continue
             # Usually no projection has seen any of the batch: then they share one list.
             if all(mine.get(key, 0) <= first for key, first in firsts.items()):
                 chosen = shared

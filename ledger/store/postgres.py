@@ -301,6 +301,19 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
             rows: list[tuple[int, str, int, str, bytes]] = curs.fetchall()
             return rows
 
+    def select_log_of(
+        self, topics: Sequence[str], after: int, upto: int, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        sql = SQL(
+            "SELECT notification_id, translate(originator_id::text, '-', ''), originator_version, topic, state FROM {} "
+            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(self._events())
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(sql, (after, upto, list(topics), limit))
+            rows: list[tuple[int, str, int, str, bytes]] = curs.fetchall()
+            return rows
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         # In one query, however many.
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:

@@ -72,6 +72,13 @@ class LedgerRecorder:
         starts with ``prefix``."""
         raise NotImplementedError
 
+    def select_log_of(
+        self, topics: Sequence[str], after: int, upto: int, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` events (as ``select_log_except``) after ``after`` and at most ``upto``,
+        in log order, of these ``topics`` only."""
+        raise NotImplementedError
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every stored event of these aggregates, by aggregate and version, in as few
         queries as the dialect allows: a batch's officers are loaded together, not one by one."""

@@ -67,6 +67,11 @@ READ_MODEL_TABLES: dict[str, str] = {
                      "level INTEGER NOT NULL, officers BIGINT NOT NULL, "
                      "PRIMARY KEY (ministry_id, post_id, competency_id, level)",
     "rm_gap_ministries": "ministry_id TEXT PRIMARY KEY",
+    "rm_credential_status": "officer_id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL, "
+                            "event_id TEXT NOT NULL, idx BIGINT NOT NULL, revoked_at TEXT, "
+                            "PRIMARY KEY (officer_id, version, kind)",
+    "rm_credential_revoked": "idx BIGINT PRIMARY KEY, revoked_at TEXT NOT NULL",
+    "rm_credential_lists": "list_no BIGINT PRIMARY KEY, entries BIGINT NOT NULL, valid_from TEXT NOT NULL",
 }
 
 

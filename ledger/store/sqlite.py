@@ -226,6 +226,17 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             )
             return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in c.fetchall()]
 
+    def select_log_of(
+        self, topics: Sequence[str], after: int, upto: int, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                f"WHERE rowid > ? AND rowid <= ? AND topic IN ({', '.join('?' * len(topics))}) ORDER BY rowid LIMIT ?",
+                (after, upto, *topics, limit),
+            )
+            return [(int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4])) for r in c.fetchall()]
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         # One query per 500 of them.
         found: list[StoredEvent] = []

@@ -1,14 +1,19 @@
 // An independent verifier for the ledger's credentials: Digital Bazaar's @digitalbazaar/vc
-// with the eddsa-rdfc-2022 cryptosuite (jsonld.js in safe mode). Reads JSON Lines on stdin,
-// writes one {"line", "ok", "errors"} per credential, exits 0 only when every one verified.
-// The document loader serves the pinned contexts (argv[2]: a folder holding them) and did:key
-// documents derived from the DID itself; it refuses every other URL, so nothing is fetched.
+// with the eddsa-rdfc-2022 cryptosuite (jsonld.js in safe mode), and the status of each with
+// @digitalbazaar/vc-bitstring-status-list (W3C Bitstring Status List v1.0). Reads JSON Lines on
+// stdin, writes one {"line", "ok", "errors", "revoked", "listLength"} per credential, exits 0
+// only when every one verified (a revoked credential verifies: "revoked" tells its status, from
+// its list, itself verified: same issuer, its own proof). The document loader serves the pinned
+// contexts (argv[2]: a folder holding them), did:key documents derived from the DID itself and
+// the status list credentials in argv[3] (optional: JSON Lines, each served under its id, as
+// GET /credentials/status/<n> answered it); it refuses every other URL, so nothing is fetched.
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import {checkStatus, decodeList} from '@digitalbazaar/vc-bitstring-status-list';
 
 const folder = process.argv[2];
 const FILES = {
@@ -19,6 +24,8 @@ const FILES = {
 };
 const contexts = Object.fromEntries(Object.entries(FILES).map(
   ([url, name]) => [url, JSON.parse(fs.readFileSync(path.join(folder, name), 'utf8'))]));
+const lists = Object.fromEntries((process.argv[3] ? fs.readFileSync(process.argv[3], 'utf8') : '')
+  .split('\n').filter(line => line.trim()).map(line => JSON.parse(line)).map(list => [list.id, list]));
 
 function didKeyDocument(did) {
   const key = did.slice('did:key:'.length);
@@ -32,6 +39,9 @@ function didKeyDocument(did) {
 async function documentLoader(url) {
   if(Object.hasOwn(contexts, url)) {
     return {contextUrl: null, documentUrl: url, document: structuredClone(contexts[url])};
+  }
+  if(Object.hasOwn(lists, url)) {
+    return {contextUrl: null, documentUrl: url, document: structuredClone(lists[url])};
   }
   if(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+(#z6Mk[1-9A-HJ-NP-Za-km-z]+)?$/.test(url)) {
     const [did, fragment] = url.split('#');
@@ -56,10 +66,19 @@ for await (const line of readline.createInterface({input: process.stdin, crlfDel
   try {
     const credential = JSON.parse(line);
     const suite = new DataIntegrityProof({cryptosuite});
-    const answer = await vc.verifyCredential({credential, suite, documentLoader});
-    const errors = answer.verified ? [] :
-      (answer.error?.errors ?? [answer.error]).map(e => String(e?.message ?? e));
-    result = {line: number, ok: answer.verified, errors};
+    const answer = await vc.verifyCredential({credential, suite, documentLoader, checkStatus});
+    const status = answer.statusResult;
+    const errors = answer.verified ? [] : [
+      ...(answer.error ? (answer.error.errors ?? [answer.error]) : []),
+      ...(status?.error ? [status.error] : [])].map(e => String(e?.message ?? e));
+    result = {line: number, ok: answer.verified, errors, revoked: null, listLength: null};
+    if(answer.verified && status) {
+      // Each status entry's bit (true: set, the credential revoked) and its list's length.
+      result.revoked = status.results.some(r => r.status === true);
+      const url = status.results[0].credentialStatus.statusListCredential;
+      const {encodedList} = (await documentLoader(url)).document.credentialSubject;
+      result.listLength = (await decodeList({encodedList})).length;
+    }
   } catch(e) {
     result = {line: number, ok: false, errors: [String(e?.message ?? e)]};
   }
