@@ -53,6 +53,7 @@ from ledger.projections.base import (
     is_retryable,
     select_in,
 )
+from ledger.projections.history import StoredHistory
 from ledger.store.db import Cursor, Database
 
 log = logging.getLogger("ledger.projections")
@@ -90,9 +91,6 @@ class Item:
 DeadLetters = dict[tuple[str, int, int], tuple[Item, str]]
 
 
-HISTORIES_KEPT = 64  # officers whose stored events a runner keeps for re-folds
-
-
 def lock_key(projection: str) -> int:
     """A projection's advisory-lock key on PostgreSQL (with :data:`READ_MODEL_LOCK` as the first)."""
     return zlib.crc32(projection.encode()) & 0x7FFFFFFF
@@ -122,11 +120,10 @@ class Runner:
             p.name: DocCache(cache_officers)
             for p in self.projections if isinstance(p, OfficerDocProjection) and cache_officers > 0
         }
+        self.stored = StoredHistory(db)  # officers' stored events, for re-folds
         for projection in self.projections:
             if isinstance(projection, OfficerDocProjection) and projection.history is None:
-                projection.history = self.officer_history
-        self._store: Any = None  # the event store, opened on the first re-fold
-        self._histories: dict[str, list[dict[str, Any]]] = {}  # officer -> stored events, least recent first
+                projection.history = self.stored
         self.generation: int | None = None  # of the read models the caches hold documents of
         self.cache_drops = 0
         self.retries = 0
@@ -134,23 +131,6 @@ class Runner:
         # counted in the metrics once it commits.
         self._observed: tuple[dict[str, int], list[str]] = ({}, [])
 
-    def officer_history(self, officer_id: str, version: int) -> list[dict[str, Any]]:
-        """An officer's events through ``version`` from the event store, the system of record
-        (for re-folds: see ``OfficerDocProjection.refold``). The read models live in the
-        store's database, in Kafka mode too, and stored events never change, so what a topic
-        delivered is there. The five read models re-fold the same officer in a batch: the
-        events read for the first serve the others (kept for the last few officers)."""
-        kept = self._histories.pop(officer_id, None)
-        if kept is None or len(kept) < version:
-            if self._store is None:
-                from ledger.write.application import Ledger
-
-                self._store = Ledger(self.db.settings, cache_size=0)
-            kept = self._store.officer_events(officer_id)
-        self._histories[officer_id] = kept
-        while len(self._histories) > HISTORIES_KEPT:
-            del self._histories[next(iter(self._histories))]
-        return [e for e in kept if e["version"] <= version]
 
     def offsets(self, c: Cursor | None = None) -> dict[str, dict[tuple[str, int], int]]:
         """Next offset to apply, per projection and (source, partition)."""
