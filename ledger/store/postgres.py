@@ -291,26 +291,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
     def select_log_except(
         self, prefix: str, after: int, upto: int, limit: int
     ) -> list[tuple[int, str, int, str, bytes]]:
-        sql = SQL(
-            "SELECT notification_id, translate(originator_id::text, '-', ''), originator_version, topic, state FROM {} "
-            "WHERE notification_id > %s AND notification_id <= %s AND substr(topic, 1, %s) <> %s "
-            "ORDER BY notification_id LIMIT %s"
-        ).format(self._events())
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(sql, (after, upto, len(prefix), prefix, limit))
-            rows: list[tuple[int, str, int, str, bytes]] = curs.fetchall()
-            return rows
+        return self._log_rows("substr(topic, 1, %s) <> %s", (len(prefix), prefix), after, upto, limit)
 
     def select_log_of(
         self, topics: Sequence[str], after: int, upto: int, limit: int
     ) -> list[tuple[int, str, int, str, bytes]]:
+        return self._log_rows("topic = ANY(%s)", (list(topics),), after, upto, limit)
+
+    def _log_rows(self, condition: str, params: tuple[Any, ...], after: int, upto: int,
+                  limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        """A page of the log in (after, upto] whose topics meet ``condition``, as raw rows."""
         sql = SQL(
             "SELECT notification_id, translate(originator_id::text, '-', ''), originator_version, topic, state FROM {} "
-            "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+            "WHERE notification_id > %s AND notification_id <= %s AND " + condition + " "
             "ORDER BY notification_id LIMIT %s"
         ).format(self._events())
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(sql, (after, upto, list(topics), limit))
+            curs.execute(sql, (after, upto, *params, limit))
             rows: list[tuple[int, str, int, str, bytes]] = curs.fetchall()
             return rows
 
