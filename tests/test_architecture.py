@@ -3,7 +3,7 @@
 Layers, lowest first (a layer may import itself and the layers below it, never above):
 
     domain <- config, events, ops, integrity <- store <- write <- projections
-           <- kafka, consumers, credentials <- monitor, read, generate <- api, console <- cli
+           <- kafka, consumers, credentials, xapi <- monitor, read, generate <- api, console <- cli
 
 Every ``import`` counts for the layers, also inside functions: a lazy import is still a
 dependency. For cycles, what runs counts: imports under ``if TYPE_CHECKING:`` do not.
@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ledger.store",),
     ("ledger.write",),
     ("ledger.projections",),
-    ("ledger.kafka", "ledger.consumers", "ledger.credentials"),
+    ("ledger.kafka", "ledger.consumers", "ledger.credentials", "ledger.xapi"),
     ("ledger.monitor", "ledger.read", "ledger.generate"),
     ("ledger.api", "ledger.console"),
     ("ledger.cli",),
