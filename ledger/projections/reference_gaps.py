@@ -17,7 +17,7 @@ in the batch's transaction, and checks each reference event against it:
   the store and moves its version to the store's (:func:`note_versions`).
 
 An entity never seen must start at version 1, except on a store consumed before
-versions were kept (migration 0010 leaves a marker): there the first version seen is
+versions were kept (migration 0010 leaves a marker row): there the first version seen is
 taken as it comes.
 """
 
@@ -28,10 +28,10 @@ from typing import Any
 
 from ledger.events import REFERENCE_EVENTS, reference_entity, reference_key
 from ledger.projections.base import select_in
-from ledger.store.db import Cursor, Positions
+from ledger.store.db import Cursor
 
 _REFERENCE_TYPES = frozenset(REFERENCE_EVENTS)
-LENIENT = "reference_versions.lenient"  # see migration 0010
+LENIENT = ""  # the marker entity of migration 0010
 
 
 def is_reference(event: dict[str, Any] | None) -> bool:
@@ -47,10 +47,10 @@ def sort_out(c: Cursor, items: list[Any], dead: dict[tuple[str, int, int], tuple
     entities = sorted({e for e in (reference_entity(i.event) for i in refs) if e is not None})
     keys = sorted({k for k in (reference_key(i.event) for i in refs) if k is not None})
     known = {str(e): int(v) for e, v in select_in(
-        c, "SELECT entity, version FROM ledger_reference_versions WHERE entity IN ({})", entities)}
+        c, "SELECT entity, version FROM ledger_reference_versions WHERE entity IN ({})", [LENIENT, *entities])}
+    lenient = known.pop(LENIENT, None) is not None
     blocked = {str(r[0]) for r in select_in(
         c, "SELECT DISTINCT officer_id FROM ledger_dead_letters WHERE officer_id IN ({})", keys)}
-    lenient = Positions.read(c, LENIENT) > 0
     moved: dict[str, int] = {}
     kept = []
     for item in items:

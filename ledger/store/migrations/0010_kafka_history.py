@@ -10,20 +10,20 @@ entities' versions delivered so far.
   is a gap, dead-lettered like an officer's (``ledger.projections.reference_gaps``).
 
 A store that already has positions was consumed before versions were kept: for it the
-first version seen of an entity is taken as it comes (the marker below); a new store
-requires every entity to start at version 1.
+first version seen of an entity is taken as it comes (marked by a row for the empty
+entity, :data:`LENIENT`, which names no reference entity); a new store requires every
+entity to start at version 1.
 """
 
 from __future__ import annotations
-
-from datetime import datetime, timezone
 
 from ledger.store.db import Cursor
 
 NAME = "ledger_topic_ids and ledger_reference_versions: recreated topics and reference gaps are detected"
 
-# In ledger_positions when reference versions began to be kept on a store already consumed.
-LENIENT = "reference_versions.lenient"
+# The entity of the row in ledger_reference_versions present when versions began to be
+# kept on a store already consumed (an entity is "Type:key", never empty).
+LENIENT = ""
 
 
 def apply(c: Cursor, dialect: str) -> None:
@@ -32,5 +32,4 @@ def apply(c: Cursor, dialect: str) -> None:
     c.execute("CREATE TABLE ledger_reference_versions (entity TEXT PRIMARY KEY, version BIGINT NOT NULL)")
     c.execute("SELECT 1 FROM ledger_offsets LIMIT 1")
     if c.fetchone() is not None:
-        c.execute("INSERT INTO ledger_positions (name, position, updated_at) VALUES (?, 1, ?)",
-                  (LENIENT, datetime.now(timezone.utc).isoformat()))
+        c.execute("INSERT INTO ledger_reference_versions (entity, version) VALUES (?, 0)", (LENIENT,))
