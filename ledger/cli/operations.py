@@ -50,10 +50,12 @@ from ledger.domain.errors import LedgerError
                    "Should the helper fail, this process carries on without it.")
 @click.option("--helper-backlog", default=20_000, show_default=True, type=click.IntRange(min=0),
               help="Messages waiting at the start from which the helper process is used (0: always).")
+@click.option("--forget-offsets", "forget", metavar="TOPIC", multiple=True,
+              help="Kafka mode, every consumer stopped: read TOPIC again from offset 0 (after it was recreated).")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int, helper: bool, helper_backlog: int, metrics_port: int | None,
+            cache_officers: int, helper: bool, helper_backlog: int, forget: tuple[str, ...], metrics_port: int | None,
             metrics_host: str) -> None:
     """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to date.
 
@@ -85,6 +87,12 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
     log_to_stderr("projector")
     serve_metrics(obj, metrics_host, metrics_port, "projector", relay=False)
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
+    for topic in forget:
+        from ledger.kafka.history import forget_offsets
+
+        with runner.db.transaction() as c:
+            runner.lock(c)
+            err.print(f"project: {forget_offsets(c, topic)} offsets of {topic} forgotten", highlight=False)
     follower: Any
     if obj.settings.kafka_bootstrap:
         from ledger.consumers.log import TypedLogFollower
@@ -233,10 +241,11 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
 @click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
 @click.option("--checkpoint-every", default=60.0, show_default=True, metavar="SECONDS",
               help="Publish a signed checkpoint to <prefix>.checkpoints this often while advancing (0: never).")
+@click.option("--republish", is_flag=True, help="Publish the whole store again from its first event (after a topic was recreated).")
 @metrics_options
 @click.pass_obj
-def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, metrics_port: int | None,
-          metrics_host: str) -> None:
+def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, republish: bool,
+          metrics_port: int | None, metrics_host: str) -> None:
     """Publish the event store to Kafka, from the last published position.
 
     Officer events go to <prefix>.officers keyed by officer_id, reference events to
@@ -257,6 +266,12 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     bootstrap = require_kafka(obj.settings)
     serve_metrics(obj, metrics_host, metrics_port, "relay", projections=False)
     db = Database(obj.settings)
+    if republish:
+        from ledger.kafka.history import restart_relay
+        from ledger.kafka.relay import POSITION
+
+        with db.transaction() as c:
+            restart_relay(c, obj.settings.topic_prefix, POSITION)
     key = SigningKey.load_or_create(obj.settings.signing_key_path) if checkpoint_every > 0 else None
     worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page,
                    signing_key=key, checkpoint_every=checkpoint_every)

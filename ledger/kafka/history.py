@@ -172,3 +172,29 @@ def identity_problems(recorded: Mapping[str, str], ids: Mapping[str, str | None]
                                     "the topic was recreated or truncated (the broker gives no topic id to tell). "
                                     "Stopping (see README, 'Kafka history')")
     return problems
+
+
+# ---- starting over on a recreated topic -----------------------------------------
+
+
+def forget_offsets(c: Cursor, topic: str) -> int:
+    """Every projection's offsets of ``topic`` and its recorded id, removed: the consumers read
+    the (new) topic from offset 0. What they applied before is skipped as duplicates (by
+    version); what the new topic lacks shows as version gaps, dead letters that ``ledger
+    dead-letters retry`` folds from the store. Returns how many offsets were removed."""
+    c.execute("SELECT COUNT(*) FROM ledger_offsets WHERE source = ?", (topic,))
+    removed = int(c.fetchone()[0])
+    c.execute("DELETE FROM ledger_offsets WHERE source = ?", (topic,))
+    c.execute("DELETE FROM ledger_topic_ids WHERE topic = ?", (topic,))
+    return removed
+
+
+def restart_relay(c: Cursor, prefix: str, position: str) -> None:
+    """The relay publishes the whole store again, from the first event (its ``position`` and
+    the partition ends it recorded for ``prefix``'s topics, reset)."""
+    from ledger.store.db import Positions
+
+    Positions.put(c, position, 0)
+    c.execute("SELECT DISTINCT topic FROM ledger_relay_offsets")
+    mine = [(str(t),) for (t,) in c.fetchall() if str(t).startswith(prefix + ".")]
+    c.executemany("DELETE FROM ledger_relay_offsets WHERE topic = ?", mine)

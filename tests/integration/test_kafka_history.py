@@ -22,7 +22,12 @@ from kafka.structs import TopicPartition
 
 from ledger.config import Settings
 from ledger.consumers.positions import lost_position
-from ledger.kafka.client import OFFICER_PARTITIONS, REFERENCE_PARTITIONS, UNLIMITED_RETENTION, ensure_topics
+from ledger.kafka.client import (
+    OFFICER_PARTITIONS,
+    REFERENCE_PARTITIONS,
+    UNLIMITED_RETENTION,
+    ensure_topics,
+)
 from ledger.kafka.history import (
     HistoryLost,
     describe,
@@ -149,6 +154,15 @@ def test_a_recreated_topic_stops_the_consumer_and_status_is_red(
     assert code == 1 and any("was recreated" in p for p in report["problems"]), report["problems"]
     # Nothing of the new topic was applied: no event skipped, none applied out of place.
     assert {m: export_rows(settings, m, in_process=True) for m in ("records", "ministries")} == before
+
+    # Starting over: the store published again into the new topic, the consumers read it from 0.
+    assert run_ledger(settings, *kafka_args(settings), "relay", "--republish", "--until-idle").returncode == 0
+    done = run_ledger(settings, *kafka_args(settings), "project", "--until-idle",
+                      "--forget-offsets", f"{topic_prefix}.officers")
+    assert done.returncode == 0 and "0 dead letters" in done.stderr, done.stderr
+    assert_matches_fold(settings, in_process=True)
+    code, report = _status(settings)
+    assert code == 0 and report["kafka_history"]["problems"] == [], report["problems"]
 
 
 def test_a_consumer_behind_the_log_start_stops(
