@@ -42,7 +42,7 @@ from ledger.write.application import Ledger
 from tests.helpers import officer_cmd, reference, register
 from tests.integration.kafka_reader import Message, read_topic
 from tests.integration.test_projections import assert_matches_fold, export_rows, kafka_args
-from tests.integration.util import run_ledger
+from tests.integration.util import popen_ledger, run_ledger
 
 pytestmark = pytest.mark.kafka
 
@@ -163,6 +163,42 @@ def test_a_recreated_topic_stops_the_consumer_and_status_is_red(
     assert_matches_fold(settings, in_process=True)
     code, report = _status(settings)
     assert code == 0 and report["kafka_history"]["problems"] == [], report["problems"]
+
+
+def test_a_running_consumer_stops_when_its_topic_is_recreated(
+    sqlite_settings: Settings, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A broker may answer fetches past a new topic's end with nothing (Tansu does): the
+    running consumer checks the topics' ids while idle and stops, not waiting for the new
+    topic to grow past its offsets."""
+    settings = _kafka(sqlite_settings, kafka_bootstrap, topic_prefix)
+    _ingest(settings, _world())
+    _relay(settings)
+    consumer = popen_ledger(settings, *kafka_args(settings), "project", "--no-helper")
+    try:
+        deadline = time.monotonic() + 60
+        while _applied(settings) < 3 and time.monotonic() < deadline:  # the officer events
+            time.sleep(0.2)
+        assert consumer.poll() is None and _applied(settings) == 3
+        _recreate(kafka_bootstrap, f"{topic_prefix}.reference", REFERENCE_PARTITIONS, dict(UNLIMITED_RETENTION))
+        _, stderr = consumer.communicate(timeout=60)
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+            consumer.wait()
+    assert consumer.returncode == 1 and f"topic {topic_prefix}.reference was recreated" in stderr, stderr
+
+
+def _applied(settings: Settings) -> int:
+    """How many officer events the records projection applied (its offsets' sum)."""
+    db = Database(settings)
+    try:
+        with db.reading() as c:
+            c.execute("SELECT next_offset FROM ledger_offsets WHERE projection = 'records' AND source = ?",
+                      (f"{settings.topic_prefix}.officers",))
+            return sum(int(r[0]) for r in c.fetchall())
+    finally:
+        db.close()
 
 
 def test_a_consumer_behind_the_log_start_stops(
