@@ -41,7 +41,8 @@ def is_reference(event: dict[str, Any] | None) -> bool:
 def sort_out(c: Cursor, items: list[Any], dead: dict[tuple[str, int, int], tuple[Any, str]]) -> list[Any]:
     """``items`` (decoded, in order) without the reference events that skip a version or are
     held back behind an earlier dead letter of their entity; those join ``dead``."""
-    refs = [i for i in items if is_reference(i.event)]
+    types = _REFERENCE_TYPES
+    refs = [i for i in items if i.event["type"] in types]  # decoded items only: a dict lookup each
     if not refs:
         return items
     entities = sorted({e for e in (reference_entity(i.event) for i in refs) if e is not None})
