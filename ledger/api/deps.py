@@ -20,6 +20,7 @@ from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.values import ID_PATTERN
+from ledger.monitor.collector import CachedStatus
 from ledger.ops.metrics import AUTH_FAILURES
 from ledger.store import schema
 from ledger.store.db import Database
@@ -43,6 +44,9 @@ class Services:
         self._schema_checked = True
         self.tokens = auth.TokenCache(self.db, token_ttl)
         self.committer = GroupCommitter(self.ledger)
+        # What the console's integrity page polls: one report for every open page, at
+        # most one computation every two seconds (GET /status computes its own).
+        self.status = CachedStatus(self.ledger, settings, min_interval=2.0)
         self.follower: Any = None
         if project:
             from ledger.consumers.log import LogFollower
