@@ -155,13 +155,15 @@ class KafkaFollower:
         try:
             partitions = self._partitions(consumer)
             start = self.runner.start_offsets()
-            check_history(self.bootstrap, consumer, self.runner.db, partitions, start)
-            self._checked = time.monotonic()
             if helper and (self.helper_backlog <= 0
                            or self._backlog(consumer, partitions, start) >= self.helper_backlog):
                 fetcher = Fetcher()
                 if not fetcher.start():
                     fetcher = None
+            # Before the first poll (while a fetcher's interpreter starts): do the offsets
+            # still mean what they meant? HistoryLost otherwise (ledger.consumers.positions).
+            check_history(self.bootstrap, consumer, self.runner.db, partitions, start)
+            self._checked = time.monotonic()
             if fetcher is None:
                 consumer.assign(partitions)
                 seek(consumer, partitions, start)
