@@ -65,7 +65,8 @@ def test_ledger_up_gives_its_children_the_settings_through_the_environment_not_t
     settings = Settings(store="postgresql://ledger:s3cret-pw@db.internal:5432/ledger",
                         kafka_bootstrap="broker:9092", signing_key="/etc/ledger/signing.pem")
     specs = children(settings, "127.0.0.1", 8080, 9300, 2)
-    assert {s.name for s in specs} == {"relay", "projector-1", "projector-2", "api"}
+    assert {s.name for s in specs} == {"relay", "projector-1", "projector-2", "issuer", "api"}
+    assert all("--no-issue" in s.argv for s in specs if s.name.startswith("projector"))  # one signer: issuer
     for spec in specs:
         assert not any("s3cret" in arg or "db.internal" in arg for arg in spec.argv), spec.argv
     env = child_env(settings)

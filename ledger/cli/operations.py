@@ -50,12 +50,16 @@ from ledger.domain.errors import LedgerError
                    "Should the helper fail, this process carries on without it.")
 @click.option("--helper-backlog", default=20_000, show_default=True, type=click.IntRange(min=0),
               help="Messages waiting at the start from which the helper process is used (0: always).")
+@click.option("--issue/--no-issue", default=True, show_default=True,
+              help="Also run the issuing worker (issued_credentials: signs credentials with the issuer key, "
+                   "LEDGER_ISSUER_KEY) in this process; --no-issue leaves it to `ledger issue`.")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int, helper: bool, helper_backlog: int, metrics_port: int | None,
+            cache_officers: int, helper: bool, helper_backlog: int, issue: bool, metrics_port: int | None,
             metrics_host: str) -> None:
-    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to date.
+    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status,
+    issued_credentials) up to date.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
     it consumes the topics (and credential_status, numbered in the store's log order, from
@@ -84,26 +88,27 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
         raise click.UsageError("--partitions and --instance choose Kafka partitions: they need LEDGER_KAFKA_BOOTSTRAP")
     log_to_stderr("projector")
     serve_metrics(obj, metrics_host, metrics_port, "projector", relay=False)
+    from ledger.cli.issuing import beside, follow_beside
+
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
     follower: Any
+    issuing = beside(obj) if issue else None
     if obj.settings.kafka_bootstrap:
         from ledger.consumers.log import TypedLogFollower
         from ledger.consumers.topics import KafkaFollower
 
         # credential_status follows the store's log, never a topic: fed beside the topics.
         logged = [p for p in runner.projections if p.follows_log]
-        beside = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
+        typed = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
                                  max_records=page, share=share, helper=helper, helper_backlog=helper_backlog,
-                                 log_follower=beside)
-        on_sigterm(follower.stop)
-        stats = follower.run(until_idle=until_idle, idle=idle)
+                                 log_follower=typed)
+        stats = follow_beside(follower, lambda: follower.run(until_idle=until_idle, idle=idle), issuing, until_idle)
     else:
         from ledger.consumers.log import LogFollower
 
         follower = LogFollower(obj.ledger, runner, page=page)
-        on_sigterm(follower.stop)
-        stats = follower.run(until_idle=until_idle)
+        stats = follow_beside(follower, lambda: follower.run(until_idle=until_idle), issuing, until_idle)
     dead = runner.dead_letter_count()
     err.print(f"project: {stats.events:,} events in {stats.batches:,} batches; {dead:,} dead letters", highlight=False)
     # A run to idle reports dead letters in its exit status; a stopped follower exits 0.
@@ -112,7 +117,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
 
 @click.command()
 @click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps",
-                                                 "credential_status", "all"]))
+                                                 "credential_status", "issued_credentials", "all"]))
 @click.option("--page", default=2000, show_default=True, help="Events per batch of the catch-up after the bulk fold.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -124,13 +129,16 @@ def rebuild(obj: Context, projection: str, page: int, progress: bool | None, wor
     Builds fresh tables beside the live ones, streaming the history (memory stays
     flat), and swaps them in one transaction. Queries and the live `ledger project`
     keep working throughout; afterwards consumption continues with nothing lost or
-    counted twice.
+    counted twice. issued_credentials signs, so it needs the issuer key (LEDGER_ISSUER_KEY);
+    it is rebuilt together with credential_status, whose indexes it reads.
     """
+    from ledger.cli.issuing import add_to_rebuild
     from ledger.projections.rebuild import rebuild as run_rebuild
     from ledger.projections.runner import Runner
     from ledger.store.db import Database
 
     runner = Runner(Database(obj.settings))
+    add_to_rebuild(obj, runner, required=projection == "issued_credentials")
     names = [p.name for p in runner.projections] if projection == "all" else [projection]
     show = err.is_terminal if progress is None else progress
     started = time.perf_counter()
@@ -191,12 +199,18 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.option("--workers", default=1, show_default=True, help="Worker processes (each group-commits its own requests).")
 @click.option("--project/--no-project", default=None, help="Follow the store and keep the read models fresh in-process (default: on in embedded mode).")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Apply pending schema migrations before serving.")
+@click.option("--issue/--no-issue", default=None,
+              help="Run the issuing worker (`ledger issue`, which holds the credential issuer key) as a child "
+                   "process (default: when the read models are projected in-process).")
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, workers: int, project: bool | None, migrate: bool) -> None:
+def serve(obj: Context, host: str, port: int, workers: int, project: bool | None, migrate: bool,
+          issue: bool | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
 
     Create tokens first with `ledger token create`. Pending schema migrations are
-    applied first (as `ledger migrate` does), unless --no-migrate.
+    applied first (as `ledger migrate` does), unless --no-migrate. The server holds no
+    credential key: it serves the credentials the issuing worker stored; with --issue
+    (the default when it projects in-process) it starts that worker as a child process.
     """
     import os
     import threading
@@ -224,8 +238,12 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
     # before it started: this one, so a stopped server exits 0 like relay and project.
     on_sigterm(threading.Event())
     # Our handler for uvicorn's loggers too (log_config=None), so LEDGER_LOG_FORMAT=json covers them.
-    uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", log_config=None)
+    from ledger.cli.issuing import child_beside
+
+    in_process = project if project is not None else not obj.settings.kafka_bootstrap
+    with child_beside(obj.settings, issue if issue is not None else in_process and workers == 1):
+        uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", log_config=None)
 
 
 @click.command()
