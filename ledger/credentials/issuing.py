@@ -53,7 +53,7 @@ from ledger.projections.credential_status import (
     REVOKED,
     officer_entries,
 )
-from ledger.store.db import Cursor
+from ledger.store.db import Cursor, Database
 
 # The officer events a credential depends on (officer_facts, business order, status entries).
 ISSUING_TYPES = ("OfficerRegistered", "CourseEnrolled", "AssessmentAttempted", COMPLETED, "OfficerErased",
@@ -151,12 +151,23 @@ class IssuedCredentialsProjection(Projection):
         if any(e["type"] in (COMPLETED, RETRACTION) for e in events):
             issued.lists = self._lists(c, credentials, suffix)
         _write(c, issued, suffix)
-        assert self.issuer is not None
-        c.execute(f"INSERT INTO {ISSUER}{suffix} (name, doc) VALUES ('issuer', ?) "
-                  "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc", (json_line(self.issuer.public_view()),))
+        self._issuer_view(c, suffix)
         if len(self._issued) > 10_000:
             self.forget()
         return []
+
+    def _issuer_view(self, c: Cursor, suffix: str = "") -> None:
+        """The issuer's public profile, key and DID document, for ``GET /issuer`` (nothing secret)."""
+        assert self.issuer is not None
+        c.execute(f"INSERT INTO {ISSUER}{suffix} (name, doc) VALUES ('issuer', ?) "
+                  "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc", (json_line(self.issuer.public_view()),))
+
+    def store_issuer_view(self, db: Database) -> None:
+        """The same in a transaction of its own (the worker, when it starts)."""
+        if self.issuer is None:
+            raise CredentialError("issued_credentials: this process holds no issuer key")
+        with db.transaction() as c:
+            self._issuer_view(c)
 
     @staticmethod
     def _lists(c: Cursor, credentials: CredentialIssuer, suffix: str) -> dict[int, dict[str, Any]]:

@@ -30,12 +30,12 @@ class IssuingWorker:
     """Signs and stores credentials and status lists as the store's log grows."""
 
     def __init__(self, ledger: Any, db: Database, issuer: Issuer, page: int = 200,
-                 poll_interval: float = 0.2) -> None:
+                 poll_interval: float = 0.2, stop: threading.Event | None = None) -> None:
         self.ledger = ledger
         self.db = db
         self.page = page
         self.poll_interval = poll_interval
-        self.stop = threading.Event()
+        self.stop = stop if stop is not None else threading.Event()
         self.status = TypedLogFollower(ledger, Runner(db, [CredentialStatusProjection()], cache_officers=0), 2000)
         self.status.stop = self.stop
         self.projection = IssuedCredentialsProjection(ledger, issuer)
@@ -70,8 +70,13 @@ class IssuingWorker:
             stats.batches += 1
         return stats
 
+    def publish_issuer(self) -> None:
+        """Store the issuer's public view (``GET /issuer``), also before anything is issued."""
+        self.projection.store_issuer_view(self.db)
+
     def run(self, until_idle: bool = False) -> FollowStats:
         """Follow the log until stopped (or, ``until_idle``, until it holds nothing new)."""
+        self.publish_issuer()
         total = FollowStats()
         while not self.stop.is_set():
             done = self.run_once()
