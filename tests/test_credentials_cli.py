@@ -139,3 +139,21 @@ def test_did_document_and_a_did_web_issuer(tmp_path: Path) -> None:
     code, out, _ = c.run("credentials", "verify", exported, "--did-document", did_file, *trust)
     assert code == 0 and "did:web:example.gov.in:karmayogi" in out
     assert c.run("credentials", "did-document", issuer=("--issuer-did", "did:web:bad host"))[0] == 1
+
+
+def test_ledger_issue_stores_exactly_what_export_signs(tmp_path: Path) -> None:
+    """`ledger issue` (the worker) and `ledger credentials export` (the CLI with the key) sign the same bytes."""
+    from ledger.config import Settings
+    from ledger.credentials.stored import stored_credential_lines
+    from ledger.store.db import Database
+
+    c = ingested(tmp_path)
+    code, exported, _ = c.run("credentials", "export")
+    assert code == 0
+    code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
+    assert code == 0 and "batches" in err, err
+    with Database(Settings(store=c.store)).reading() as cur:
+        stored = [line for officer in ("O1", "O2", "O3") for line in stored_credential_lines(cur, officer)]
+    assert "".join(line + "\n" for line in stored) == exported
+    code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
+    assert code == 0 and "0 events in 0 batches" in err  # exactly once: nothing is issued twice
