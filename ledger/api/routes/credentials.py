@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from ledger.api import auth
 from ledger.api.auth import Principal
-from ledger.api.deps import ServicesDep, require_role
+from ledger.api.deps import Services, ServicesDep, require_role
 from ledger.api.models import ERRORS
 from ledger.domain.values import ID_PATTERN
 
@@ -29,6 +32,8 @@ log = logging.getLogger("ledger.api.credentials")
 _LIST_NO = re.compile(r"0|[1-9][0-9]{0,15}")
 THROUGH = "Ledger-Credentials-Through"
 LAG = "Ledger-Credentials-Lag"
+CONCURRENT_READS = 1  # credential reads on a worker thread at once, per process (each ~15-25 ms of CPU)
+_READS: weakref.WeakKeyDictionary[Services, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
 
 CredentialReader = Annotated[
     Principal, Depends(require_role("officer", "auditor", action="read an officer's credentials"))
@@ -55,7 +60,7 @@ def _freshness(services: ServicesDep) -> tuple[int, int]:
 
 
 @router.get("/officers/{officer_id}/credentials", response_model=list[dict[str, Any]], responses=ERRORS)
-def get_credentials(officer_id: str, who: CredentialReader, services: ServicesDep) -> Any:
+async def get_credentials(officer_id: str, who: CredentialReader, services: ServicesDep) -> Any:
     """The officer's signed credentials, as the issuing worker stored them.
 
     One Open Badges 3.0 AchievementCredential per current completion, then the CLR 2.0
@@ -67,10 +72,23 @@ def get_credentials(officer_id: str, who: CredentialReader, services: ServicesDe
     (the store log position they were issued through) and `Ledger-Credentials-Lag` (events
     of the log past it) say how fresh they are.
     """
-    from ledger.credentials.stored import stored_credential_lines
-
     if who.role == "officer" and who.officer_id != officer_id:
         raise HTTPException(403, "an officer token reads only its own officer")
+    # A few at a time on worker threads: a flood of large reads leaves the rest of the pool,
+    # and the interpreter, to every other request.
+    return await anyio.to_thread.run_sync(_credentials, officer_id, who, services, limiter=_limiter(services))
+
+
+def _limiter(services: Services) -> anyio.CapacityLimiter:
+    found = _READS.get(services)
+    if found is None:
+        found = _READS[services] = anyio.CapacityLimiter(CONCURRENT_READS)
+    return found
+
+
+def _credentials(officer_id: str, who: Principal, services: Services) -> Response:
+    from ledger.credentials.stored import stored_credential_lines
+
     access = None
     if ID_PATTERN.fullmatch(officer_id) is not None:
         access = services.ledger.access(officer_id)
