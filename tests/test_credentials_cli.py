@@ -157,3 +157,20 @@ def test_ledger_issue_stores_exactly_what_export_signs(tmp_path: Path) -> None:
     assert "".join(line + "\n" for line in stored) == exported
     code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
     assert code == 0 and "0 events in 0 batches" in err  # exactly once: nothing is issued twice
+
+
+def test_ledger_project_issues_only_when_asked(tmp_path: Path) -> None:
+    from ledger.config import Settings
+    from ledger.credentials.stored import stored_credential_lines
+    from ledger.store.db import Database
+
+    c = ingested(tmp_path)
+    db = Database(Settings(store=c.store))
+    assert c.run("project", "--until-idle")[0] == 0
+    with db.reading() as cur:
+        assert stored_credential_lines(cur, "O1") == []  # the read models' projector holds no key by default
+    env_run = CliRunner().invoke(cli, ["--store", c.store, "project", "--until-idle", "--issue"],
+                                 env={"LEDGER_ISSUER_KEY": c.key})
+    assert env_run.exit_code == 0, env_run.stderr
+    with db.reading() as cur:
+        assert len(stored_credential_lines(cur, "O1")) == 3

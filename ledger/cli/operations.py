@@ -50,16 +50,17 @@ from ledger.domain.errors import LedgerError
                    "Should the helper fail, this process carries on without it.")
 @click.option("--helper-backlog", default=20_000, show_default=True, type=click.IntRange(min=0),
               help="Messages waiting at the start from which the helper process is used (0: always).")
-@click.option("--issue/--no-issue", default=True, show_default=True,
+@click.option("--issue/--no-issue", default=False, show_default=True,
               help="Also run the issuing worker (issued_credentials: signs credentials with the issuer key, "
-                   "LEDGER_ISSUER_KEY) in this process; --no-issue leaves it to `ledger issue`.")
+                   "LEDGER_ISSUER_KEY) in this process (after the read models with --until-idle); default: leave "
+                   "it to `ledger issue`, a process of its own, as `ledger up` does (signing is slow).")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
             cache_officers: int, helper: bool, helper_backlog: int, issue: bool, metrics_port: int | None,
             metrics_host: str) -> None:
-    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status,
-    issued_credentials) up to date.
+    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to
+    date, and with --issue the signed credentials (issued_credentials) too.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
     it consumes the topics (and credential_status, numbered in the store's log order, from
