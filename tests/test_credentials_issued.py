@@ -138,3 +138,14 @@ def test_without_the_key_nothing_is_applied(world: World) -> None:
     with pytest.raises(Exception, match="holds no issuer key"):
         runner.process([Item(LOG_SOURCE, 0, nid, None, event) for nid, event in page])
     assert world.stored() == {o: [] for o in OFFICERS}
+
+
+def test_ledger_status_reports_the_issuer_once_it_has_run(world: World) -> None:
+    from ledger.monitor.status import collect
+
+    assert "issued_credentials" not in collect(world.ledger, world.settings)["projections"]  # no issuer yet
+    world.worker.run(until_idle=True)
+    entry = collect(world.ledger, world.settings)["projections"]["issued_credentials"]
+    assert entry["lag_events"] == 0
+    world.ingest([officer_cmd("enrol", 20, "O3", course_id="K-ETH")])
+    assert collect(world.ledger, world.settings)["projections"]["issued_credentials"]["lag_events"] == 1

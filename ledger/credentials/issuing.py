@@ -41,7 +41,7 @@ from typing import Any
 from ledger.credentials.issue import CredentialIssuer, digest, json_line
 from ledger.credentials.issuer import Issuer
 from ledger.credentials.proof import CredentialError
-from ledger.credentials.stored import ISSUED, ISSUED_LISTS, ISSUER
+from ledger.credentials.stored import ISSUED, ISSUED_LISTS, ISSUER, PROJECTION
 from ledger.domain.officer import Officer
 from ledger.events import to_public
 from ledger.projections.base import Gap, Projection, select_in
@@ -88,7 +88,7 @@ class _Issued:
 class IssuedCredentialsProjection(Projection):
     """Signs each officer's credentials and the status lists, and stores them."""
 
-    name = "issued_credentials"
+    name = PROJECTION
     follows_log = True
     log_types = ISSUING_TYPES
     rebuilt_with = ("credential_status",)  # whose indexes it reads: rebuilt together

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ledger.store.db import Cursor
 
+PROJECTION = "issued_credentials"  # the issuing projection's name (its position in ledger_offsets)
 ISSUED = "rm_issued_credentials"
 ISSUED_LISTS = "rm_issued_lists"
 ISSUER = "rm_issuer"

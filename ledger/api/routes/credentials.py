@@ -47,12 +47,12 @@ def _json(text: str, through: tuple[int, int]) -> Response:
 
 def _freshness(services: ServicesDep) -> tuple[int, int]:
     """The log position the stored credentials were issued through, and the events past it."""
-    from ledger.credentials.issuing import IssuedCredentialsProjection
+    from ledger.credentials.stored import PROJECTION
     from ledger.projections.runner import LOG_SOURCE
 
     with services.db().reading() as c:
         c.execute("SELECT next_offset FROM ledger_offsets WHERE projection = ? AND source = ? AND part = 0",
-                  (IssuedCredentialsProjection.name, LOG_SOURCE))
+                  (PROJECTION, LOG_SOURCE))
         row = c.fetchone()
     through = 0 if row is None else int(row[0]) - 1
     head = int(services.ledger.recorder.max_notification_id() or 0)
