@@ -11,6 +11,7 @@ A new command about issuing goes here and into ``COMMANDS`` at the bottom.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -61,8 +62,6 @@ def run_beside(found: Any, until_idle: bool) -> threading.Thread | None:
 
 def follow_beside(follower: Any, run: Callable[[], Any], issuing: Any, until_idle: bool) -> Any:
     """Run ``follower`` and, beside it, the issuing worker (after it, when running to idle)."""
-    from ledger.cli.issuing import run_beside
-
     if issuing is not None:
         issuing.stop = issuing.status.stop = follower.stop  # one SIGTERM stops both
     on_sigterm(follower.stop)
@@ -96,10 +95,9 @@ def child_beside(settings: Settings, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from ledger.cli.supervise import child_env
     from ledger.ops.supervisor import die_with_parent, stop_process
 
-    child = subprocess.Popen([sys.executable, "-m", "ledger.cli", "issue"], env=child_env(settings),
+    child = subprocess.Popen([sys.executable, "-m", "ledger.cli", "issue"], env={**os.environ, **settings.to_env()},
                              preexec_fn=die_with_parent)  # noqa: PLW1509 - only sets the death signal
     try:
         yield
