@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ledger.ops.supervisor import ChildSpec, Supervisor
 from tests.integration.proc import alive, wait_for
 
@@ -73,3 +75,16 @@ def test_ledger_up_gives_its_children_the_settings_through_the_environment_not_t
     assert env["LEDGER_STORE"] == settings.store and env["LEDGER_KAFKA_BOOTSTRAP"] == "broker:9092"
     assert Settings.from_env(env) == settings
     assert settings.store_shown == "postgresql://ledger:***@db.internal:5432/ledger"
+
+
+def test_a_setting_only_some_commands_read_reaches_the_children_as_the_environment_has_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEDGER_ISSUER_KEY and LEDGER_PUBLIC_URL are read by `ledger issue` itself: `ledger up` must not blank them."""
+    from ledger.cli.supervise import child_env
+    from ledger.config import Settings
+
+    monkeypatch.setenv("LEDGER_ISSUER_KEY", "/etc/ledger/issuer.pem")
+    monkeypatch.setenv("LEDGER_PUBLIC_URL", "https://ledger.example.gov.in")
+    env = child_env(Settings(store="sqlite:///x.db"))
+    assert env["LEDGER_ISSUER_KEY"] == "/etc/ledger/issuer.pem"
+    assert env["LEDGER_PUBLIC_URL"] == "https://ledger.example.gov.in" and env["LEDGER_STORE"] == "sqlite:///x.db"

@@ -88,6 +88,12 @@ def add_to_rebuild(obj: Context, runner: Any, required: bool) -> None:
     runner.projections.append(IssuedCredentialsProjection(obj.ledger, issuer))
 
 
+def child_env(settings: Settings) -> dict[str, str]:
+    """A child's environment: this process's, with the settings given as LEDGER_* variables (those
+    not given, e.g. LEDGER_PUBLIC_URL read by the child itself, are left as the environment has them)."""
+    return {**os.environ, **{name: value for name, value in settings.to_env().items() if value}}
+
+
 @contextmanager
 def child_beside(settings: Settings, enabled: bool) -> Iterator[None]:
     """For ``ledger serve``: ``ledger issue`` as a child process while the block runs (settings
@@ -97,7 +103,7 @@ def child_beside(settings: Settings, enabled: bool) -> Iterator[None]:
         return
     from ledger.ops.supervisor import die_with_parent, stop_process
 
-    child = subprocess.Popen([sys.executable, "-m", "ledger.cli", "issue"], env={**os.environ, **settings.to_env()},
+    child = subprocess.Popen([sys.executable, "-m", "ledger.cli", "issue"], env=child_env(settings),
                              preexec_fn=die_with_parent)  # noqa: PLW1509 - only sets the death signal
     try:
         yield
@@ -112,8 +118,16 @@ def child_beside(settings: Settings, enabled: bool) -> Iterator[None]:
 @click.option("--issuer-key", envvar="LEDGER_ISSUER_KEY", metavar="FILE",
               help="Ed25519 issuer key file, created on first use (default ~/.config/ledger/issuer-key.pem). "
                    "[env LEDGER_ISSUER_KEY]")
+@click.option("--issuer-did", envvar="LEDGER_ISSUER_DID", metavar="DID",
+              help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]")
+@click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
+              help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]")
+@click.option("--public-url", envvar="LEDGER_PUBLIC_URL", metavar="URL",
+              help="Where `ledger serve` is reached: status lists are <URL>/credentials/status/<n>. "
+                   "[env LEDGER_PUBLIC_URL]")
 @click.pass_obj
-def issue(obj: Context, until_idle: bool, page: int, poll: float, issuer_key: str | None) -> None:
+def issue(obj: Context, until_idle: bool, page: int, poll: float, issuer_key: str | None, issuer_did: str | None,
+          issuer_name: str | None, public_url: str | None) -> None:
     """Sign credentials and status lists once, as the store grows, and store them.
 
     The issuing worker: for each officer event a credential depends on, in the store's log
@@ -121,10 +135,11 @@ def issue(obj: Context, until_idle: bool, page: int, poll: float, issuer_key: st
     key and stored, and each revocation status list that changed is signed again. The API
     (`GET /officers/{id}/credentials`, `/credentials/status/<n>`, `/issuer`) serves what is
     stored and holds no key. Exactly once: each batch is stored with its position, so a
-    restart resumes where it ended. LEDGER_ISSUER_DID, LEDGER_ISSUER_NAME and
-    LEDGER_PUBLIC_URL say what the credentials name. SIGTERM finishes the batch and exits 0.
+    restart resumes where it ended. The issuer DID and name and the public URL say what the
+    credentials name (as for `ledger credentials`). SIGTERM finishes the batch and exits 0.
     """
-    obj.settings = obj.settings.with_overrides(issuer_key=issuer_key)
+    obj.settings = obj.settings.with_overrides(issuer_key=issuer_key, issuer_did=issuer_did,
+                                               issuer_name=issuer_name, public_url=public_url)
     log_to_stderr("issuer")
     found = worker(obj.settings, obj.ledger, page=page, poll_interval=poll)
     on_sigterm(found.stop)

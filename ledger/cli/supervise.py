@@ -25,8 +25,9 @@ def _base(settings: Settings) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The children's environment: this process's, with its settings as LEDGER_* variables."""
-    return {**os.environ, **settings.to_env()}
+    """The children's environment: this process's, with its settings as LEDGER_* variables (one not
+    set here, e.g. LEDGER_ISSUER_KEY, which only the commands that use it read, is passed on as it is)."""
+    return {**os.environ, **{name: value for name, value in settings.to_env().items() if value}}
 
 
 def children(settings: Settings, host: str, port: int, metrics_port: int, projectors: int,

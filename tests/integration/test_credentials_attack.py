@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -138,3 +139,50 @@ def test_ten_credential_requests_leave_health_and_commands_fast_and_never_fail(s
     # Nothing was signed by the server: the stored credentials are the worker's, unchanged.
     assert json.loads(first.content)[0]["proof"]["verificationMethod"].startswith("did:key:")
     assert run_ledger(signer, "status", "--json").returncode in (0, 1)
+
+
+def test_embedded_serve_runs_the_signer_in_a_child_and_holds_no_key_itself(sqlite_settings: Settings,
+                                                                           tmp_path: Path) -> None:
+    """`ledger serve` (embedded, projecting in-process) starts `ledger issue` as a child: the child
+    opens the issuer key and signs; the server itself never has the key file open, and stopping
+    the server stops the child."""
+    from tests.integration.proc import alive, cmdline, descendants, wait_for
+    from tests.test_credentials import career as small_career
+
+    key = tmp_path / "keys" / "issuer.pem"
+    settings = replace(sqlite_settings, issuer_key=str(key))
+    db = Database(settings)
+    ingest, auditor = create_token(db, "feed", "ingest"), create_token(db, "audit", "auditor")
+    port = free_port()
+    server = subprocess.Popen(ledger_cmd(settings, "serve", "--port", str(port)), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env={**child_env(settings), "LEDGER_ISSUER_KEY": str(key)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), 30, "ledger serve answers")
+        with httpx.Client(base_url=base, timeout=60) as client:
+            sent = client.post("/commands", json=small_career(), headers={"Authorization": f"Bearer {ingest}"})
+            assert sent.status_code == 200 and {r["status"] for r in sent.json()} == {"accepted"}
+
+            def issued() -> bool:
+                got = client.get("/officers/O1/credentials", headers={"Authorization": f"Bearer {auditor}"})
+                return got.headers.get("Ledger-Credentials-Lag") == "0" and len(got.json()) == 3
+
+            wait_for(issued, 120, "the child issued O1's credentials")
+            assert client.get("/issuer").json()["publicKeyMultibase"].startswith("z6Mk")
+        children = [pid for pid in descendants(server.pid) if "issue" in cmdline(pid)]
+        assert len(children) == 1
+        assert not any(settings.store in arg for arg in cmdline(children[0]))  # the store through its environment
+        open_files = {os.path.realpath(f"/proc/{server.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{server.pid}/fd")}
+        assert str(key) not in open_files
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    wait_for(lambda: not any(alive(pid) for pid in children), 30, "the signer stopped with the server")
+    assert key.exists()  # created by the child, where it signs
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
