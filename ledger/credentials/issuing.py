@@ -130,10 +130,13 @@ class IssuedCredentialsProjection(Projection):
             self._issued[key] = credentials.for_officer(officer_id, events) or []
         return self._issued[key]
 
-    def presign(self, c: Cursor, events: list[dict[str, Any]]) -> None:
-        """Sign what applying ``events`` will store, reading only (``c``: a read snapshot)."""
+    def presign(self, c: Cursor, events: list[dict[str, Any]], stop: Any = None) -> None:
+        """Sign what applying ``events`` will store, reading only (``c``: a read snapshot); stops
+        early when ``stop`` (an Event) is set."""
         credentials = self._issuing(c, "")
         for officer_id, version in sorted(self._through(events).items()):
+            if stop is not None and stop.is_set():
+                return
             self._officer(credentials, officer_id, version)
 
     def forget(self) -> None:

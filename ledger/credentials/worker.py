@@ -60,7 +60,9 @@ class IssuingWorker:
                      for nid, entity, version, topic, state in rows]
             try:
                 with self.db.reading() as c:  # the slow part, holding no lock
-                    self.projection.presign(c, [i.event for i in items if i.event is not None])
+                    self.projection.presign(c, [i.event for i in items if i.event is not None], self.stop)
+                if self.stop.is_set():
+                    break  # stopped while signing: the page is left for the next run
                 items.append(Item(LOG_SOURCE, 0, end, None, None, "scanned up to here"))
                 self.runner.process(items)
             finally:
