@@ -211,7 +211,7 @@ def test_topic_batches_and_dead_letters_do_not_move_the_places(world: World) -> 
     from ledger.projections.runner import Item
 
     db = Database(world.settings)
-    world.issuer.status.catch_up()
+    present(world.issuer.lists).catch_up()
     rows = world.rows()
     # A topic's message (Kafka mode) is not the log's: the status projection ignores it.
     event = next(e for _, e in world.ledger.iter_log() if e["type"] == "CourseCompleted")
