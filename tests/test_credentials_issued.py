@@ -3,6 +3,7 @@ byte to what issuing from the events gives, after retractions, erasure, replays 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def test_stored_credentials_are_the_issued_ones_byte_for_byte_and_verify(world: 
     assert stored == world.expected()
     assert [len(stored[o]) for o in OFFICERS] == [3, 2, 0]
     for line in stored["O1"] + stored["O2"]:
-        assert verify_credential(__import__("json").loads(line))
+        assert verify_credential(json.loads(line))
     with world.db.reading() as c:
         status_list, issuer = stored_list(c, 0), stored_issuer(c)
     assert status_list is not None and '"BitstringStatusListCredential"' in status_list
@@ -112,9 +113,8 @@ def test_the_same_events_give_the_same_tables_after_rebuild_and_a_replay(world: 
     world.worker.run(until_idle=True)
     live = world.tables()
     assert world.stored() == world.expected()
-    # Another worker, one big page: the same bytes (nothing depends on batching).
-    fresh_settings = world.settings
-    runner = Runner(Database(fresh_settings), [*all_projections(),
+    # Rebuilt (with credential_status) from pages of two events: the same bytes (nothing depends on batching).
+    runner = Runner(Database(world.settings), [*all_projections(),
                                                IssuedCredentialsProjection(world.ledger, world.issuer)])
     rebuild(world.ledger, runner, ["issued_credentials"], page_size=2)
     assert world.tables() == live
