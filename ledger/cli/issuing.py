@@ -27,6 +27,15 @@ from ledger.config import Settings
 from ledger.domain.errors import LedgerError
 
 
+def with_issuer(settings: Settings) -> Settings:
+    """``settings`` with the issuer's settings from the environment where they name none (the
+    top-level command line reads only the store's; `ledger credentials` and `ledger issue` take
+    them as options)."""
+    from_env = Settings.from_env()
+    return settings.with_overrides(**{name: getattr(settings, name) or getattr(from_env, name)
+                                      for name in ("issuer_key", "issuer_did", "issuer_name", "public_url")})
+
+
 def worker(settings: Settings, ledger: Any, stop: threading.Event | None = None, page: int = 200,
            poll_interval: float = 0.2) -> Any:
     """An issuing worker with the configured key (created on first use, here, where it signs)."""
@@ -34,6 +43,7 @@ def worker(settings: Settings, ledger: Any, stop: threading.Event | None = None,
     from ledger.credentials.worker import IssuingWorker
     from ledger.store.db import Database
 
+    settings = with_issuer(settings)
     return IssuingWorker(ledger, Database(settings), for_settings(settings), page=page,
                          poll_interval=poll_interval, stop=stop)
 
@@ -75,12 +85,20 @@ def follow_beside(follower: Any, run: Callable[[], Any], issuing: Any, until_idl
 
 
 def add_to_rebuild(obj: Context, runner: Any, required: bool) -> None:
-    """Add issued_credentials to ``runner`` when this process can sign (its key exists, or is
-    ``required``: then it is created); without a key, `rebuild all` leaves it out and says so."""
+    """Add issued_credentials to ``runner`` when asked for by name (the key is then created if
+    need be), or, for `rebuild all`, when an issuing worker has run on this store and its key is
+    here; otherwise `rebuild all` leaves it out, and says so when a worker has run."""
     from ledger.credentials.issuer import existing, for_settings
     from ledger.credentials.issuing import IssuedCredentialsProjection
+    from ledger.credentials.stored import PROJECTION
 
-    issuer = for_settings(obj.settings) if required else existing(obj.settings)
+    settings = with_issuer(obj.settings)
+    if required:
+        runner.projections.append(IssuedCredentialsProjection(obj.ledger, for_settings(settings)))
+        return
+    if PROJECTION not in runner.offsets():
+        return  # no issuing worker has run here: nothing to rebuild
+    issuer = existing(settings)
     if issuer is None:
         err.print("note: issued_credentials is not rebuilt: no issuer key here (LEDGER_ISSUER_KEY); "
                   "rebuild it where credentials are signed", highlight=False, markup=False)
