@@ -149,3 +149,31 @@ def test_ledger_status_reports_the_issuer_once_it_has_run(world: World) -> None:
     assert entry["lag_events"] == 0
     world.ingest([officer_cmd("enrol", 20, "O3", course_id="K-ETH")])
     assert collect(world.ledger, world.settings)["projections"]["issued_credentials"]["lag_events"] == 1
+
+
+def test_the_worker_signs_before_the_transaction_never_inside_it(world: World,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing takes seconds for a large CLR: the store's write lock must not be held meanwhile."""
+    from ledger.credentials import issue
+
+    inside = {"now": False}
+    signed = {"outside": 0, "inside": 0}
+    real_sign, real_apply = issue.sign_credential, world.worker.projection.apply_batch
+
+    def counting_sign(unsigned: dict[str, Any], issuer: Any) -> dict[str, Any]:
+        signed["inside" if inside["now"] else "outside"] += 1
+        return real_sign(unsigned, issuer)
+
+    def marked_apply(*args: Any, **kwargs: Any) -> Any:
+        inside["now"] = True
+        try:
+            return real_apply(*args, **kwargs)
+        finally:
+            inside["now"] = False
+
+    monkeypatch.setattr(issue, "sign_credential", counting_sign)
+    monkeypatch.setattr(world.worker.projection, "apply_batch", marked_apply)
+    world.worker.run(until_idle=True)
+    assert world.stored() == world.expected()
+    # Status lists are signed in the transaction (they are small); credentials never are.
+    assert signed["outside"] >= 5 and signed["inside"] <= 2, signed

@@ -149,14 +149,15 @@ class IssuedCredentialsProjection(Projection):
         if not through:
             return []
         credentials = self._issuing(c, suffix)
-        issued = _Issued({officer_id: self._officer(credentials, officer_id, version)
-                          for officer_id, version in sorted(through.items())})
-        if any(e["type"] in (COMPLETED, RETRACTION) for e in events):
-            issued.lists = self._lists(c, credentials, suffix)
+        try:
+            issued = _Issued({officer_id: self._officer(credentials, officer_id, version)
+                              for officer_id, version in sorted(through.items())})
+            if any(e["type"] in (COMPLETED, RETRACTION) for e in events):
+                issued.lists = self._lists(c, credentials, suffix)
+        finally:
+            self.forget()  # what was signed ahead served this batch only (a retried one signs again)
         _write(c, issued, suffix)
         self._issuer_view(c, suffix)
-        if len(self._issued) > 10_000:
-            self.forget()
         return []
 
     def _issuer_view(self, c: Cursor, suffix: str = "") -> None:
