@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.config import Settings
+from ledger.credentials.stored import PROJECTION
 from ledger.domain.values import parse_instant
 from ledger.store.db import RELAY_CHECKPOINT_REFUSED as REFUSED
 from ledger.store.db import Database
@@ -185,6 +186,11 @@ def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: 
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry
+    # The issuing worker's read model, once one has run (only a process with the issuer key applies it).
+    issued = offsets.get(PROJECTION, {}).get(("log", 0))
+    if issued is not None:
+        projections[PROJECTION] = {**_lag(ledger, newest, newest_at, issued - 1),
+                                   "last_processed_at": updated.get(PROJECTION)}
     report["projections"] = projections
     report["dead_letters"] = runner.dead_letter_count()
     if settings.kafka_bootstrap and report["broker"]["ok"]:
