@@ -45,16 +45,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 class LedgerAPI(FastAPI):
-    """The FastAPI app, with ``POST /commands`` answered by plain ASGI (``ledger.api.lean``) in front of it."""
+    """The FastAPI app, with ``POST /commands`` and ``GET /healthz`` answered by plain ASGI
+    (``ledger.api.lean``) in front of it; their FastAPI routes stay declared for the OpenAPI document."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._commands = observe.Observe(lean.post_commands)
+        self._lean = {"/commands": observe.Observe(lean.post_commands), "/healthz": observe.Observe(lean.get_healthz)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and lean.is_lean(scope):
+        if scope["type"] == "http" and (path := lean.lean_path(scope)) is not None:
             scope["app"] = self
-            await self._commands(scope, receive, send)
+            await self._lean[path](scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 

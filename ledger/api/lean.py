@@ -1,4 +1,4 @@
-"""``POST /commands`` without the framework: plain ASGI in front of the FastAPI app.
+"""``POST /commands`` and ``GET /healthz`` without the framework: plain ASGI in front of the FastAPI app.
 
 The online write path answers thousands of requests a second, so it skips what
 FastAPI does for every route: routing through the whole route table, dependency
@@ -14,6 +14,9 @@ stays in the OpenAPI document and answers when this path is not taken):
 - each command judged by the group committer with the sender's role (``Sender``);
 - the same answers and status codes, the errors as ``{"detail": ...}``, serialised by orjson;
 - request ids and HTTP metrics, by wrapping this handler in ``observe.Observe``.
+
+``GET /healthz`` (liveness, no token) is answered here too, with the same body as its
+declared route: a probe that runs every second should cost the server next to nothing.
 """
 
 from __future__ import annotations
@@ -35,33 +38,42 @@ if TYPE_CHECKING:
 
     from ledger.api.deps import Services
 
-PATH = "/commands"
 _JSON = (b"content-type", b"application/json")
+_ALIVE = b'{"ok":true}'
 
 
-class CommandsRoute:
-    """What ``Observe`` labels this path's requests with (the route template)."""
+class Template:
+    """What ``Observe`` labels a request with: the route's template (here, its path)."""
 
-    path = PATH
-
-
-ROUTE = CommandsRoute()
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
-def is_lean(scope: Scope) -> bool:
-    """Whether this request is ``POST /commands``, the one this module answers."""
-    if scope["method"] != "POST":
-        return False
+COMMANDS = Template("/commands")
+HEALTHZ = Template("/healthz")
+
+
+def lean_path(scope: Scope) -> str | None:
+    """``"/commands"`` for ``POST /commands``, ``"/healthz"`` for ``GET /healthz``: the requests answered here."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root):]
-    return path == PATH
+    method = scope["method"]
+    if (method == "POST" and path == "/commands") or (method == "GET" and path == "/healthz"):
+        return path
+    return None
+
+
+async def get_healthz(scope: Scope, receive: Receive, send: Send) -> None:
+    """Liveness: the process answers (no authentication)."""
+    scope["route"] = HEALTHZ
+    await _respond(send, 200, _ALIVE)
 
 
 async def post_commands(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one ``POST /commands`` (an ASGI app; the services are the FastAPI app's)."""
-    scope["route"] = ROUTE
+    scope["route"] = COMMANDS
     services: Services = scope["app"].state.services
     try:
         who = await principal_of(services, _bearer(scope))
