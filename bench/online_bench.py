@@ -210,7 +210,12 @@ def bench_store(backend: str, store: str, seconds: float, profile: bool) -> dict
             import threading
 
             spied: list[dict[str, Any] | None] = []
-            watcher = threading.Thread(target=lambda: (time.sleep(1), spied.append(_profile(process.pid, seconds - 2))))
+
+            def spy() -> None:
+                time.sleep(1)
+                spied.append(_profile(process.pid, seconds - 2))
+
+            watcher = threading.Thread(target=spy)
             watcher.start()
             wrk(port, "/commands", seconds, "commands.lua", [uuid.uuid4().hex[:6], "1", token])
             watcher.join()

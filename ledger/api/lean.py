@@ -22,7 +22,7 @@ declared route: a probe that runs every second should cost the server next to no
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -97,7 +97,7 @@ def _bearer(scope: Scope) -> str:
     """The bearer token of the first Authorization header (401 without one), as FastAPI's HTTPBearer reads it."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            scheme, _, credentials = bytes(value).decode("latin-1").partition(" ")
             credentials = credentials.strip()
             if scheme and credentials and scheme.lower() == "bearer":
                 return credentials
@@ -117,7 +117,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> b
     chunks: list[bytes] = []
     size = 0
     while True:
-        message: dict[str, Any] = await receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise HTTPException(400, "body: the client disconnected before sending all of it")
         chunk: bytes = message.get("body", b"")

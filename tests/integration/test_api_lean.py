@@ -30,7 +30,12 @@ from ledger.domain.errors import LedgerError
 from ledger.store.db import Database
 from ledger.write.application import Ledger, Outcome
 from tests.helpers import reference, register
-from tests.integration.test_api_lost_clients import competencies_in_store, competency, serving, services
+from tests.integration.test_api_lost_clients import (
+    competencies_in_store,
+    competency,
+    services,
+    serving,
+)
 
 
 @pytest.fixture
