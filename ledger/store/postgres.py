@@ -36,6 +36,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
     # Rows go in as one statement over arrays per table; off, as the library writes them
     # (a statement per row). Both store the same rows (tests/test_fast_paths.py).
     array_inserts = True
+    # insert_events takes ``heads`` (see LedgerSQLiteRecorder.takes_heads).
+    takes_heads = True
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -60,15 +62,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         # The tables themselves come from ledger.store.schema's migrations, never from here.
         self.sql_create_statements.clear()
 
-    def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
-        pairs = chain.needed_previous(stored_events)
-        previous: dict[str, bytes] = {}
+    def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                       heads: dict[str, bytes] | None = None) -> None:
+        previous: dict[str, bytes] = dict(heads or {})
+        pairs = [p for p in chain.needed_previous(stored_events) if p[0] not in previous]
         if pairs:
             curs.execute(chain.POSTGRES_PREVIOUS, ([o for o, _ in pairs], [v for _, v in pairs]))
             previous.update((row["originator_id"], bytes(row["hash"])) for row in curs.fetchall())
         rows = chain.extend(previous, stored_events)
         if rows:
             self._insert_rows(curs, self.chain_table, ("text", "bigint", "bytea"), rows)
+        if heads is not None:
+            heads.update((key, digest) for key, _, digest in rows)
 
     def _insert_rows(
         self, curs: Cursor[DictRow], into: Composable, types: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -142,7 +147,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        self._extend_chains(curs, stored_events)
+        self._extend_chains(curs, stored_events, kwargs.get("heads"))
         receipts: dict[str, Receipt] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         # Each side table in one statement over arrays, not a message per row.

@@ -151,6 +151,9 @@ class UnitReference:
 
 def register_officer(unit: UnitOfWork, f: Fields) -> None:
     """Register an officer; name and email reach the event only as ciphertext under a new key."""
+    if unit.bulk is not None:
+        unit.bulk.register(f, UnitReference(unit))
+        return
     officer_id = f["officer_id"]
     if unit.get(Officer, Officer.create_id(officer_id)) is not None:
         raise AlreadyExists(f"officer_id: officer {officer_id!r} is already registered")
@@ -166,6 +169,9 @@ def officer_command(command_type: str) -> Handler:
     """The handler of an officer command that the rules decide on the officer's history."""
 
     def handle(unit: UnitOfWork, f: Fields) -> None:
+        if unit.bulk is not None:
+            unit.bulk.execute(command_type, f, UnitReference(unit))
+            return
         officer = _officer(unit, f["officer_id"])
         officer.execute(command_type, f, UnitReference(unit))
 
@@ -176,6 +182,9 @@ def officer_command(command_type: str) -> Handler:
 def correct_officer_details(unit: UnitOfWork, f: Fields) -> None:
     """Correct name and/or email: encrypted under the officer's key like the registration's,
     so erasure makes every version unreadable; a value equal to the one in force is no change."""
+    if unit.bulk is not None:
+        unit.bulk.correct_details(f, UnitReference(unit))
+        return
     officer_id = f["officer_id"]
     officer = _officer(unit, officer_id)
     if officer.erased:
