@@ -14,13 +14,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.integrity import chain
+from ledger.store import copy
 from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
 from ledger.store.recorder import LedgerRecorder
 
@@ -38,6 +40,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
     array_inserts = True
     # insert_events takes ``heads`` (see LedgerSQLiteRecorder.takes_heads).
     takes_heads = True
+    # With array_inserts, a batch of at least copy.MIN_COPY_EVENTS events goes in by COPY
+    # (ledger.store.copy): events, chain links, log links, receipts, keys, actors; off, as
+    # one statement over arrays per table.
+    # Same rows either way (tests/test_fast_paths.py).
+    copy_inserts = True
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -51,6 +58,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.actors_table = SQL("{}.{}").format(schema, Identifier(ACTORS))
         # Which event got which position: the log chain links events in position order.
         self.insert_events_statement += SQL(", originator_id, originator_version")
+        self.events_identifier = SQL("{}.{}").format(schema, Identifier(events_table_name))
+        self.events_qualified_name = '"{}"."{}"'.format(*(n.replace('"', '""') for n in (datastore.schema, events_table_name)))
         # The same insert from one array per column, passed in binary: psycopg builds an
         # array of composite values in Python, value by value, which cost more than the
         # insert itself. unnest() keeps the arrays' order, as the library's insert relies on.
@@ -83,13 +92,22 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         or, with ``array_inserts`` off, the plain statement once per row."""
         if not rows:
             return
-        if self.array_inserts:
+        if self.copy_inserts and self.array_inserts and not tail and copy.can_copy(curs):
+            copy.copy_rows(curs, into, types, rows)
+        elif self.array_inserts:
             arrays = SQL(", ").join(SQL(f"%b::{t}[]") for t in types)
             curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest({}) " + tail).format(into, arrays),
                          columns(rows, len(types)))
         else:
             values = SQL(", ").join(SQL("%s") for _ in types)
             curs.executemany(SQL("INSERT INTO {} VALUES ({}) " + tail).format(into, values), rows)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Large batches by COPY (``copy_inserts``), others as the library inserts them."""
+        if self.copy_inserts and self.array_inserts and len(stored_events) >= copy.MIN_COPY_EVENTS:
+            return copy.insert_by_copy(self, stored_events, **kwargs)
+        return super().insert_events(stored_events, **kwargs)
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
