@@ -20,6 +20,7 @@ with the same clock and random bytes both paths store the same rows
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -28,14 +29,16 @@ from ledger.domain.history import OfficerState, Reference, SameAsInForce, accept
 from ledger.domain.officer import Officer
 from ledger.events import public_type
 from ledger.integrity import crypto
-from ledger.ops import metrics
 from ledger.store.receipts import Access
-from ledger.write.rows import OFFICER_TOPIC, FastOfficer, Snapshot, log_entry, new_event_id
+from ledger.write.rows import FastOfficer, Snapshot, log_entry, new_event_id
 from ledger.write.commands import Command
 from ledger.write.unit import Outcome, Parsed, UnitOfWork, _Before
 
 if TYPE_CHECKING:
     from ledger.write.application import Ledger
+
+# An officer's aggregate id (a name-based UUID: a SHA-1 each), remembered.
+officer_uuid = lru_cache(maxsize=1 << 18)(Officer.create_id)
 
 
 class BulkUnit(UnitOfWork):
@@ -65,7 +68,7 @@ class BulkUnit(UnitOfWork):
         for _, c in parsed:
             officer_id = c.officer_id if isinstance(c, Command) else None
             if officer_id is not None:
-                aggregate_id = Officer.create_id(officer_id)
+                aggregate_id = officer_uuid(officer_id)
                 if aggregate_id not in states:
                     wanted[aggregate_id] = officer_id
         self._absent = set()
@@ -86,7 +89,7 @@ class BulkUnit(UnitOfWork):
 
     def officer(self, officer_id: str) -> FastOfficer | None:
         """The officer as this batch has it, or None when it is not registered."""
-        aggregate_id = Officer.create_id(officer_id)
+        aggregate_id = officer_uuid(officer_id)
         found = self.aggregates.get(aggregate_id)
         if found is None:
             if aggregate_id in self._absent:
@@ -137,9 +140,9 @@ class BulkUnit(UnitOfWork):
                   "email_ct": crypto.encrypt(key, officer_id, "email", f["email"])}
         body = decide(OfficerState(officer_id), "register_officer", sealed, ref)
         assert body is not None and body.pop("type") == "OfficerRegistered"
-        aggregate_id = Officer.create_id(officer_id)
+        aggregate_id = officer_uuid(officer_id)
         made = FastOfficer(aggregate_id, officer_id, 0, OfficerState(officer_id), log=[])
-        made.record("OfficerRegistered", {**body, "event_id": new_event_id()})
+        made.record("OfficerRegistered", {**body, "event_id": new_event_id()}, sealed["occurred_at"])
         self.add_key(officer_id, key)
         self._savepoint.touched.setdefault(aggregate_id, _Before(False, 0, 0))
         self.aggregates[aggregate_id] = made  # type: ignore[assignment]
@@ -158,7 +161,7 @@ class BulkUnit(UnitOfWork):
         kind = body.pop("type")
         if kind == "EventsRetracted" or is_late(officer.state, f["occurred_at"]):
             self._log(officer)  # the state is re-folded from the log
-        officer.record(kind, {**body, "event_id": new_event_id()})
+        officer.record(kind, {**body, "event_id": new_event_id()}, f["occurred_at"])
 
     def correct_details(self, f: Mapping[str, Any], ref: Reference) -> None:
         """``correct_officer_details``: the new values under the officer's key, as the plain handler does."""
@@ -225,6 +228,7 @@ class BulkUnit(UnitOfWork):
             if isinstance(aggregate, FastOfficer):
                 if aggregate.pending_events:
                     stored += aggregate.stored_events()
+                    kinds += [p.entry["type"] for p in aggregate.pending_events]
                     access[aggregate.officer_id] = Access(aggregate.state.ministry_id or "", aggregate.state.erased)
                     if aggregate.head is not None:
                         heads[aggregate.id.hex] = aggregate.head
@@ -234,14 +238,12 @@ class BulkUnit(UnitOfWork):
                 kinds += [public_type(e) for e in events]
         if not (stored or self.receipts or self.keys):
             return
-        kwargs: dict[str, Any] = {"receipts": self.receipts, "keys": self.keys, "actors": self.actors}
+        kwargs: dict[str, Any] = {"rows": stored, "kinds": kinds, "receipts": self.receipts, "keys": self.keys, "actors": self.actors}
         if access:
             kwargs["access"] = access
         if getattr(self.ledger.recorder, "takes_heads", False):
             kwargs["heads"] = heads
-        self.ledger.recorder.insert_events(stored, **kwargs)
-        kinds += [s.topic.rpartition(".")[2] for s in stored if s.topic.startswith(OFFICER_TOPIC)]
-        metrics.count_events(kinds)  # once per transaction
+        self.ledger.save(**kwargs)
         for aggregate in self.aggregates.values():
             if isinstance(aggregate, FastOfficer) and aggregate.pending_events:
                 aggregate.head = heads.get(aggregate.id.hex)
