@@ -149,11 +149,14 @@ def _profile(pid: int, seconds: float) -> dict[str, Any] | None:
 
 
 # Inclusive frames worth naming in the report: the write path's parts and the HTTP side's.
-PARTS = {"Ledger.apply_batch": "write path", "UnitOfWork.handle_all": "rules (handle_all)",
-         "UnitOfWork.commit": "storing (save, insert, chains)", "Ledger.preload": "loading aggregates (preload)",
-         "SQLiteConnection.commit": "SQLite commit", "Connection.wait": "PostgreSQL round trips",
+PARTS = {"Ledger.apply_batch": "write path", "handle_all": "rules (handle_all)",
+         "commit": "storing (the unit's commit: rows, chains, receipts)", "preload": "loading aggregates (preload)", "preload_officers": "loading officers (fast path)",
+         "SQLiteConnection.commit": "SQLite commit", "Connection.wait": "waiting on PostgreSQL",
          "parse_all": "command parsing", "Observe.__call__": "HTTP handlers (Observe and inside)",
          "RequestResponseCycle.send": "uvicorn writes"}
+# A part named without its class matches any class's method of that name under the write path
+# (UnitOfWork.handle_all and the fast path's BulkUnit.handle_all alike).
+UNITS = ("UnitOfWork", "BulkUnit", "Ledger")
 
 
 def summarize(stacks: str) -> dict[str, Any]:
@@ -167,8 +170,9 @@ def summarize(stacks: str) -> dict[str, Any]:
         total += n
         frames = stack.split(";")
         names = {part.split(" (")[0] for part in frames}
+        methods = {name.split(".")[-1] for name in names if name.split(".")[0] in UNITS}
         for name in parts:
-            if name in names:
+            if name in names or ("." not in name and name in methods):
                 parts[name] += n
         if "Runner.run" in names and "Ledger.apply_batch" not in names:
             loop += n

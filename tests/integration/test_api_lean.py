@@ -255,3 +255,41 @@ def test_lean_path_is_only_post_commands_and_get_healthz() -> None:
     for method, path in (("GET", "/commands"), ("POST", "/commands/"), ("PUT", "/commands"), ("HEAD", "/healthz"),
                          ("POST", "/officers/x/record")):
         assert lean.lean_path(scope(method, path)) is None, (method, path)
+
+
+def test_a_cancelled_async_submission_is_applied_once_and_others_are_answered(settings: Settings) -> None:
+    from ledger.api.committer import GroupCommitter
+
+    store = Ledger(settings)
+    counting = CountingLedger(store)
+    committer = GroupCommitter(counting)
+
+    async def scenario() -> None:
+        first = committer.submit_async([json.dumps(competency("LNC1"))])
+        assert await asyncio.to_thread(counting.entered.wait, 10)
+        queued = [committer.submit_async([json.dumps(competency(f"LNC{i}"))]) for i in (2, 3, 4)]
+        queued[0].cancel()  # as when the awaiting request's task is cancelled
+        counting.gate.set()
+        assert [o.status for o in await asyncio.wait_for(first, 10)] == ["accepted"]
+        assert [[o.status for o in await asyncio.wait_for(q, 10)] for q in queued[1:]] == [["accepted"]] * 2
+        again = await asyncio.wait_for(committer.submit_async([json.dumps(competency("LNC2"))]), 10)
+        assert [o.status for o in again] == ["duplicate"]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        counting.gate.set()
+        committer.close()
+        store.close()
+    assert counting.batches[:2] == [1, 3], "the three queued during the first transaction shared the next"
+    assert competencies_in_store(settings, "LNC") == {f"LNC{i}": 1 for i in (1, 2, 3, 4)}
+    closed = asyncio.run(_submit_after_close(committer))
+    assert closed == "CommitterClosed"
+
+
+async def _submit_after_close(committer: Any) -> str:
+    try:
+        await committer.submit_async(["{}"])
+    except Exception as exc:
+        return type(exc).__name__
+    return "answered"
