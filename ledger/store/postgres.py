@@ -107,7 +107,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         """Large batches by COPY (``copy_inserts``), others as the library inserts them."""
         if self.copy_inserts and self.array_inserts and len(stored_events) >= copy.MIN_COPY_EVENTS:
             return copy.insert_by_copy(self, stored_events, **kwargs)
-        return super().insert_events(stored_events, **kwargs)
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        return ids
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -30,8 +30,8 @@ from ledger.domain.officer import Officer
 from ledger.events import public_type
 from ledger.integrity import crypto
 from ledger.store.receipts import Access
-from ledger.write.rows import FastOfficer, Snapshot, log_entry, new_event_id
 from ledger.write.commands import Command
+from ledger.write.rows import FastOfficer, Snapshot, log_entry, new_event_id
 from ledger.write.unit import Outcome, Parsed, UnitOfWork, _Before
 
 if TYPE_CHECKING:
@@ -104,11 +104,11 @@ class BulkUnit(UnitOfWork):
                     made = FastOfficer.loaded(aggregate_id, officer_id, stored)
                 else:
                     made = FastOfficer(aggregate_id, officer_id, snap.version, snap.state, snap.head)
-            self.aggregates[aggregate_id] = found = made  # type: ignore[assignment]
-            self._touch(aggregate_id, found, in_batch=False)
-        else:
-            self._touch(aggregate_id, found, in_batch=True)
+            self.aggregates[aggregate_id] = made  # type: ignore[assignment]
+            self._touch(aggregate_id, made, in_batch=False)
+            return made
         assert isinstance(found, FastOfficer)
+        self._touch(aggregate_id, found, in_batch=True)
         return found
 
     def _require(self, officer_id: str) -> FastOfficer:

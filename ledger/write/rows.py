@@ -12,7 +12,6 @@ rows.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -26,11 +25,10 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.domain import officer as officer_module
 from ledger.domain.history import RETRACTION, OfficerState, evolve, fold, instant, is_late
+from ledger.write.strictjson import compact_json
 
 OFFICER_TOPIC = "ledger.domain.officer:Officer"
 _PREFIX = OFFICER_TOPIC + "."
-# The library's transcoder: compact separators, non-ASCII as it is.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # Fields of the stored state that are the library's, not the event's.
 _LIBRARY_FIELDS = ("timestamp", "originator_topic")
 
@@ -44,7 +42,7 @@ def event_state(kind: str, timestamp: str, fields: dict[str, Any]) -> bytes:
     head = '{"timestamp":{"_type_":"datetime_iso","_data_":"' + timestamp + '"},'
     if kind == "OfficerRegistered":
         head += '"originator_topic":"' + OFFICER_TOPIC + '",'
-    return (head + _ENCODE(fields)[1:]).encode("utf-8")
+    return head.encode() + compact_json(fields)[1:]
 
 
 def now_iso() -> str:
@@ -78,7 +76,7 @@ _random_id = _RandomIds()
 def new_event_id() -> str:
     """An event id as the aggregate makes one: its module's ``uuid4`` (looked up at each call,
     so a replaced one is used), or the same kind of id from pooled random bytes."""
-    make = officer_module.uuid4
+    make = vars(officer_module)["uuid4"]
     return _random_id() if make is uuid.uuid4 else str(make())
 
 

@@ -145,3 +145,34 @@ def decode_json(
         raise InvalidCommand(
             f"json: a number has more than {sys.get_int_max_str_digits():,} digits"
         ) from None
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_COMPACT_SORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def _orjson_agrees(value: Any) -> bool:
+    """Whether orjson writes ``value`` as the standard encoder does: it escapes every string
+    alike, but writes some floats differently (``1e-7`` for ``1e-07``, ``null`` for NaN) and
+    knows types the standard encoder refuses."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return repr(value) == orjson.dumps(value).decode()
+    if kind is dict:
+        return all(type(k) is str and _orjson_agrees(v) for k, v in value.items())
+    if kind is list:
+        return all(_orjson_agrees(v) for v in value)
+    return False
+
+
+def compact_json(value: Any, sort_keys: bool = False) -> bytes:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False[, sort_keys=True])`` as
+    UTF-8, byte for byte (stored bytes and digests depend on it), by orjson where it agrees."""
+    if _orjson_agrees(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
+            pass
+    return (_COMPACT_SORTED if sort_keys else _COMPACT).encode(value).encode("utf-8")

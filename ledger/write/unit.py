@@ -36,6 +36,7 @@ from ledger.write.handlers import HANDLERS
 if TYPE_CHECKING:
     from ledger.write.application import Ledger
     from ledger.write.bulk import BulkUnit
+    from ledger.write.rows import FastOfficer
 
 A = TypeVar("A", bound=Aggregate)
 log = logging.getLogger("ledger.write.application")
@@ -268,7 +269,7 @@ class UnitOfWork:
 
     # ---- savepoints -----------------------------------------------------------
 
-    def _touch(self, aggregate_id: UUID, aggregate: Aggregate, in_batch: bool) -> None:
+    def _touch(self, aggregate_id: UUID, aggregate: Aggregate | FastOfficer, in_batch: bool) -> None:
         touched = self._savepoint.touched
         if aggregate_id not in touched:
             touched[aggregate_id] = _Before(
