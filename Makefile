@@ -51,7 +51,11 @@ test-fast: $(STAMP) ## Only the tests that need no service and no child processe
 	$(BIN)/pytest -q -m "not postgres and not kafka and not slow"
 
 bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); writes BENCHMARKS.md
+	@# wrk, the load generator of the online figures, is Debian's package.
+	command -v wrk >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); $$S apt-get install -y wrk \
+	  || { $$S apt-get update && $$S apt-get install -y wrk; }; }
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/online_bench.py --profile  # POST /commands and /healthz under wrk, beside a bare ASGI app
 	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
 	$(BIN)/python bench/corrections_bench.py  # a late fact and a retraction against history length and store size
 	$(BIN)/python bench/migration_bench.py  # every migration over 100k and 1M events (linear in the store)

@@ -5,6 +5,14 @@ everything waiting (up to a batch), applies it as one transaction, and only then
 answers each request with its own commands' outcomes. One fsync serves many
 requests, and a rejected command still writes nothing and affects no other.
 
+The batch is sized by the load alone: the writer blocks until something is queued,
+then takes whatever is waiting, up to ``max_batch`` commands, and never sleeps to let
+a batch fill. Under light load a request is written on its own at once; under heavy
+load the requests that arrived during one transaction make up the next.
+
+Requests from the event loop (``submit_async``) are answered with one
+``call_soon_threadsafe`` per batch and loop, not one wake-up of the loop per request.
+
 A request that goes away (its client disconnects, its task is cancelled) changes
 nothing here: once submitted, its commands are applied exactly once with the others,
 only the answer is lost, and a resend with the same ``command_id`` answers
@@ -13,13 +21,14 @@ only the answer is lost, and a resend with the same ``command_id`` answers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from ledger.domain.errors import LedgerError
 from ledger.ops import metrics
@@ -29,7 +38,8 @@ from ledger.write.unit import parse_all
 
 log = logging.getLogger("ledger.api")
 
-_Request = tuple[list[str], "Future[list[Outcome]]", "Sender | None"]
+_Answer: TypeAlias = "Future[list[Outcome]] | asyncio.Future[list[Outcome]]"
+_Request: TypeAlias = "tuple[list[str], _Answer, Sender | None]"
 
 
 class CommitterClosed(RuntimeError):
@@ -67,6 +77,20 @@ class GroupCommitter:
         future.set_exception(CommitterClosed("the server is shutting down"))
         return future
 
+    def submit_async(self, lines: list[str], sender: Sender | None = None) -> asyncio.Future[list[Outcome]]:
+        """As ``submit``, for a caller on the running event loop: an asyncio future of that loop.
+
+        Cancelling it (the awaiting request went away) changes nothing here: the
+        commands are applied with the others, only the answer is dropped.
+        """
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        with self._closing:
+            if not self._closed:
+                self._queue.put((lines, future, sender))
+                return future
+        future.set_exception(CommitterClosed("the server is shutting down"))
+        return future
+
     def close(self) -> None:
         """Apply what is queued, then stop the writer thread."""
         with self._closing:
@@ -80,8 +104,7 @@ class GroupCommitter:
                 self._commit(requests)
             except Exception as exc:  # a bug of ours must not stop every later request
                 log.exception("group commit failed unexpectedly")
-                for _, future, _ in requests:
-                    _settle(future, exc)
+                _answer([(future, exc) for _, future, _ in requests])
 
     def _take(self) -> list[_Request] | None:
         """The next batch: everything waiting, up to ``max_batch`` commands (None: stop)."""
@@ -119,23 +142,47 @@ class GroupCommitter:
             outcomes = self.ledger.apply_batch(chunk)
         except Exception as exc:  # the database is down: every waiting request learns it
             log.exception("group commit failed")
-            for _, future, _ in requests:
-                _settle(future, exc)
+            _answer([(future, exc) for _, future, _ in requests])
             return
         finally:
             metrics.GROUP_COMMIT_DURATION.observe(time.perf_counter() - started)
         start = 0
+        answers: list[tuple[_Answer, list[Outcome] | Exception]] = []
         for lines, future, _ in requests:
-            _settle(future, outcomes[start : start + len(lines)])
+            answers.append((future, outcomes[start : start + len(lines)]))
             start += len(lines)
+        _answer(answers)
 
 
-def _settle(future: Future[list[Outcome]], result: list[Outcome] | Exception) -> None:
-    """Resolve one request's future; one that is already resolved is left as it is."""
+def _answer(answers: list[tuple[_Answer, list[Outcome] | Exception]]) -> None:
+    """Resolve the batch's futures: thread futures at once, each loop's futures in one call on that loop."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Answer, list[Outcome] | Exception]]] = {}
+    for future, result in answers:
+        if isinstance(future, asyncio.Future):
+            loops.setdefault(future.get_loop(), []).append((future, result))
+        else:
+            _settle(future, result)
+    for loop, theirs in loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle_all, theirs)
+        except RuntimeError:  # that loop is closed: nobody waits for these answers any more
+            log.warning("%d answers for a closed event loop dropped", len(theirs))
+
+
+def _settle_all(answers: list[tuple[_Answer, list[Outcome] | Exception]]) -> None:
+    """On the futures' own loop: resolve each one still waiting (a cancelled one is left alone)."""
+    for future, result in answers:
+        _settle(future, result)
+
+
+def _settle(future: _Answer, result: list[Outcome] | Exception) -> None:
+    """Resolve one request's future; one that is already resolved (or cancelled) is left as it is."""
+    if isinstance(future, asyncio.Future) and future.done():
+        return
     try:
         if isinstance(result, Exception):
             future.set_exception(result)
         else:
             future.set_result(result)
-    except InvalidStateError:  # cannot happen to a running future; never worth the thread
+    except (InvalidStateError, asyncio.InvalidStateError):  # never worth the thread
         log.warning("a request's answer was already settled; dropped")

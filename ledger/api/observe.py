@@ -10,9 +10,10 @@ response's ``X-Request-ID`` and stamped on the logs written meanwhile.
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -33,11 +34,30 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+# A new request id: this process's random prefix and a count (as unique as a random
+# one, without asking the system for random bytes on every request).
+_PROCESS = secrets.token_hex(8)
+_COUNT = itertools.count(1)
+
+
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and PLAIN_ID.fullmatch(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return f"{_PROCESS}{next(_COUNT):016x}"
+
+
+# The duration histogram's series by (route, method, status), so a request costs no
+# label lookup (the set is bounded: route templates, methods, status codes).
+_SERIES: dict[tuple[str, str, int], Any] = {}
+
+
+def _series(template: str, method: str, status: int) -> Any:
+    key = (template, method, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = HTTP_DURATION.labels(template, method, str(status))
+    return found
 
 
 class Observe:
@@ -68,4 +88,4 @@ class Observe:
             request_id.reset(token)
             route: Any = scope.get("route")
             template = str(getattr(route, "path", None) or "unmatched")
-            HTTP_DURATION.labels(template, scope["method"], str(status)).observe(time.perf_counter() - started)
+            _series(template, scope["method"], status).observe(time.perf_counter() - started)

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.integrity import chain
+from ledger.store import copy
 from ledger.store.receipts import ACCESS, ACTORS, Access, Actor, Receipt
 from ledger.store.recorder import LedgerRecorder
 
@@ -36,6 +38,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
     # Rows go in as one statement over arrays per table; off, as the library writes them
     # (a statement per row). Both store the same rows (tests/test_fast_paths.py).
     array_inserts = True
+    # insert_events takes ``heads`` (see LedgerSQLiteRecorder.takes_heads).
+    takes_heads = True
+    # With array_inserts, a batch of at least copy.MIN_COPY_EVENTS events goes in by COPY
+    # (ledger.store.copy): events, chain links, log links, receipts, keys, actors; off, as
+    # one statement over arrays per table.
+    # Same rows either way (tests/test_fast_paths.py).
+    copy_inserts = True
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -49,6 +58,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.actors_table = SQL("{}.{}").format(schema, Identifier(ACTORS))
         # Which event got which position: the log chain links events in position order.
         self.insert_events_statement += SQL(", originator_id, originator_version")
+        self.events_identifier = SQL("{}.{}").format(schema, Identifier(events_table_name))
+        self.events_qualified_name = '"{}"."{}"'.format(*(n.replace('"', '""') for n in (datastore.schema, events_table_name)))
         # The same insert from one array per column, passed in binary: psycopg builds an
         # array of composite values in Python, value by value, which cost more than the
         # insert itself. unnest() keeps the arrays' order, as the library's insert relies on.
@@ -60,15 +71,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         # The tables themselves come from ledger.store.schema's migrations, never from here.
         self.sql_create_statements.clear()
 
-    def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
-        pairs = chain.needed_previous(stored_events)
-        previous: dict[str, bytes] = {}
+    def _extend_chains(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                       heads: dict[str, bytes] | None = None) -> None:
+        previous: dict[str, bytes] = dict(heads or {})
+        pairs = [p for p in chain.needed_previous(stored_events) if p[0] not in previous]
         if pairs:
             curs.execute(chain.POSTGRES_PREVIOUS, ([o for o, _ in pairs], [v for _, v in pairs]))
             previous.update((row["originator_id"], bytes(row["hash"])) for row in curs.fetchall())
         rows = chain.extend(previous, stored_events)
         if rows:
             self._insert_rows(curs, self.chain_table, ("text", "bigint", "bytea"), rows)
+        if heads is not None:
+            heads.update((key, digest) for key, _, digest in rows)
 
     def _insert_rows(
         self, curs: Cursor[DictRow], into: Composable, types: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -78,13 +92,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         or, with ``array_inserts`` off, the plain statement once per row."""
         if not rows:
             return
-        if self.array_inserts:
+        if self.copy_inserts and self.array_inserts and not tail and copy.can_copy(curs):
+            copy.copy_rows(curs, into, types, rows)
+        elif self.array_inserts:
             arrays = SQL(", ").join(SQL(f"%b::{t}[]") for t in types)
             curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest({}) " + tail).format(into, arrays),
                          columns(rows, len(types)))
         else:
             values = SQL(", ").join(SQL("%s") for _ in types)
             curs.executemany(SQL("INSERT INTO {} VALUES ({}) " + tail).format(into, values), rows)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Large batches by COPY (``copy_inserts``), others as the library inserts them."""
+        if self.copy_inserts and self.array_inserts and len(stored_events) >= copy.MIN_COPY_EVENTS:
+            return copy.insert_by_copy(self, stored_events, **kwargs)
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        return ids
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -142,7 +166,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        self._extend_chains(curs, stored_events)
+        self._extend_chains(curs, stored_events, kwargs.get("heads"))
         receipts: dict[str, Receipt] = kwargs.get("receipts") or {}
         keys: dict[str, bytes] = kwargs.get("keys") or {}
         # Each side table in one statement over arrays, not a message per row.

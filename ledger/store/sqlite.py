@@ -37,6 +37,15 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     # taken from the last one inserted; off, one statement per event as the library does.
     # Same rows either way (tests/test_fast_paths.py).
     bulk_inserts = True
+    # insert_events takes ``heads``: entity-chain hashes the caller knows (each aggregate's
+    # at the version before its first event here), so they are not read back; the new
+    # heads are written into the same dict.
+    takes_heads = True
+    # Pages of cache per connection (negative: KiB). The events' and the chain's primary
+    # keys start with a random UUID, so each insert lands on a random page of those
+    # indexes; with SQLite's default 2 MB most of those pages are read from the file again
+    # once the store has grown past a few hundred thousand events.
+    cache_kib = 262_144
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         # The tables themselves come from ledger.store.schema's migrations, never from here.
@@ -45,8 +54,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        if self.bulk_inserts:
+            c.execute(f"PRAGMA cache_size = -{self.cache_kib}")
         ids = self._insert_all(c, stored_events) if self.bulk_inserts else super()._insert_events(c, stored_events, **kwargs)
-        self._extend_chains(c, stored_events)
+        self._extend_chains(c, stored_events, kwargs.get("heads"))
         if ids:
             c.execute(chain.LOG_HEAD)
             row = c.fetchone()
@@ -134,15 +145,19 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 "connection is reading or writing the database)"
             )
 
-    def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> None:
-        previous: dict[str, bytes] = {}
-        pairs = chain.needed_previous(stored_events)
+    def _extend_chains(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       heads: dict[str, bytes] | None = None) -> None:
+        previous: dict[str, bytes] = dict(heads or {})
+        pairs = [p for p in chain.needed_previous(stored_events) if p[0] not in previous]
         for start in range(0, len(pairs), chain.SQLITE_PREVIOUS_PER_QUERY):
             chunk = pairs[start : start + chain.SQLITE_PREVIOUS_PER_QUERY]
             c.execute(chain.sqlite_previous(len(chunk)), [value for pair in chunk for value in pair])
             for row in c.fetchall():
                 previous[row[0]] = bytes(row[1])
-        c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", chain.extend(previous, stored_events))
+        rows = chain.extend(previous, stored_events)
+        c.executemany(f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", rows)
+        if heads is not None:
+            heads.update((key, digest) for key, _, digest in rows)
 
     def select_chain(self, originator: str) -> dict[int, bytes]:
         with self.datastore.transaction(commit=False) as c:

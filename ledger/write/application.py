@@ -44,7 +44,9 @@ from ledger.ops import metrics
 from ledger.ops.paging import pages
 from ledger.store import schema
 from ledger.store.receipts import Access
+from ledger.write.bulk import BulkUnit
 from ledger.write.commands import Command
+from ledger.write.rows import Snapshot
 from ledger.write.unit import (
     ACCEPTED,
     DUPLICATE,
@@ -109,6 +111,9 @@ class Ledger(Application[UUID]):
         # path on which a batch does not commit forgets them (see _commit).
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._cache_size = cache_size
+        # The fast path's officers (ledger.write.bulk): version, state and chain head as
+        # committed, oldest first; an officer is held here or in _cache, never in both.
+        self.states: dict[UUID, Snapshot] = {}
         # One writer at a time per process: the aggregate cache and the cached
         # aggregates are mutated by writes (the API's committer thread and an
         # erasure request may otherwise race).
@@ -151,7 +156,7 @@ class Ledger(Application[UUID]):
 
     def _commit(self, parsed: Parsed, attempts: int = MAX_RETRIES) -> list[Outcome]:
         for attempt in range(attempts):
-            unit = UnitOfWork(self)
+            unit = BulkUnit(self) if self.bulk_units else UnitOfWork(self)
             committing = False
             try:
                 outcomes = unit.handle_all(parsed)
@@ -161,7 +166,7 @@ class Ledger(Application[UUID]):
                 # Another writer got there first (or the database was briefly
                 # locked): forget everything cached and redo the batch from the
                 # store's current state.
-                self._cache.clear()
+                self._forget_all()
                 if attempt < attempts - 1:
                     time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
                     continue
@@ -173,15 +178,14 @@ class Ledger(Application[UUID]):
                     return self._isolate(parsed, conflict)
                 raise
             except Exception as exc:
-                self._cache.clear()
+                self._forget_all()
                 if not committing:
                     raise  # reading the store failed: nothing to do with one command
                 return self._isolate(parsed, exc)
             except BaseException:
-                self._cache.clear()
+                self._forget_all()
                 raise
-            for aggregate in unit.aggregates.values():
-                self._remember(aggregate)
+            unit.remember()
             metrics.count_commands(
                 (c.type if isinstance(c, Command) else "invalid", o.status, o.reason)
                 for (_, c), o in zip(parsed, outcomes, strict=True)
@@ -214,7 +218,15 @@ class Ledger(Application[UUID]):
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save aggregates; each changed officer's current ministry and erasure are
-        written in the same transaction (``officer_access``, for access decisions)."""
+        written in the same transaction (``officer_access``, for access decisions).
+        With ``rows``: those stored events, built by the fast path, instead of aggregates
+        (``kinds``: their public types, for the metrics)."""
+        rows = kwargs.pop("rows", None)
+        if rows is not None:  # built by the fast path (ledger.write.bulk), written as they are
+            kinds = kwargs.pop("kinds")
+            self.recorder.insert_events(rows, **kwargs)
+            metrics.count_events(kinds)  # once per transaction
+            return None
         access = {
             o.officer_id: Access(o.ministry_id, o.erased)
             for o in objs
@@ -245,7 +257,29 @@ class Ledger(Application[UUID]):
         found: Access | None = self.recorder.select_access(officer_id)  # type: ignore[attr-defined]
         return found
 
+    @property
+    def bulk_units(self) -> bool:
+        """Whether batches take the fast path (ledger.write.bulk): with the direct save and preloading."""
+        return self.direct_save and self.preload_batches
+
+    def _forget_all(self) -> None:
+        self._cache.clear()
+        self.states.clear()
+
+    def remember_state(self, aggregate_id: UUID, snapshot: Snapshot) -> None:
+        """Keep a fast-path officer as committed (see ``states``)."""
+        self._cache.pop(aggregate_id, None)
+        self.states.pop(aggregate_id, None)  # re-inserted: the newest last
+        self.states[aggregate_id] = snapshot
+        while len(self.states) > self._cache_size:
+            del self.states[next(iter(self.states))]
+
+    def remember(self, aggregate: Aggregate) -> None:
+        """Keep an aggregate as committed."""
+        self._remember(aggregate)
+
     def _remember(self, aggregate: Aggregate) -> None:
+        self.states.pop(aggregate.id, None)
         self._cache[aggregate.id] = aggregate
         self._cache.move_to_end(aggregate.id)
         while len(self._cache) > self._cache_size:
@@ -254,6 +288,7 @@ class Ledger(Application[UUID]):
     def forget(self, aggregate_id: UUID) -> None:
         """Drop one aggregate from the cache (it will be loaded from the store)."""
         self._cache.pop(aggregate_id, None)
+        self.states.pop(aggregate_id, None)
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """A cached or stored aggregate, or None when it does not exist."""
@@ -302,14 +337,14 @@ class Ledger(Application[UUID]):
                     officer.erase(reason, ticket, datetime.now(timezone.utc))
                     self.save(officer, destroy_keys=[officer_id])
                 except RACES:
-                    self._cache.clear()
+                    self._forget_all()
                     if attempt == MAX_RETRIES - 1:
                         raise
                     continue
                 except LedgerError:
                     raise  # checked before any change: the officer is as it was
                 except BaseException:
-                    self._cache.clear()
+                    self._forget_all()
                     raise
                 self._remember(officer)
                 break

@@ -9,7 +9,6 @@ InvalidCommand, never another exception. Nothing here touches storage.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from ledger.domain.values import (
     text_check,
     unsafe_character,
 )
-from ledger.write.strictjson import MAX_DEPTH, decode_json, field_name
+from ledger.write.strictjson import MAX_DEPTH, compact_json, decode_json, field_name
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_COMMAND_ID = 128
@@ -313,14 +312,11 @@ class Command:
         return value if isinstance(value, str) else None
 
 
-# Exactly what json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-# uses, built once instead of per call: stored receipts hold digests of this text.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def content_hash(obj: dict[str, Any]) -> str:
-    """A stable digest of a command's JSON content, for idempotency checks."""
-    return hashlib.sha256(_CANONICAL.encode(obj).encode("utf-8")).hexdigest()
+    """A stable digest of a command's JSON content, for idempotency checks: of exactly what
+    json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes
+    (stored receipts hold digests of this text)."""
+    return hashlib.sha256(compact_json(obj, sort_keys=True)).hexdigest()
 
 
 def parse_command(obj: Any, now: datetime | None = None) -> Command:

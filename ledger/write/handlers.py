@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.errors import AlreadyExists, NotFound, OfficerErasedError
@@ -129,6 +130,13 @@ def publish_course(unit: UnitOfWork, f: Fields) -> None:
 # ---- officers -------------------------------------------------------------------
 
 
+# Aggregate ids of the reference data officer commands name (a name-based UUID, a SHA-1
+# each), remembered: nearly every officer command looks one up.
+_course_id = lru_cache(maxsize=1 << 14)(Course.create_id)
+_org_id = lru_cache(maxsize=1 << 14)(Organisation.create_id)
+_post_id = lru_cache(maxsize=1 << 16)(Post.create_id)
+
+
 class UnitReference:
     """Reference data as the officer rules see it, looked up in the batch's unit of work."""
 
@@ -136,21 +144,24 @@ class UnitReference:
         self.unit = unit
 
     def course(self, course_id: str) -> CourseInfo | None:
-        found = self.unit.get(Course, Course.create_id(course_id))
+        found = self.unit.get(Course, _course_id(course_id))
         return None if found is None else CourseInfo(found.course_id, found.duration_hours,
                                                      found.competencies, found.assessment)
 
     def org(self, org_id: str) -> OrgInfo | None:
-        found = self.unit.get(Organisation, Organisation.create_id(org_id))
+        found = self.unit.get(Organisation, _org_id(org_id))
         return None if found is None else OrgInfo(found.org_id, found.kind, found.ministry_id)
 
     def post(self, post_id: str) -> PostInfo | None:
-        found = self.unit.get(Post, Post.create_id(post_id))
+        found = self.unit.get(Post, _post_id(post_id))
         return None if found is None else PostInfo(found.post_id, found.org_id)
 
 
 def register_officer(unit: UnitOfWork, f: Fields) -> None:
     """Register an officer; name and email reach the event only as ciphertext under a new key."""
+    if unit.bulk is not None:
+        unit.bulk.register(f, UnitReference(unit))
+        return
     officer_id = f["officer_id"]
     if unit.get(Officer, Officer.create_id(officer_id)) is not None:
         raise AlreadyExists(f"officer_id: officer {officer_id!r} is already registered")
@@ -166,6 +177,9 @@ def officer_command(command_type: str) -> Handler:
     """The handler of an officer command that the rules decide on the officer's history."""
 
     def handle(unit: UnitOfWork, f: Fields) -> None:
+        if unit.bulk is not None:
+            unit.bulk.execute(command_type, f, UnitReference(unit))
+            return
         officer = _officer(unit, f["officer_id"])
         officer.execute(command_type, f, UnitReference(unit))
 
@@ -176,6 +190,9 @@ def officer_command(command_type: str) -> Handler:
 def correct_officer_details(unit: UnitOfWork, f: Fields) -> None:
     """Correct name and/or email: encrypted under the officer's key like the registration's,
     so erasure makes every version unreadable; a value equal to the one in force is no change."""
+    if unit.bulk is not None:
+        unit.bulk.correct_details(f, UnitReference(unit))
+        return
     officer_id = f["officer_id"]
     officer = _officer(unit, officer_id)
     if officer.erased:

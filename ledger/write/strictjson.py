@@ -13,6 +13,8 @@ import sys
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.values import describe
 from ledger.write.lines import MAX_LINE_BYTES, decode_line, too_long
@@ -78,6 +80,31 @@ def _not_json(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_repeated_keys, parse_constant=_not_json)
 
 
+def _quick_object(text: str) -> dict[str, Any] | None:
+    """The object ``text`` holds when decoding it fast gives what the strict decoder gives,
+    else None (then the strict decoder runs, and names any problem).
+
+    orjson refuses what the strict decoder refuses (NaN, Infinity, control characters in
+    strings, malformed text) except repeated keys, which it resolves silently. So this
+    takes only a flat object (no value is an object) written without any backslash (no
+    key can be spelt two ways) in which each key's quoted text occurs once.
+    """
+    if "\\" in text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not dict:
+        return None
+    for key, item in value.items():
+        if type(item) is dict or text.count(f'"{key}"') != 1:
+            return None
+        if type(item) is list and any(type(element) in (dict, list) for element in item):
+            return None
+    return value
+
+
 def decode_json(
     data: str | bytes, *, max_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_DEPTH
 ) -> Any:
@@ -106,6 +133,9 @@ def decode_json(
     # brackets than the limit needs the exact scan.
     if text.count("{") + text.count("[") > max_depth and nesting_depth(text) > max_depth:
         raise InvalidCommand(f"json: nested more than {max_depth} levels deep")
+    quick = _quick_object(text)
+    if quick is not None:
+        return quick
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -115,3 +145,34 @@ def decode_json(
         raise InvalidCommand(
             f"json: a number has more than {sys.get_int_max_str_digits():,} digits"
         ) from None
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_COMPACT_SORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def _orjson_agrees(value: Any) -> bool:
+    """Whether orjson writes ``value`` as the standard encoder does: it escapes every string
+    alike, but writes some floats differently (``1e-7`` for ``1e-07``, ``null`` for NaN) and
+    knows types the standard encoder refuses."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return repr(value) == orjson.dumps(value).decode()
+    if kind is dict:
+        return all(type(k) is str and _orjson_agrees(v) for k, v in value.items())
+    if kind is list:
+        return all(_orjson_agrees(v) for v in value)
+    return False
+
+
+def compact_json(value: Any, sort_keys: bool = False) -> bytes:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False[, sort_keys=True])`` as
+    UTF-8, byte for byte (stored bytes and digests depend on it), by orjson where it agrees."""
+    if _orjson_agrees(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
+            pass
+    return (_COMPACT_SORTED if sort_keys else _COMPACT).encode(value).encode("utf-8")

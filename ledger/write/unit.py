@@ -35,6 +35,8 @@ from ledger.write.handlers import HANDLERS
 
 if TYPE_CHECKING:
     from ledger.write.application import Ledger
+    from ledger.write.bulk import BulkUnit
+    from ledger.write.rows import FastOfficer
 
 A = TypeVar("A", bound=Aggregate)
 log = logging.getLogger("ledger.write.application")
@@ -130,6 +132,8 @@ class UnitOfWork:
         self._stored_receipts: dict[str, Receipt] = {}
         self._absent: set[UUID] = set()
         self._savepoint = _Savepoint()
+        # The fast path's officer commands (ledger.write.bulk); None: through the aggregates.
+        self.bulk: BulkUnit | None = None
 
     def handle_all(self, parsed: Parsed) -> list[Outcome]:
         """Fetch known receipts in one query, then apply the commands in order."""
@@ -265,7 +269,7 @@ class UnitOfWork:
 
     # ---- savepoints -----------------------------------------------------------
 
-    def _touch(self, aggregate_id: UUID, aggregate: Aggregate, in_batch: bool) -> None:
+    def _touch(self, aggregate_id: UUID, aggregate: Aggregate | FastOfficer, in_batch: bool) -> None:
         touched = self._savepoint.touched
         if aggregate_id not in touched:
             touched[aggregate_id] = _Before(
@@ -310,6 +314,11 @@ class UnitOfWork:
         assert isinstance(rebuilt, Aggregate)
         rebuilt.pending_events.extend(events)
         return rebuilt
+
+    def remember(self) -> None:
+        """After the commit: the ledger keeps the aggregates as they are now."""
+        for aggregate in self.aggregates.values():
+            self.ledger.remember(aggregate)
 
     def commit(self) -> None:
         """Write every pending event, receipt and key in one transaction."""
