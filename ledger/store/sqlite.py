@@ -46,6 +46,11 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     # indexes; with SQLite's default 2 MB most of those pages are read from the file again
     # once the store has grown past a few hundred thousand events.
     cache_kib = 262_144
+    # WAL pages before an automatic checkpoint copies them into the database (SQLite's
+    # default: 1,000). A batch of random-key inserts dirties a page per event in each of
+    # those indexes, so at 1,000 every commit was followed by a checkpoint copying all of
+    # them; less often, a page written by several batches is copied once.
+    checkpoint_pages = 16_000
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         # The tables themselves come from ledger.store.schema's migrations, never from here.
@@ -56,6 +61,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     ) -> Sequence[int] | None:
         if self.bulk_inserts:
             c.execute(f"PRAGMA cache_size = -{self.cache_kib}")
+            c.execute(f"PRAGMA wal_autocheckpoint = {self.checkpoint_pages}")
         ids = self._insert_all(c, stored_events) if self.bulk_inserts else super()._insert_events(c, stored_events, **kwargs)
         self._extend_chains(c, stored_events, kwargs.get("heads"))
         if ids:

@@ -103,7 +103,8 @@ class BulkUnit(UnitOfWork):
                         return None
                     made = FastOfficer.loaded(aggregate_id, officer_id, stored)
                 else:
-                    made = FastOfficer(aggregate_id, officer_id, snap.version, snap.state, snap.head)
+                    made = FastOfficer(aggregate_id, officer_id, snap.version, snap.state, snap.head,
+                                       committed_access=(snap.state.ministry_id, snap.state.erased))
             self.aggregates[aggregate_id] = made  # type: ignore[assignment]
             self._touch(aggregate_id, made, in_batch=False)
             return made
@@ -229,7 +230,8 @@ class BulkUnit(UnitOfWork):
                 if aggregate.pending_events:
                     stored += aggregate.stored_events()
                     kinds += [p.entry["type"] for p in aggregate.pending_events]
-                    access[aggregate.officer_id] = Access(aggregate.state.ministry_id or "", aggregate.state.erased)
+                    if aggregate.access_changed():  # else the stored row says it already
+                        access[aggregate.officer_id] = Access(aggregate.state.ministry_id or "", aggregate.state.erased)
                     if aggregate.head is not None:
                         heads[aggregate.id.hex] = aggregate.head
             elif aggregate.pending_events:

@@ -117,6 +117,9 @@ class FastOfficer:
     head: bytes | None = None
     log: list[dict[str, Any]] | None = None
     pending_events: list[Pending] = field(default_factory=list)
+    # (ministry, erased) as committed when the batch took the officer (None: a new officer):
+    # its access row is written only when they change.
+    committed_access: tuple[str | None, bool] | None = None
 
     @classmethod
     def loaded(cls, aggregate_id: UUID, officer_id: str, stored: list[StoredEvent]) -> FastOfficer:
@@ -125,7 +128,11 @@ class FastOfficer:
         for s in stored:
             made.version = s.originator_version
             made._fold(log_entry(s.topic, s.originator_version, s.state))
+        made.committed_access = (made.state.ministry_id, made.state.erased)
         return made
+
+    def access_changed(self) -> bool:
+        return self.committed_access != (self.state.ministry_id, self.state.erased)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.version, self.state, self.head)
