@@ -1,0 +1,118 @@
+"""GET /statements: the filters as one indexed query, newest first (or ascending), keyset pages.
+
+Each filter narrows on an index: ``verb``, ``registration``, ``stored_us`` on the statements'
+table, ``agent`` and ``activity`` through their own tables (``related`` widening from the
+actor/object to every agent or activity the statement names). A page ends with the ``seq``
+of its last statement; the next page starts after it (``cursor``), so a page costs the same
+however deep it is. Voided statements are left out (they are fetched by ``voidedStatementId``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.store.db import Database
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a query asks for (agent already hashed into its index key)."""
+
+    agent: str | None = None
+    verb: str | None = None
+    activity: str | None = None
+    registration: str | None = None
+    related_activities: bool = False
+    related_agents: bool = False
+    since_us: int | None = None
+    until_us: int | None = None
+    limit: int = 0
+    ascending: bool = False
+    writer: str | None = None  # a token that reads only what it wrote
+    cursor: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    docs: list[dict[str, Any]]  # the stored (sealed) statements, in order
+    last_seq: int | None  # where the next page starts, when there may be one
+    last_stored_us: int | None  # the newest ``stored`` among them
+
+
+def find(db: Database, f: Filters) -> Page:
+    """One page of statements matching ``f``."""
+    limit = MAX_PAGE if f.limit <= 0 else min(f.limit, MAX_PAGE)
+    where = ["s.voided = 0"]
+    params: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        where.append(sql)
+        params.extend(values)
+
+    if f.writer is not None:
+        add("s.writer = ?", f.writer)
+    if f.verb is not None:
+        add("s.verb = ?", f.verb)
+    if f.registration is not None:
+        add("s.registration = ?", f.registration.lower())
+    if f.since_us is not None:
+        add("s.stored_us > ?", f.since_us)
+    if f.until_us is not None:
+        add("s.stored_us <= ?", f.until_us)
+    if f.agent is not None:
+        add("s.seq IN (SELECT seq FROM xapi_agents WHERE agent = ?" + ("" if f.related_agents else " AND related = 0")
+            + ")", f.agent)
+    if f.activity is not None:
+        add("s.seq IN (SELECT seq FROM xapi_activities WHERE activity_id = ?"
+            + ("" if f.related_activities else " AND related = 0") + ")", f.activity)
+    if f.cursor is not None:
+        add("s.seq > ?" if f.ascending else "s.seq < ?", f.cursor)
+    order = "ASC" if f.ascending else "DESC"
+    sql = (f"SELECT s.seq, s.stored_us, s.doc FROM xapi_statements s WHERE {' AND '.join(where)} "
+           f"ORDER BY s.seq {order} LIMIT ?")
+    with db.reading() as c:
+        c.execute(sql, [*params, limit + 1])
+        rows = c.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([json.loads(r[2]) for r in rows], int(rows[-1][0]) if more and rows else None,
+                max((int(r[1]) for r in rows), default=None))
+
+
+def one(db: Database, statement_id: str, voided: bool, writer: str | None) -> tuple[dict[str, Any], int] | None:
+    """The stored statement with this id if its voided flag is ``voided`` (and ``writer`` wrote it)."""
+    sql = "SELECT doc, stored_us FROM xapi_statements WHERE statement_id = ? AND voided = ?"
+    params: list[Any] = [statement_id.lower(), int(voided)]
+    if writer is not None:
+        sql += " AND writer = ?"
+        params.append(writer)
+    with db.reading() as c:
+        c.execute(sql, params)
+        row = c.fetchone()
+    return None if row is None else (json.loads(row[0]), int(row[1]))
+
+
+def latest_stored(db: Database) -> int | None:
+    """The newest ``stored`` instant (microseconds), or None for an empty LRS."""
+    with db.reading() as c:
+        c.execute("SELECT max(stored_us) FROM xapi_statements")
+        row = c.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]:
+    """Stored attachment contents by SHA-2 (content type, bytes)."""
+    if not hashes:
+        return {}
+    with db.reading() as c:
+        c.execute(f"SELECT sha2, content_type, content FROM xapi_attachments WHERE sha2 IN ({','.join('?' * len(hashes))})",
+                  hashes)
+        return {str(r[0]): (str(r[1]), bytes(r[2])) for r in c.fetchall()}
+
+
+Unsealer = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]

@@ -1,0 +1,246 @@
+"""Storing statements: checks against what is stored, then one transaction for the lot.
+
+A request's statements are stored together or not at all: their events (one aggregate each,
+:mod:`ledger.xapi.statement`), the query index rows, new person keys and attachments all go
+in the events' own transaction (the recorders' ``side_rows``). A statement id already stored
+with the same content is not stored again; with different content the whole request is a
+conflict. ``stored`` instants are strictly increasing, in microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from ledger.config import Settings
+from ledger.integrity import crypto
+from ledger.store.db import Database
+from ledger.xapi import privacy
+from ledger.xapi.compat import XapiInvalid, agent_key, same_statement
+from ledger.xapi.statement import Statement
+
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+RETRIES = 10
+
+
+class Conflict(Exception):
+    """A statement id is stored with other content (409)."""
+
+
+@dataclass
+class Prepared:
+    """A statement ready to store: as received (``stmt``, ids set), and what the index needs."""
+
+    stmt: dict[str, Any]
+    activities: set[tuple[str, int]] = field(default_factory=set)
+    agents: set[tuple[str, int]] = field(default_factory=set)
+
+
+def iso_of(micros: int) -> str:
+    """An instant in microseconds as the ISO 8601 UTC text ``stored`` carries."""
+    return datetime.fromtimestamp(micros / 1_000_000, timezone.utc).isoformat(timespec="microseconds").replace(
+        "+00:00", "Z")
+
+
+def index_terms(stmt: dict[str, Any]) -> Prepared:
+    """The activity ids and hashed agent keys a statement names (``related`` 0: object/actor)."""
+    prepared = Prepared(stmt)
+
+    def agents_of(agent: Any, related: int) -> None:
+        if not isinstance(agent, dict):
+            return
+        key = agent_key(agent)
+        if key is not None:
+            prepared.agents.add((privacy.agent_ref(key), related))
+        for member in privacy.members(agent):
+            agents_of(member, 1)
+
+    def activities_of(s: dict[str, Any], related: int) -> None:
+        obj = s.get("object")
+        if isinstance(obj, dict) and obj.get("objectType", "Activity") == "Activity" and isinstance(obj.get("id"), str):
+            prepared.activities.add((obj["id"], related))
+        context = s.get("context")
+        if isinstance(context, dict) and isinstance(context.get("contextActivities"), dict):
+            for group in context["contextActivities"].values():
+                for activity in group if isinstance(group, list) else [group]:
+                    if isinstance(activity, dict) and isinstance(activity.get("id"), str):
+                        prepared.activities.add((activity["id"], 1))
+
+    activities_of(stmt, 0)
+    obj = stmt.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        activities_of(obj, 1)
+    for container, key, main in privacy.agent_slots(stmt):
+        agents_of(container[key], 0 if main else 1)
+    return prepared
+
+
+class StatementStore:
+    """Writes statements through the ledger's event store (see the module's docstring)."""
+
+    def __init__(self, ledger: Any, settings: Settings, db: Callable[[], Database]) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.db = db
+        self._lock = threading.Lock()
+
+    # ---- reading what is stored ----------------------------------------------------
+
+    def stored_docs(self, statement_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored statements (unsealed) with these ids, by lower-case id."""
+        wanted = sorted({i.lower() for i in statement_ids})
+        if not wanted:
+            return {}
+        with self.db().reading() as c:
+            c.execute(f"SELECT statement_id, doc FROM xapi_statements WHERE statement_id IN ({','.join('?' * len(wanted))})",
+                      wanted)
+            sealed = {str(r[0]): json.loads(r[1]) for r in c.fetchall()}
+        keys = self.keys_for(set().union(*(privacy.persons_in(d) for d in sealed.values())) if sealed else set())
+        return {sid: privacy.unseal(doc, keys, self.settings.officer_homepage) for sid, doc in sealed.items()}
+
+    def keys_for(self, persons: set[str]) -> dict[str, bytes]:
+        """The data keys of these persons that still exist (officers' and others')."""
+        officers = {p[len(privacy.OFFICER):]: p for p in persons if p.startswith(privacy.OFFICER)}
+        others = sorted(p for p in persons if p.startswith(privacy.PERSON))
+        keys = {officers[o]: k for o, k in self.ledger.recorder.select_keys(list(officers)).items()}
+        if others:
+            with self.db().reading() as c:
+                c.execute(f"SELECT person, data_key FROM xapi_person_keys WHERE person IN ({','.join('?' * len(others))})",
+                          others)
+                keys.update({str(r[0]): bytes(r[1]) for r in c.fetchall()})
+        return keys
+
+    # ---- storing ---------------------------------------------------------------------
+
+    def store(self, statements: list[dict[str, Any]], writer: str,
+              attachments: dict[str, tuple[str, bytes]] | None = None) -> list[str]:
+        """Store statements (validated, ids set) written by token ``writer``; their ids.
+
+        Raises Conflict, or XapiInvalid for a voiding rule broken.
+        """
+        ids = [s["id"].lower() for s in statements]
+        if len(set(ids)) != len(ids):
+            raise XapiInvalid("statements: the same id appears twice in one request")
+        for attempt in range(RETRIES):
+            with self._lock:
+                try:
+                    self._store_once(statements, writer, attachments or {})
+                    return [s["id"] for s in statements]
+                except (IntegrityError, OperationalError):
+                    if attempt == RETRIES - 1:
+                        raise
+            time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _store_once(self, statements: list[dict[str, Any]], writer: str,
+                    attachments: dict[str, tuple[str, bytes]]) -> None:
+        existing = self.stored_docs(s["id"] for s in statements)
+        new = []
+        for stmt in statements:
+            found = existing.get(stmt["id"].lower())
+            if found is None:
+                new.append(stmt)
+            elif not same_statement(found, stmt):
+                raise Conflict(f"statement {stmt['id']}: already stored with other content")
+        if not new:
+            return
+        targets = self._void_targets(new)
+        with self.db().reading() as c:
+            c.execute("SELECT max(seq), max(stored_us) FROM xapi_statements")
+            row = c.fetchone()
+        seq, last_us = int(row[0] or 0), int(row[1] or 0)
+        now_us = max(time.time_ns() // 1000, last_us + 1)
+        persons: dict[str, bytes] = {}
+        statement_rows, activity_rows, agent_rows, aggregates = [], [], [], []
+        person_of = self._persons()
+        for stmt in new:
+            seq += 1
+            stmt["stored"] = iso_of(now_us)
+            prepared = index_terms(stmt)
+            refs = {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
+            persons.update({p: b"" for p in refs})
+            statement_rows.append([seq, stmt["id"].lower(), now_us, stmt["verb"]["id"], _registration(stmt),
+                                   _voids(stmt), writer, stmt])
+            activity_rows += [(a, seq, r) for a, r in prepared.activities]
+            agent_rows += [(a, seq, r) for a, r in prepared.agents]
+            now_us += 1
+        keys = self.keys_for(set(persons))
+        fresh = {p: crypto.new_data_key() for p in persons if p not in keys}
+        keys.update(fresh)
+        for row in statement_rows:
+            stmt = row[-1]
+            doc = json.dumps(privacy.seal(stmt, person_of, keys), ensure_ascii=False, separators=(",", ":"))
+            row[-1] = doc
+            aggregates.append(Statement(statement_id=row[1], stored=stmt["stored"], writer=writer, doc=doc))
+        side = [
+            ("INSERT INTO xapi_person_keys (person, data_key) VALUES (?, ?)", list(fresh.items())),
+            ("INSERT INTO xapi_statements (seq, statement_id, stored_us, verb, registration, voids, writer, doc) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in statement_rows]),
+            ("INSERT INTO xapi_activities (activity_id, seq, related) VALUES (?, ?, ?)", activity_rows),
+            ("INSERT INTO xapi_agents (agent, seq, related) VALUES (?, ?, ?)", agent_rows),
+            ("UPDATE xapi_statements SET voided = 1 WHERE statement_id = ?", [(t,) for t in targets]),
+            ("INSERT INTO xapi_attachments (sha2, content_type, content) VALUES (?, ?, ?) ON CONFLICT (sha2) DO NOTHING",
+             [(sha, ctype, content) for sha, (ctype, content) in attachments.items()]),
+        ]
+        self.ledger.save(*aggregates, side_rows=[(sql, rows) for sql, rows in side if rows])
+
+    def _persons(self) -> Callable[[dict[str, Any]], str]:
+        """Who seals each agent: an officer with a data key, else a person of their own."""
+        homepage = self.settings.officer_homepage
+        known: dict[str, bool] = {}
+
+        def person(agent: dict[str, Any]) -> str:
+            ref = privacy.person_of(agent, agent_key, homepage, json.dumps(agent, sort_keys=True))
+            if ref.startswith(privacy.OFFICER):
+                officer = ref[len(privacy.OFFICER):]
+                if officer not in known:
+                    known[officer] = self.ledger.recorder.select_key(officer) is not None
+                if not known[officer]:
+                    key = agent_key(agent)
+                    return privacy.PERSON + privacy.agent_ref(key or officer)
+            return ref
+
+        return person
+
+    def _void_targets(self, statements: list[dict[str, Any]]) -> list[str]:
+        """The ids the voiding statements among these void; refuses voiding a voiding statement."""
+        targets = [v for v in (_voids(s) for s in statements) if v is not None]
+        if not targets:
+            return []
+        with self.db().reading() as c:
+            c.execute(f"SELECT statement_id, verb FROM xapi_statements WHERE statement_id IN "
+                      f"({','.join('?' * len(targets))})", targets)
+            verbs = {str(r[0]): str(r[1]) for r in c.fetchall()}
+        batch = {s["id"].lower(): s["verb"]["id"] for s in statements}
+        for target in targets:
+            if verbs.get(target, batch.get(target)) == VOIDED:
+                raise XapiInvalid(f"statement {target}: a voiding statement cannot be voided")
+        return targets
+
+
+def _with_members(agent: Any) -> list[dict[str, Any]]:
+    if not isinstance(agent, dict):
+        return []
+    return [agent, *(m for member in privacy.members(agent) for m in _with_members(member))]
+
+
+def _registration(stmt: dict[str, Any]) -> str | None:
+    context = stmt.get("context")
+    reg = context.get("registration") if isinstance(context, dict) else None
+    return reg.lower() if isinstance(reg, str) else None
+
+
+def _voids(stmt: dict[str, Any]) -> str | None:
+    """The id a voiding statement voids, else None."""
+    obj = stmt.get("object")
+    if stmt["verb"].get("id") == VOIDED and isinstance(obj, dict) and obj.get("objectType") == "StatementRef":
+        target = obj.get("id")
+        return target.lower() if isinstance(target, str) else None
+    return None
