@@ -48,7 +48,7 @@ def read_statements(xreq: XRequest) -> tuple[Any, dict[str, tuple[str, bytes]]]:
 def prepare(stmt: Any, xreq: XRequest, authority: dict[str, Any]) -> dict[str, Any]:
     """A received statement validated and completed as stored (id, authority, version)."""
     try:
-        validate_statement(stmt, xreq.version)
+        validate_statement(stmt, "2.0.0" if xreq.is_v2 else "1.0.3")
     except XapiInvalid as exc:
         raise XapiError(400, str(exc)) from None
     out = dict(stmt)

@@ -114,6 +114,8 @@ async def read_request(request: Request, needs_version: bool = True) -> XRequest
         if content is None and wanted in ("PUT", "POST"):
             raise XapiError(400, "content: the alternate request syntax sends the body as the form's content")
         body = (content or "").encode("utf-8")
+        if headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded"):
+            headers["content-type"] = "application/json"  # the form named no Content-Type of its own
         method, params = wanted, form
     xreq = XRequest(method, headers, params, body)
     given = headers.get("x-experience-api-version")

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.xapi.interim import (
-    XapiInvalid,
-    agent_key,
-    formatted,
-    parse_accept_language,
-    same_statement,
-    validate_statement,
-)
+from ledger.xapi.errors import XapiInvalid
+from ledger.xapi.interim import agent_key, formatted, parse_accept_language, same_statement
+from ledger.xapi.validate import validate_statement
 
 __all__ = ["XapiInvalid", "agent_key", "formatted", "parse_accept_language", "same_statement", "validate_statement"]

@@ -5,27 +5,7 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class XapiInvalid(ValueError):
-    """A statement (or request) the specification refuses: answered 400 with this message."""
-
-
-def validate_statement(stmt: Any, version: str) -> None:
-    if not isinstance(stmt, dict):
-        raise XapiInvalid("statement: must be a JSON object")
-    for field in ("actor", "verb", "object"):
-        if not isinstance(stmt.get(field), dict):
-            raise XapiInvalid(f"statement.{field}: required, an object")
-    if "id" in stmt and not (isinstance(stmt["id"], str) and _UUID.match(stmt["id"])):
-        raise XapiInvalid("statement.id: must be a UUID")
-    if not isinstance(stmt["verb"].get("id"), str):
-        raise XapiInvalid("statement.verb.id: required")
-
 
 def agent_key(agent: Any) -> str | None:
     """The agent's inverse functional identifier as one string, or None (anonymous group)."""

@@ -60,6 +60,11 @@ def _slots(stmt: dict[str, Any], main: bool) -> Iterator[tuple[dict[str, Any], s
         for key in ("instructor", "team"):
             if isinstance(context.get(key), dict):
                 yield context, key, False
+        for holder, key in (("contextAgents", "agent"), ("contextGroups", "group")):  # xAPI 2.0
+            entries = context.get(holder)
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and isinstance(entry.get(key), dict):
+                    yield entry, key, False
 
 
 def members(agent: dict[str, Any]) -> list[dict[str, Any]]:

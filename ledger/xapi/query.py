@@ -10,7 +10,6 @@ however deep it is. Voided statements are left out (they are fetched by ``voided
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,43 +44,70 @@ class Page:
 
 
 def find(db: Database, f: Filters) -> Page:
-    """One page of statements matching ``f``."""
+    """One page of statements matching ``f``.
+
+    A statement whose object is a StatementRef to a statement that matches the filters
+    (``agent``, ``verb``, ``activity``, ``registration``) matches them too (xAPI "Filter
+    Conditions for StatementRefs"); ``since``, ``until``, the page and the reader's scope
+    apply to the returned statement itself. Two keyset queries, each on its indexes, merged.
+    """
     limit = MAX_PAGE if f.limit <= 0 else min(f.limit, MAX_PAGE)
-    where = ["s.voided = 0"]
-    params: list[Any] = []
-
-    def add(sql: str, *values: Any) -> None:
-        where.append(sql)
-        params.extend(values)
-
+    outer = ["s.voided = 0"]
+    outer_params: list[Any] = []
     if f.writer is not None:
-        add("s.writer = ?", f.writer)
-    if f.verb is not None:
-        add("s.verb = ?", f.verb)
-    if f.registration is not None:
-        add("s.registration = ?", f.registration.lower())
+        outer.append("s.writer = ?")
+        outer_params.append(f.writer)
     if f.since_us is not None:
-        add("s.stored_us > ?", f.since_us)
+        outer.append("s.stored_us > ?")
+        outer_params.append(f.since_us)
     if f.until_us is not None:
-        add("s.stored_us <= ?", f.until_us)
-    if f.agent is not None:
-        add("s.seq IN (SELECT seq FROM xapi_agents WHERE agent = ?" + ("" if f.related_agents else " AND related = 0")
-            + ")", f.agent)
-    if f.activity is not None:
-        add("s.seq IN (SELECT seq FROM xapi_activities WHERE activity_id = ?"
-            + ("" if f.related_activities else " AND related = 0") + ")", f.activity)
+        outer.append("s.stored_us <= ?")
+        outer_params.append(f.until_us)
     if f.cursor is not None:
-        add("s.seq > ?" if f.ascending else "s.seq < ?", f.cursor)
+        outer.append("s.seq > ?" if f.ascending else "s.seq < ?")
+        outer_params.append(f.cursor)
+    match, match_params = _matching(f, "m")
     order = "ASC" if f.ascending else "DESC"
-    sql = (f"SELECT s.seq, s.stored_us, s.doc FROM xapi_statements s WHERE {' AND '.join(where)} "
-           f"ORDER BY s.seq {order} LIMIT ?")
+    tail = f" ORDER BY s.seq {order} LIMIT {limit + 1}"
+    columns = "SELECT s.seq, s.stored_us, s.doc FROM xapi_statements s"
     with db.reading() as c:
-        c.execute(sql, [*params, limit + 1])
-        rows = c.fetchall()
+        if not match:
+            c.execute(f"{columns} WHERE {' AND '.join(outer)}{tail}", outer_params)
+            rows = c.fetchall()
+        else:
+            direct = [w.replace("m.", "s.") for w in match]
+            c.execute(f"{columns} WHERE {' AND '.join(outer + direct)}{tail}", outer_params + match_params)
+            rows = c.fetchall()
+            c.execute(f"{columns} JOIN xapi_statements m ON m.statement_id = s.ref "
+                      f"WHERE {' AND '.join(outer + match)}{tail}", outer_params + match_params)
+            found = {int(r[0]): r for r in rows}
+            found.update({int(r[0]): r for r in c.fetchall()})
+            rows = [found[k] for k in sorted(found, reverse=not f.ascending)][: limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([json.loads(r[2]) for r in rows], int(rows[-1][0]) if more and rows else None,
                 max((int(r[1]) for r in rows), default=None))
+
+
+def _matching(f: Filters, alias: str) -> tuple[list[str], list[Any]]:
+    """The conditions on the statement the filters name (alias ``m``), and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if f.verb is not None:
+        where.append(f"{alias}.verb = ?")
+        params.append(f.verb)
+    if f.registration is not None:
+        where.append(f"{alias}.registration = ?")
+        params.append(f.registration.lower())
+    if f.agent is not None:
+        where.append(f"{alias}.seq IN (SELECT seq FROM xapi_agents WHERE agent = ?"
+                     + ("" if f.related_agents else " AND related = 0") + ")")
+        params.append(f.agent)
+    if f.activity is not None:
+        where.append(f"{alias}.seq IN (SELECT seq FROM xapi_activities WHERE activity_id = ?"
+                     + ("" if f.related_activities else " AND related = 0") + ")")
+        params.append(f.activity)
+    return where, params
 
 
 def one(db: Database, statement_id: str, voided: bool, writer: str | None) -> tuple[dict[str, Any], int] | None:
@@ -114,5 +140,3 @@ def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]
                   hashes)
         return {str(r[0]): (str(r[1]), bytes(r[2])) for r in c.fetchall()}
 
-
-Unsealer = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]

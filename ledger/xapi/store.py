@@ -167,7 +167,7 @@ class StatementStore:
             refs = {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
             persons.update({p: b"" for p in refs})
             statement_rows.append([seq, stmt["id"].lower(), now_us, stmt["verb"]["id"], _registration(stmt),
-                                   _voids(stmt), writer, stmt])
+                                   _ref(stmt), writer, stmt])
             activity_rows += [(a, seq, r) for a, r in prepared.activities]
             agent_rows += [(a, seq, r) for a, r in prepared.agents]
             now_us += 1
@@ -181,7 +181,7 @@ class StatementStore:
             aggregates.append(Statement(statement_id=row[1], stored=stmt["stored"], writer=writer, doc=doc))
         side = [
             ("INSERT INTO xapi_person_keys (person, data_key) VALUES (?, ?)", list(fresh.items())),
-            ("INSERT INTO xapi_statements (seq, statement_id, stored_us, verb, registration, voids, writer, doc) "
+            ("INSERT INTO xapi_statements (seq, statement_id, stored_us, verb, registration, ref, writer, doc) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in statement_rows]),
             ("INSERT INTO xapi_activities (activity_id, seq, related) VALUES (?, ?, ?)", activity_rows),
             ("INSERT INTO xapi_agents (agent, seq, related) VALUES (?, ?, ?)", agent_rows),
@@ -235,6 +235,14 @@ def _registration(stmt: dict[str, Any]) -> str | None:
     context = stmt.get("context")
     reg = context.get("registration") if isinstance(context, dict) else None
     return reg.lower() if isinstance(reg, str) else None
+
+
+def _ref(stmt: dict[str, Any]) -> str | None:
+    """The id of the statement a StatementRef object targets, else None."""
+    obj = stmt.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "StatementRef" and isinstance(obj.get("id"), str):
+        return str(obj["id"]).lower()
+    return None
 
 
 def _voids(stmt: dict[str, Any]) -> str | None:

@@ -63,12 +63,14 @@ def endpoint(handler: Handler, needs_version: bool = True) -> Callable[[Request]
             version = response_version(xreq.version)
             response = await handler(request, _services(request), xreq)
         except XapiError as exc:
-            return error_response(exc, version)
+            response = error_response(exc, version)
         except Conflict as exc:
-            return error_response(XapiError(409, str(exc)), version)
+            response = error_response(XapiError(409, str(exc)), version)
         except XapiInvalid as exc:
-            return error_response(XapiError(400, str(exc)), version)
+            response = error_response(XapiError(400, str(exc)), version)
         response.headers["X-Experience-API-Version"] = version
+        if request.method in ("GET", "HEAD") or "method=" in request.url.query:
+            response.headers.setdefault("X-Experience-API-Consistent-Through", _now())
         return response
 
     return run
@@ -138,6 +140,11 @@ def _unseal(services: Services, store: StatementStore, docs: list[dict[str, Any]
     return [privacy.unseal(doc, keys, services.settings.officer_homepage) for doc in docs]
 
 
+def _now() -> str:
+    """The consistent-through instant: every statement is indexed in its own transaction, so now."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _http_date(micros: int) -> str:
     return format_datetime(datetime.fromtimestamp(micros / 1_000_000, timezone.utc), usegmt=True)
 
@@ -149,8 +156,7 @@ async def _read(request: Request, services: Services, xreq: XRequest, writer: st
     languages = parse_accept_language(xreq.headers.get("accept-language"))
     store = _store(request)
     head = xreq.method == "HEAD"
-    now = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    headers = {"X-Experience-API-Consistent-Through": now}
+    headers = {"X-Experience-API-Consistent-Through": _now()}
     single = params.get("statementId") or params.get("voidedStatementId")
     if single is not None:
         sid = xapi_params.check_uuid("statementId", single)

@@ -26,11 +26,12 @@ def apply(c: Cursor, dialect: str) -> None:
     c.execute(
         "CREATE TABLE xapi_statements (seq BIGINT PRIMARY KEY, statement_id TEXT NOT NULL UNIQUE, "
         "stored_us BIGINT NOT NULL, verb TEXT NOT NULL, registration TEXT, voided INTEGER NOT NULL DEFAULT 0, "
-        "voids TEXT, writer TEXT NOT NULL, doc TEXT NOT NULL)"
+        "ref TEXT, writer TEXT NOT NULL, doc TEXT NOT NULL)"
     )
     c.execute("CREATE INDEX xapi_statements_verb ON xapi_statements (verb, seq)")
     c.execute("CREATE INDEX xapi_statements_registration ON xapi_statements (registration, seq)")
     c.execute("CREATE INDEX xapi_statements_stored ON xapi_statements (stored_us)")
+    c.execute("CREATE INDEX xapi_statements_ref ON xapi_statements (ref)")
     c.execute("CREATE INDEX xapi_statements_writer ON xapi_statements (writer, seq)")
     c.execute("CREATE TABLE xapi_activities (activity_id TEXT NOT NULL, seq BIGINT NOT NULL, related INTEGER NOT NULL, "
               "PRIMARY KEY (activity_id, seq, related))")
