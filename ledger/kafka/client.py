@@ -22,6 +22,7 @@ log = logging.getLogger("ledger.kafka.client")
 
 OFFICER_PARTITIONS = 6
 REFERENCE_PARTITIONS = 1
+XAPI_PARTITIONS = 6
 _KEYS = ("officer_id", "post_id", "course_id", "competency_id", "org_id")
 
 
@@ -33,6 +34,11 @@ def reference_topic(prefix: str) -> str:
     return f"{prefix}.reference"
 
 
+def xapi_topic(prefix: str) -> str:
+    """The xAPI statements' topic (``StatementStored``, keyed by statement id)."""
+    return f"{prefix}.xapi"
+
+
 def checkpoints_topic(prefix: str) -> str:
     return f"{prefix}.checkpoints"
 
@@ -41,6 +47,8 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
     """The topic and key of a public event: officer events by officer_id, others by entity id."""
     if is_officer_event(event):
         return officers_topic(prefix), event["officer_id"].encode("utf-8")
+    if event["type"] == "StatementStored":
+        return xapi_topic(prefix), str(event["statement_id"]).encode("utf-8")
     if event["type"] == "CapacityPlanDeclared":  # one plan per ministry and financial year
         return reference_topic(prefix), f"{event['ministry_id']}:{event['fy']}".encode()
     for field in _KEYS[1:]:
@@ -80,7 +88,7 @@ def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
 
 
 def ensure_topics(bootstrap: str, prefix: str) -> None:
-    """Create the officers, reference and checkpoints topics if they do not exist yet."""
+    """Create the officers, reference, checkpoints and xapi topics if they do not exist yet."""
     check_reachable(bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
@@ -88,6 +96,7 @@ def ensure_topics(bootstrap: str, prefix: str) -> None:
             officers_topic(prefix): OFFICER_PARTITIONS,
             reference_topic(prefix): REFERENCE_PARTITIONS,
             checkpoints_topic(prefix): 1,
+            xapi_topic(prefix): XAPI_PARTITIONS,
         }
         existing = set(admin.list_topics())
         new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
