@@ -19,13 +19,17 @@ from ledger.xapi.errors import XapiInvalid
 
 MAX_DEPTH = 64
 _SHOWN = 100
+_SHOWN_PATH = 2 * _SHOWN + 3
 # Beyond the double range a JSON number cannot be kept with IEEE 754 precision either way.
 _MAX_INT_BITS = 1024
 
 
 def fail(path: str, rule: str) -> NoReturn:
     """Reject the statement at ``path``."""
-    raise XapiInvalid(f"{path or 'statement'}: {rule}")
+    shown = path or "statement"
+    if len(shown) > _SHOWN_PATH:
+        shown = shown[:_SHOWN] + "..." + shown[-_SHOWN:]
+    raise XapiInvalid(f"{shown}: {rule}")
 
 
 def child(path: str, key: str) -> str:
