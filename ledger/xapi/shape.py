@@ -114,9 +114,10 @@ def _is_range(tag: str) -> bool:
 def pick_language(mapping: dict[str, Any], languages: list[str]) -> str | None:
     """The key of a language map that best answers the ranges, or None for an empty map.
 
-    Per range in order: the exact tag (case-insensitive), then a tag the range is a prefix
-    of ("en" matches "en-GB"), "*" any tag; then each range shortened subtag by subtag
-    ("en-GB" finds "en"); failing all that, the map's first key.
+    Per range in order of preference: the exact tag (case-insensitive), then a tag the
+    range is a prefix of ("en" matches "en-GB", RFC 2616 14.4), then the range shortened
+    subtag by subtag ("hi-IN" finds "hi", RFC 4647 3.4); "*" takes any tag. Failing all
+    ranges, the map's first key.
     """
     if not mapping:
         return None
@@ -126,14 +127,12 @@ def pick_language(mapping: dict[str, Any], languages: list[str]) -> str | None:
         want = wanted.lower()
         if want == "*":
             return tags[0]
-        for index, tag in enumerate(lowered):
-            if tag == want:
-                return tags[index]
+        if want in lowered:
+            return tags[lowered.index(want)]
         for index, tag in enumerate(lowered):
             if tag.startswith(want + "-"):
                 return tags[index]
-    for wanted in languages:
-        parts = wanted.lower().split("-")
+        parts = want.split("-")
         while len(parts) > 1:
             parts.pop()
             shorter = "-".join(parts)
