@@ -9,6 +9,7 @@ with ``"<path>: <rule>"``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from typing import Any, NoReturn
@@ -17,18 +18,30 @@ from ledger.xapi import formats
 from ledger.xapi.errors import XapiInvalid
 
 MAX_DEPTH = 64
+_SHOWN = 100
+_SHOWN_PATH = 2 * _SHOWN + 3
 # Beyond the double range a JSON number cannot be kept with IEEE 754 precision either way.
 _MAX_INT_BITS = 1024
 
 
 def fail(path: str, rule: str) -> NoReturn:
     """Reject the statement at ``path``."""
-    raise XapiInvalid(f"{path or 'statement'}: {rule}")
+    shown = path or "statement"
+    if len(shown) > _SHOWN_PATH:
+        shown = shown[:_SHOWN] + "..." + shown[-_SHOWN:]
+    raise XapiInvalid(f"{shown}: {rule}")
 
 
 def child(path: str, key: str) -> str:
-    """The path of property ``key`` inside ``path``."""
-    return f"{path}.{key}" if path else key
+    """The path of property ``key`` inside ``path`` (a key that is long or not printable
+    text is shown JSON-escaped and shortened, so a message stays one short line)."""
+    shown = key if len(key) <= _SHOWN and key.isprintable() else _escaped(key)
+    return f"{path}.{shown}" if path else shown
+
+
+def _escaped(key: str) -> str:
+    cut = key[:_SHOWN]
+    return json.dumps(cut) + ("..." if len(key) > _SHOWN else "")
 
 
 def item(path: str, index: int) -> str:
