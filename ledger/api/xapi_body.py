@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.api.xapi_http import XapiError, XRequest, parse_json_body
 from ledger.xapi import multipart
-from ledger.xapi.compat import XapiInvalid, same_statement, validate_statement
+from ledger.xapi.compat import XapiInvalid, normalise, same_statement, validate_statement
 
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 _HASHES = {64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
@@ -51,7 +51,7 @@ def prepare(stmt: Any, xreq: XRequest, authority: dict[str, Any]) -> dict[str, A
         validate_statement(stmt, "2.0.0" if xreq.is_v2 else "1.0.3")
     except XapiInvalid as exc:
         raise XapiError(400, str(exc)) from None
-    out = dict(stmt)
+    out = normalise(stmt)
     out.setdefault("id", str(uuid.uuid4()))
     out["authority"] = authority
     out.setdefault("version", "2.0.0" if xreq.is_v2 else "1.0.0")
