@@ -123,14 +123,6 @@ def one(db: Database, statement_id: str, voided: bool, writer: str | None) -> tu
     return None if row is None else (json.loads(row[0]), int(row[1]))
 
 
-def latest_stored(db: Database) -> int | None:
-    """The newest ``stored`` instant (microseconds), or None for an empty LRS."""
-    with db.reading() as c:
-        c.execute("SELECT max(stored_us) FROM xapi_statements")
-        row = c.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
-
-
 def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]:
     """Stored attachment contents by SHA-2 (content type, bytes)."""
     if not hashes:

@@ -11,6 +11,7 @@ written in that event's transaction (the recorders' ``side_rows``) and answer th
 - ``xapi_person_keys``: the data key of each person who is not an officer of this ledger (an
   officer's personal data uses the officer's own key); destroying it erases the person.
 - ``xapi_attachments``: attachment contents by SHA-2.
+- ``xapi_mapped``: the officer event versions each mapped statement produced (voiding retracts them).
 - ``xapi_unmapped``: statements that map to a ledger command the ledger's rules refused.
 """
 
@@ -39,5 +40,7 @@ def apply(c: Cursor, dialect: str) -> None:
               "PRIMARY KEY (agent, seq, related))")
     c.execute(f"CREATE TABLE xapi_person_keys (person TEXT PRIMARY KEY, data_key {blob} NOT NULL)")
     c.execute(f"CREATE TABLE xapi_attachments (sha2 TEXT PRIMARY KEY, content_type TEXT NOT NULL, content {blob} NOT NULL)")
+    c.execute("CREATE TABLE xapi_mapped (statement_id TEXT PRIMARY KEY, writer TEXT NOT NULL, officer_id TEXT NOT NULL, "
+              "versions TEXT NOT NULL)")
     c.execute("CREATE TABLE xapi_unmapped (statement_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, writer TEXT NOT NULL, "
               "verb TEXT NOT NULL, command TEXT NOT NULL, rule TEXT NOT NULL, stored_us BIGINT NOT NULL)")
