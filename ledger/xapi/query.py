@@ -132,3 +132,13 @@ def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]
                   hashes)
         return {str(r[0]): (str(r[1]), bytes(r[2])) for r in c.fetchall()}
 
+
+
+def unmapped(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest statements that map to a command the ledger's rules refused, with the rule."""
+    with db.reading() as c:
+        c.execute("SELECT statement_id, stored_us, writer, verb, command, rule FROM xapi_unmapped "
+                  "ORDER BY seq DESC LIMIT ?", (limit,))
+        rows = c.fetchall()
+    return [{"statement_id": r[0], "stored_us": int(r[1]), "writer": r[2], "verb": r[3], "command": r[4],
+             "rule": r[5]} for r in rows]
