@@ -165,6 +165,7 @@ class StatementStore:
         for stmt in new:
             seq += 1
             stmt["stored"] = iso_of(now_us)
+            stmt.setdefault("timestamp", stmt["stored"])  # xAPI: a statement without one happened when stored
             prepared = index_terms(stmt)
             refs = {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
             persons.update({p: b"" for p in refs})
