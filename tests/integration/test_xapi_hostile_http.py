@@ -78,8 +78,8 @@ def test_concurrent_clients_some_sending_poison_all_valid_statements_land(lrs: A
 
     def send(i: int) -> int:
         if i % 2:
-            return client.post("/xapi/statements", content=POISON[i % len(POISON)], headers=auth["lms-a"]).status_code
-        return client.post("/xapi/statements", json=good[i // 2], headers=auth["lms-a"]).status_code
+            return int(client.post("/xapi/statements", content=POISON[i % len(POISON)], headers=auth["lms-a"]).status_code)
+        return int(client.post("/xapi/statements", json=good[i // 2], headers=auth["lms-a"]).status_code)
 
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(send, range(80)))

@@ -33,6 +33,9 @@ def apply(c: Cursor, dialect: str) -> None:
     c.execute("CREATE INDEX xapi_statements_registration ON xapi_statements (registration, seq)")
     c.execute("CREATE INDEX xapi_statements_stored ON xapi_statements (stored_us)")
     c.execute("CREATE INDEX xapi_statements_ref ON xapi_statements (ref)")
+    # The few statements whose object is a StatementRef, newest first (queries include them when
+    # their target matches the filters).
+    c.execute("CREATE INDEX xapi_statements_refs ON xapi_statements (seq) WHERE ref IS NOT NULL")
     c.execute("CREATE INDEX xapi_statements_writer ON xapi_statements (writer, seq)")
     c.execute("CREATE TABLE xapi_activities (activity_id TEXT NOT NULL, seq BIGINT NOT NULL, related INTEGER NOT NULL, "
               "PRIMARY KEY (activity_id, seq, related))")
