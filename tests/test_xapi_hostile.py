@@ -44,17 +44,28 @@ def test_an_extension_nested_100_000_deep_is_refused_without_recursion() -> None
     assert message.startswith("result.extensions.http://example.org/ext.a[0]") and "nested" in message
 
 
-def test_nesting_the_validator_reads_itself_is_refused_too() -> None:
+def test_substatements_nested_5_000_deep_are_refused_at_the_second_level() -> None:
     deep: Any = minimal()
     for _ in range(5_000):
         outer = minimal()
         outer["object"] = {"objectType": "SubStatement", **deep}
         deep = outer
-    assert "nested" in _refused(deep)
+    assert _refused(deep).startswith("object.object.objectType: a SubStatement must not contain")
 
 
 def test_moderate_nesting_inside_extensions_is_fine() -> None:
     validate_statement(changed(minimal(), result={"extensions": {EXT: _nested(20)}}), "2.0.0")
+
+
+@pytest.mark.parametrize("where", ["actor", "verb.display", "result.score", "context.contextActivities"])
+def test_deep_values_where_the_model_expects_a_shape_are_refused_at_the_top(where: str) -> None:
+    stmt = minimal()
+    parent: Any = stmt
+    steps = where.split(".")
+    for step in steps[:-1]:
+        parent = parent.setdefault(step, {})
+    parent[steps[-1]] = {"x": _nested(100_000)} if where != "verb.display" else {"en": _nested(100_000)}
+    _refused(stmt)
 
 
 @pytest.mark.parametrize("where", ["result.score.raw", "result.extensions", "context.extensions"])
