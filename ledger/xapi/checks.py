@@ -85,6 +85,8 @@ def keys(
     """Only ``allowed`` properties (case-sensitive), and every ``required`` one."""
     for key in value:
         if key not in allowed:
+            if not isinstance(key, str):
+                fail(path, "has a key that is not a string")
             fail(child(path, key), "is not a property allowed here")
     for key in required:
         if key not in value:
@@ -146,6 +148,8 @@ def language_map(value: object, path: str) -> dict[str, Any]:
     """An object whose keys are RFC 5646 language tags and whose values are strings."""
     mapping = obj(value, path)
     for key, text in mapping.items():
+        if not isinstance(key, str):
+            fail(path, "has a key that is not a string")
         if not formats.is_language_tag(key):
             fail(child(path, key), "the key must be an RFC 5646 language tag")
         string(text, child(path, key))
@@ -157,8 +161,10 @@ def extensions(value: object, path: str) -> dict[str, Any]:
     an LRS does not reject a statement for its extension values, ``json_tree`` aside)."""
     mapping = obj(value, path)
     for key, inner in mapping.items():
-        if not isinstance(key, str) or not formats.is_iri(key):
-            fail(child(path, str(key)), "an extension key must be an absolute IRI")
+        if not isinstance(key, str):
+            fail(path, "has a key that is not a string")
+        if not formats.is_iri(key):
+            fail(child(path, key), "an extension key must be an absolute IRI")
         json_tree(inner, child(path, key))
     return mapping
 
