@@ -54,6 +54,7 @@ bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); wri
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
 	$(BIN)/python bench/corrections_bench.py  # a late fact and a retraction against history length and store size
+	$(BIN)/python bench/migration_bench.py  # every migration over 100k and 1M events (linear in the store)
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick

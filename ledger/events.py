@@ -52,3 +52,24 @@ def to_public(event: DomainEventProtocol[Any]) -> dict[str, Any]:
 
 def is_officer_event(public: dict[str, Any]) -> bool:
     return public["type"] in OFFICER_EVENTS
+
+
+_REFERENCE_KEYS = ("post_id", "course_id", "competency_id", "org_id")
+
+
+def reference_key(public: dict[str, Any]) -> str | None:
+    """A reference event's business key: its message key on the reference topic, and the
+    id ``ledger dead-letters retry`` finds its entity by (a plan's is ``ministry:fy``)."""
+    if public["type"] == "CapacityPlanDeclared":  # one plan per ministry and financial year
+        return f"{public['ministry_id']}:{public['fy']}"
+    for field in _REFERENCE_KEYS:
+        if public.get(field):
+            return str(public[field])
+    return None
+
+
+def reference_entity(public: dict[str, Any]) -> str | None:
+    """The reference entity an event versions: its public type and key (a post and a
+    course may share an id; a FRAC revision has its definition's public type)."""
+    key = reference_key(public)
+    return None if key is None else f"{public['type']}:{key}"

@@ -91,3 +91,13 @@ def correct_and_retract(ledger: Ledger, officer_id: str) -> None:
     done = ledger.execute({"type": "retract", "officer_id": officer_id, "versions": [last],
                            "reason": "recorded_in_error"})
     assert done.status == "accepted", done
+
+
+def issue_credentials(settings: Any) -> int:
+    """Run the issuing worker (what `ledger issue` runs) until the store's log is signed and stored;
+    returns how many log events it read."""
+    from ledger.credentials.issuer import for_settings
+    from ledger.credentials.worker import IssuingWorker
+    from ledger.store.db import Database
+
+    return IssuingWorker(Ledger(settings), Database(settings), for_settings(settings)).run(until_idle=True).events

@@ -139,3 +139,71 @@ def test_did_document_and_a_did_web_issuer(tmp_path: Path) -> None:
     code, out, _ = c.run("credentials", "verify", exported, "--did-document", did_file, *trust)
     assert code == 0 and "did:web:example.gov.in:karmayogi" in out
     assert c.run("credentials", "did-document", issuer=("--issuer-did", "did:web:bad host"))[0] == 1
+
+
+def test_ledger_issue_stores_exactly_what_export_signs(tmp_path: Path) -> None:
+    """`ledger issue` (the worker) and `ledger credentials export` (the CLI with the key) sign the same bytes."""
+    from ledger.config import Settings
+    from ledger.credentials.stored import stored_credential_lines
+    from ledger.store.db import Database
+
+    c = ingested(tmp_path)
+    code, exported, _ = c.run("credentials", "export")
+    assert code == 0
+    code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
+    assert code == 0 and "batches" in err, err
+    with Database(Settings(store=c.store)).reading() as cur:
+        stored = [line for officer in ("O1", "O2", "O3") for line in stored_credential_lines(cur, officer)]
+    assert "".join(line + "\n" for line in stored) == exported
+    code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
+    assert code == 0 and "0 events in 0 batches" in err  # exactly once: nothing is issued twice
+
+
+def test_ledger_project_issues_only_when_asked(tmp_path: Path) -> None:
+    from ledger.config import Settings
+    from ledger.credentials.stored import stored_credential_lines
+    from ledger.store.db import Database
+
+    c = ingested(tmp_path)
+    db = Database(Settings(store=c.store))
+    assert c.run("project", "--until-idle")[0] == 0
+    with db.reading() as cur:
+        assert stored_credential_lines(cur, "O1") == []  # the read models' projector holds no key by default
+    env_run = CliRunner().invoke(cli, ["--store", c.store, "project", "--until-idle", "--issue"],
+                                 env={"LEDGER_ISSUER_KEY": c.key})
+    assert env_run.exit_code == 0, env_run.stderr
+    with db.reading() as cur:
+        assert len(stored_credential_lines(cur, "O1")) == 3
+
+
+def test_ledger_rebuild_rebuilds_the_issued_credentials_where_the_key_is(tmp_path: Path) -> None:
+    from ledger.config import Settings
+    from ledger.store.db import Database
+
+    c = ingested(tmp_path)
+    db = Database(Settings(store=c.store))
+
+    def tables() -> list[tuple[object, ...]]:
+        with db.reading() as cur:
+            cur.execute("SELECT officer_id, seq, doc FROM rm_issued_credentials ORDER BY officer_id, seq")
+            rows = [tuple(r) for r in cur.fetchall()]
+            cur.execute("SELECT list_no, doc FROM rm_issued_lists ORDER BY list_no")
+            return rows + [tuple(r) for r in cur.fetchall()]
+
+    def rebuild(what: str, key: str) -> tuple[int, str]:
+        done = CliRunner().invoke(cli, ["--store", c.store, "rebuild", what, "--no-progress"],
+                                  env={"LEDGER_ISSUER_KEY": key})
+        return done.exit_code, done.stderr
+
+    code, _, err = c.run("issue", "--until-idle", "--issuer-key", c.key)
+    assert code == 0, err
+    issued = tables()
+    assert len(issued) == 5 + 1
+    code, err = rebuild("all", c.key)
+    assert code == 0 and "no issuer key" not in err and "credential_status, issued_credentials" in err
+    assert tables() == issued
+    code, err = rebuild("all", str(tmp_path / "elsewhere.pem"))
+    assert code == 0 and "issued_credentials is not rebuilt: no issuer key here" in err
+    assert not (tmp_path / "elsewhere.pem").exists() and tables() == issued
+    code, err = rebuild("issued_credentials", c.key)
+    assert code == 0 and "rebuilt issued_credentials" in err and tables() == issued  # (with credential_status)

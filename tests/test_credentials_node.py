@@ -23,9 +23,11 @@ import pytest
 from ledger.config import Settings
 from ledger.credentials.issue import CredentialIssuer, json_line
 from ledger.credentials.issuer import for_settings
+from ledger.credentials.stored import stored_credential_lines, stored_list
 from ledger.generate import generate_lines
+from ledger.store.db import Database
 from ledger.write.application import Ledger
-from tests.helpers import present
+from tests.helpers import issue_credentials, present
 
 VERIFIER = Path(__file__).parent / "vc-verifier"
 CONTEXTS = Path(__file__).parent.parent / "ledger" / "credentials" / "contexts"
@@ -56,13 +58,22 @@ def node_verify(lines: list[str], lists: list[dict[str, Any]] | None = None) -> 
 
 @pytest.fixture
 def issued(sqlite_settings: Settings, tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A generated population's credentials, and the status list they name."""
+    """A generated population's credentials as the issuing worker stored them (and the API serves
+    them), equal byte for byte to the export, and the status list they name, as stored."""
     settings = replace(sqlite_settings, issuer_key=str(tmp_path / "issuer.pem"))
     ledger = Ledger(settings)
     outcomes = list(ledger.ingest(generate_lines(officers=12, seed=14)))
     assert sum(o.status == "accepted" for o in outcomes) > 100
+    issue_credentials(settings)
+    db = Database(settings)
+    with db.reading() as c:
+        c.execute("SELECT DISTINCT officer_id FROM rm_issued_credentials ORDER BY officer_id")
+        stored = [line for (officer_id,) in c.fetchall() for line in stored_credential_lines(c, officer_id)]
+        status_list = present(stored_list(c, 0))
     issuer = CredentialIssuer(ledger, for_settings(settings))
-    return list(issuer.export()), [present(issuer.status_list(0))]
+    assert stored == [json_line(credential) for credential in issuer.export()]
+    assert status_list == json_line(present(issuer.status_list(0)))
+    return [json.loads(line) for line in stored], [json.loads(status_list)]
 
 
 def test_every_exported_credential_verifies_independently(

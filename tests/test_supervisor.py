@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ledger.ops.supervisor import ChildSpec, Supervisor
 from tests.integration.proc import alive, wait_for
 
@@ -65,10 +67,24 @@ def test_ledger_up_gives_its_children_the_settings_through_the_environment_not_t
     settings = Settings(store="postgresql://ledger:s3cret-pw@db.internal:5432/ledger",
                         kafka_bootstrap="broker:9092", signing_key="/etc/ledger/signing.pem")
     specs = children(settings, "127.0.0.1", 8080, 9300, 2)
-    assert {s.name for s in specs} == {"relay", "projector-1", "projector-2", "api"}
+    assert {s.name for s in specs} == {"relay", "projector-1", "projector-2", "issuer", "api"}
+    assert all("--no-issue" in s.argv for s in specs if s.name.startswith("projector"))  # one signer: issuer
     for spec in specs:
         assert not any("s3cret" in arg or "db.internal" in arg for arg in spec.argv), spec.argv
     env = child_env(settings)
     assert env["LEDGER_STORE"] == settings.store and env["LEDGER_KAFKA_BOOTSTRAP"] == "broker:9092"
     assert Settings.from_env(env) == settings
     assert settings.store_shown == "postgresql://ledger:***@db.internal:5432/ledger"
+
+
+def test_a_setting_only_some_commands_read_reaches_the_children_as_the_environment_has_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEDGER_ISSUER_KEY and LEDGER_PUBLIC_URL are read by `ledger issue` itself: `ledger up` must not blank them."""
+    from ledger.cli.supervise import child_env
+    from ledger.config import Settings
+
+    monkeypatch.setenv("LEDGER_ISSUER_KEY", "/etc/ledger/issuer.pem")
+    monkeypatch.setenv("LEDGER_PUBLIC_URL", "https://ledger.example.gov.in")
+    env = child_env(Settings(store="sqlite:///x.db"))
+    assert env["LEDGER_ISSUER_KEY"] == "/etc/ledger/issuer.pem"
+    assert env["LEDGER_PUBLIC_URL"] == "https://ledger.example.gov.in" and env["LEDGER_STORE"] == "sqlite:///x.db"

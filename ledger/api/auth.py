@@ -6,18 +6,20 @@ secret is stored, so the table alone cannot be used to call the API.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
 import threading
 import time
-from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
+
+import anyio
 
 from ledger.domain.errors import AlreadyExists, LedgerError
 from ledger.store.db import Database
@@ -97,31 +99,6 @@ def token_id_of(token: str) -> str | None:
     return None if parsed is None else parsed[0]
 
 
-def _load(db: Database, token_id: str, secret: str) -> Principal | None:
-    row = _read_one(db, "SELECT name, role, ministry_id, officer_id, secret_hash, revoked_at FROM api_tokens "
-                        "WHERE token_id = ?", (token_id,))
-    if row is None or row[5] is not None or not hmac.compare_digest(row[4], _hash(secret)):
-        return None
-    return Principal(row[0], row[1], row[2], row[3])
-
-
-def _read_one(db: Database, sql: str, params: tuple[Any, ...]) -> Any:
-    """The first row of one read-only statement, run on its own (autocommit).
-
-    Not ``db.transaction()``: on SQLite that begins IMMEDIATE, which takes the
-    database's write lock, so every lookup would wait behind the writers (the group
-    commit, the projections) and hold them up in turn. ``db.reading()`` never does.
-    """
-    try:
-        with db.reading() as c:
-            c.execute(sql, params)
-            rows = c.fetchall()
-    except Exception:
-        db.close()  # a broken connection is opened afresh by the next lookup
-        raise
-    return rows[0] if rows else None
-
-
 def log_access(db: Database, who: Principal, officer_id: str, endpoint: str) -> None:
     with db.transaction() as c:
         c.execute("INSERT INTO access_log VALUES (?, ?, ?, ?, ?)",
@@ -141,83 +118,116 @@ def read_access_log(db: Database, officer_id: str | None = None, latest: int | N
 
 
 class Lookup(Enum):
-    """What ``TokenCache.cached`` answers for a token it cannot judge without the database."""
+    """What ``TokenCache.cached`` answers for a token it cannot judge from what it holds."""
 
-    UNKNOWN = "unknown"  # not seen lately, or refused long ago
-    EXPIRED = "expired"  # valid when last asked, ``ttl`` seconds ago or more
+    UNKNOWN = "unknown"  # not among the tokens read last (a new token, or a made-up one)
+    EXPIRED = "expired"  # known, but the table was read ``ttl`` seconds ago or more
 
 
 class TokenCache:
-    """Authentication results kept for ``ttl`` seconds, so a known token costs no query.
+    """The token table kept in memory, so no request costs a query of its own.
 
-    Valid tokens and refused ones are kept apart, each in its own bounded LRU: a
-    flood of made-up tokens only ever evicts other made-up tokens, never a valid one.
-    A token not shaped like ours is refused without being kept or looked up. A revoked
-    token stops working within ``ttl`` seconds.
+    A valid token is judged from memory (one SHA-256) while the table is younger than
+    ``ttl`` seconds, so a revoked token stops working within ``ttl`` seconds. A token
+    the table does not hold (made just now, or made up) waits for the next reading of
+    the whole table, and all such tokens share it: at most one reading is under way
+    and readings start at most every ``min_interval`` seconds, however many strangers
+    knock. A flood of made-up tokens therefore costs a few queries a second, never one
+    each, and never delays a token the table holds. A token not shaped like ours is
+    refused at once.
 
-    ``cached`` never blocks (it may run on the event loop); ``lookup`` queries the
-    database and belongs on a worker thread. No lock is held during a query.
+    ``cached`` never blocks (it runs on the event loop); ``judge`` awaits a reading
+    done on a worker thread; ``get`` reads on the calling thread.
     """
 
-    def __init__(self, database: Callable[[], Database], ttl: float = 2.0,
-                 size: int = 10_000, refused_size: int = 1_000) -> None:
-        self.database = database  # this thread's handle (lookups run on many threads)
+    def __init__(self, database: Callable[[], Database], ttl: float = 2.0, min_interval: float = 0.25) -> None:
+        self.database = database  # the reading thread's handle
         self.ttl = ttl
-        self.size = size
-        self.refused_size = refused_size
+        self.min_interval = min(min_interval, ttl)
         self._lock = threading.Lock()
-        self._valid: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
-        self._refused: OrderedDict[str, float] = OrderedDict()
-        # How many times the database was asked, in all and per valid token's name
-        # (for tests and metrics: a cached token is not looked up again).
-        self.queries = 0
-        self.loads: Counter[str] = Counter()
+        self._table: dict[str, tuple[str, Principal | None]] = {}  # id -> (secret hash, caller; None: revoked)
+        self._read_at: float | None = None  # when the table's reading began (monotonic)
+        self._last_start = float("-inf")
+        self._flights: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self.queries = 0  # readings of the table (for tests and metrics)
 
-    def cached(self, token: str) -> Principal | None | Lookup:
-        """The caller (None: refused) when known without a query, else why a query is needed.
-
-        An expired valid token stays known as such until it is looked up again, so its
-        lookup can be told apart from (and need not queue behind) a flood of strangers.
-        """
-        if _parse(token) is None:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            hit = self._valid.get(token)
-            if hit is not None:
-                self._valid.move_to_end(token)
-                return hit[1] if now - hit[0] < self.ttl else Lookup.EXPIRED
-            refused_at = self._refused.get(token)
-            if refused_at is not None and now - refused_at < self.ttl:
-                return None
-        return Lookup.UNKNOWN
-
-    def lookup(self, token: str) -> Principal | None:
-        """Ask the database (blocking) and remember the answer."""
+    def _judge(self, token: str) -> Principal | None | Lookup:
         parsed = _parse(token)
         if parsed is None:
             return None
-        found = _load(self.database(), *parsed)
-        now = time.monotonic()
-        with self._lock:
-            self.queries += 1
-            if found is None:
-                self._valid.pop(token, None)
-                _put(self._refused, token, now, self.refused_size)
-            else:
-                self.loads[found.name] += 1
-                self._refused.pop(token, None)
-                _put(self._valid, token, (now, found), self.size)
+        entry = self._table.get(parsed[0])
+        if entry is None:
+            return Lookup.UNKNOWN
+        return entry[1] if hmac.compare_digest(entry[0], _hash(parsed[1])) else None
+
+    def cached(self, token: str) -> Principal | None | Lookup:
+        """The caller (None: refused) when the table in memory decides, else why a reading is needed."""
+        if _parse(token) is None:
+            return None
+        read_at = self._read_at
+        if read_at is None:
+            return Lookup.UNKNOWN
+        found = self._judge(token)
+        if time.monotonic() - read_at >= self.ttl and found is not Lookup.UNKNOWN:
+            return Lookup.EXPIRED
         return found
 
-    def get(self, token: str) -> Principal | None:
-        """The caller named by ``token`` (None: refused), from the cache or the database."""
+    def refresh(self) -> None:
+        """Read the whole token table (blocking)."""
+        started = time.monotonic()
+        with self._lock:
+            self._last_start = started
+        db = self.database()
+        try:
+            # Not db.transaction(): on SQLite that takes the write lock, so a reading would
+            # wait behind the writers (the group commit, the projections) and hold them up.
+            with db.reading() as c:
+                c.execute("SELECT token_id, name, role, ministry_id, officer_id, secret_hash, revoked_at "
+                          "FROM api_tokens")
+                rows = c.fetchall()
+        except Exception:
+            db.close()  # a broken connection is opened afresh by the next reading
+            raise
+        table = {row[0]: (row[5], None if row[6] is not None else Principal(row[1], row[2], row[3], row[4]))
+                 for row in rows}
+        with self._lock:
+            self.queries += 1
+            if self._read_at is None or started > self._read_at:
+                self._table, self._read_at = table, started
+
+    def _answer(self, token: str) -> Principal | None:
+        found = self._judge(token)
+        return None if isinstance(found, Lookup) else found
+
+    async def judge(self, token: str) -> Principal | None:
+        """The caller named by ``token`` (None: refused), waiting for a reading begun after this call if needed."""
         found = self.cached(token)
-        return self.lookup(token) if isinstance(found, Lookup) else found
+        if not isinstance(found, Lookup):
+            return found
+        asked = time.monotonic()
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._read_at is not None and self._read_at >= asked:
+                    break
+                flight = self._flights.get(loop)
+                if flight is None or flight.done():
+                    flight = self._flights[loop] = loop.create_task(self._read_soon())
+            await asyncio.shield(flight)
+        return self._answer(token)
+
+    async def _read_soon(self) -> None:
+        wait = self.min_interval - (time.monotonic() - self._last_start)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await anyio.to_thread.run_sync(self.refresh)
+
+    def get(self, token: str) -> Principal | None:
+        """The caller named by ``token`` (None: refused), reading the table on this thread if needed."""
+        found = self.cached(token)
+        if not isinstance(found, Lookup):
+            return found
+        self.refresh()
+        return self._answer(token)
 
 
-def _put(entries: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
-    entries[key] = value
-    entries.move_to_end(key)
-    while len(entries) > size:
-        entries.popitem(last=False)

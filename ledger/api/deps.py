@@ -11,17 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import anyio
-import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.api import auth
-from ledger.api.auth import Lookup, Principal
+from ledger.api.auth import Principal
 from ledger.api.committer import GroupCommitter
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError, NotFound
 from ledger.domain.values import ID_PATTERN
+from ledger.monitor.collector import CachedStatus
 from ledger.ops.metrics import AUTH_FAILURES
 from ledger.store import schema
 from ledger.store.db import Database
@@ -44,12 +43,10 @@ class Services:
         schema.ensure(self.db())
         self._schema_checked = True
         self.tokens = auth.TokenCache(self.db, token_ttl)
-        # How many threads may look tokens up at once. A flood of made-up tokens waits
-        # for the few threads of strangers, leaving the rest of the pool to the routes,
-        # and tokens that were valid a moment ago are looked up again on their own.
-        self.stranger_lookups = anyio.CapacityLimiter(8)
-        self.known_lookups = anyio.CapacityLimiter(4)
         self.committer = GroupCommitter(self.ledger)
+        # What the console's integrity page polls: one report for every open page, at
+        # most one computation every two seconds (GET /status computes its own).
+        self.status = CachedStatus(self.ledger, settings, min_interval=2.0)
         self.follower: Any = None
         if project:
             from ledger.consumers.log import LogFollower
@@ -107,10 +104,7 @@ async def current_principal(
 
 async def principal_of(services: Services, token: str) -> Principal:
     """The caller named by ``token`` if it is valid, else 401 (the API's and the console's check)."""
-    found = services.tokens.cached(token)
-    if isinstance(found, Lookup):  # a query: on a worker thread, never on the event loop
-        limiter = services.known_lookups if found is Lookup.EXPIRED else services.stranger_lookups
-        found = await anyio.to_thread.run_sync(services.tokens.lookup, token, limiter=limiter)
+    found = await services.tokens.judge(token)  # a reading of the table runs on a worker thread
     if found is None:
         AUTH_FAILURES.labels("invalid").inc()
         raise HTTPException(401, "the token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"})

@@ -83,7 +83,8 @@ def status(obj: Context, list_no: int | None) -> None:
     from ledger.credentials.issue import CredentialIssuer, json_line
 
     issuer = CredentialIssuer(obj.ledger, _issuer(obj))
-    numbers = issuer.status.numbers() if list_no is None else [list_no]
+    lists = issuer.lists
+    numbers = [list_no] if list_no is not None else lists.numbers() if lists is not None else []
     for number in numbers:
         found = issuer.status_list(number)
         if found is None:

@@ -1,4 +1,4 @@
-"""Commands for operators: keeping the read models and topics fed, health, serving, the broker.
+"""Commands for operators: keeping the read models and topics fed, health, serving, migrating.
 
 A new operations command goes here and into ``COMMANDS`` at the bottom.
 """
@@ -27,7 +27,6 @@ from ledger.cli.render import (
     print_status,
     progress_bar,
     rate,
-    tail_line,
 )
 from ledger.domain.errors import LedgerError
 
@@ -50,12 +49,20 @@ from ledger.domain.errors import LedgerError
                    "Should the helper fail, this process carries on without it.")
 @click.option("--helper-backlog", default=20_000, show_default=True, type=click.IntRange(min=0),
               help="Messages waiting at the start from which the helper process is used (0: always).")
+@click.option("--forget-offsets", "forget", metavar="TOPIC", multiple=True,
+              help="Kafka mode, every consumer stopped: read TOPIC again from offset 0 (after it was recreated).")
+@click.option("--issue/--no-issue", default=False, show_default=True,
+              help="Also run the issuing worker (issued_credentials: signs credentials with the issuer key, "
+                   "LEDGER_ISSUER_KEY) in this process (after the read models with --until-idle); default: leave "
+                   "it to `ledger issue`, a process of its own, as `ledger up` does (signing is slow).")
 @metrics_options
 @click.pass_obj
 def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: str | None, instance: str | None,
-            cache_officers: int, helper: bool, helper_backlog: int, metrics_port: int | None,
+            cache_officers: int, helper: bool, helper_backlog: int, forget: tuple[str, ...], issue: bool,
+            metrics_port: int | None,
             metrics_host: str) -> None:
-    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to date.
+    """Keep the read models (records, competencies, ministries, plans, gaps, credential_status) up to
+    date, and with --issue the signed credentials (issued_credentials) too.
 
     Embedded mode follows the event store directly; with LEDGER_KAFKA_BOOTSTRAP set
     it consumes the topics (and credential_status, numbered in the store's log order, from
@@ -84,26 +91,33 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
         raise click.UsageError("--partitions and --instance choose Kafka partitions: they need LEDGER_KAFKA_BOOTSTRAP")
     log_to_stderr("projector")
     serve_metrics(obj, metrics_host, metrics_port, "projector", relay=False)
+    from ledger.cli.issuing import beside, follow_beside
+
     runner = Runner(Database(obj.settings), cache_officers=cache_officers)
+    for topic in forget:
+        from ledger.kafka.history import forget_offsets
+
+        with runner.db.transaction() as c:
+            runner.lock(c)
+            err.print(f"project: {forget_offsets(c, topic)} offsets of {topic} forgotten", highlight=False)
     follower: Any
+    issuing = beside(obj) if issue else None
     if obj.settings.kafka_bootstrap:
         from ledger.consumers.log import TypedLogFollower
         from ledger.consumers.topics import KafkaFollower
 
         # credential_status follows the store's log, never a topic: fed beside the topics.
         logged = [p for p in runner.projections if p.follows_log]
-        beside = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
+        typed = TypedLogFollower(obj.ledger, Runner(runner.db, logged, cache_officers=0), page) if logged else None
         follower = KafkaFollower(obj.settings.kafka_bootstrap, obj.settings.topic_prefix, runner,
                                  max_records=page, share=share, helper=helper, helper_backlog=helper_backlog,
-                                 log_follower=beside)
-        on_sigterm(follower.stop)
-        stats = follower.run(until_idle=until_idle, idle=idle)
+                                 log_follower=typed)
+        stats = follow_beside(follower, lambda: follower.run(until_idle=until_idle, idle=idle), issuing, until_idle)
     else:
         from ledger.consumers.log import LogFollower
 
         follower = LogFollower(obj.ledger, runner, page=page)
-        on_sigterm(follower.stop)
-        stats = follower.run(until_idle=until_idle)
+        stats = follow_beside(follower, lambda: follower.run(until_idle=until_idle), issuing, until_idle)
     dead = runner.dead_letter_count()
     err.print(f"project: {stats.events:,} events in {stats.batches:,} batches; {dead:,} dead letters", highlight=False)
     # A run to idle reports dead letters in its exit status; a stopped follower exits 0.
@@ -112,7 +126,7 @@ def project(obj: Context, until_idle: bool, idle: float, page: int, partitions: 
 
 @click.command()
 @click.argument("projection", type=click.Choice(["records", "competencies", "ministries", "plans", "gaps",
-                                                 "credential_status", "all"]))
+                                                 "credential_status", "issued_credentials", "all"]))
 @click.option("--page", default=2000, show_default=True, help="Events per batch of the catch-up after the bulk fold.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -124,13 +138,16 @@ def rebuild(obj: Context, projection: str, page: int, progress: bool | None, wor
     Builds fresh tables beside the live ones, streaming the history (memory stays
     flat), and swaps them in one transaction. Queries and the live `ledger project`
     keep working throughout; afterwards consumption continues with nothing lost or
-    counted twice.
+    counted twice. issued_credentials signs, so it needs the issuer key (LEDGER_ISSUER_KEY);
+    it is rebuilt together with credential_status, whose indexes it reads.
     """
+    from ledger.cli.issuing import add_to_rebuild
     from ledger.projections.rebuild import rebuild as run_rebuild
     from ledger.projections.runner import Runner
     from ledger.store.db import Database
 
     runner = Runner(Database(obj.settings))
+    add_to_rebuild(obj, runner, required=projection == "issued_credentials")
     names = [p.name for p in runner.projections] if projection == "all" else [projection]
     show = err.is_terminal if progress is None else progress
     started = time.perf_counter()
@@ -191,12 +208,18 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.option("--workers", default=1, show_default=True, help="Worker processes (each group-commits its own requests).")
 @click.option("--project/--no-project", default=None, help="Follow the store and keep the read models fresh in-process (default: on in embedded mode).")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Apply pending schema migrations before serving.")
+@click.option("--issue/--no-issue", default=None,
+              help="Run the issuing worker (`ledger issue`, which holds the credential issuer key) as a child "
+                   "process (default: when the read models are projected in-process).")
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, workers: int, project: bool | None, migrate: bool) -> None:
+def serve(obj: Context, host: str, port: int, workers: int, project: bool | None, migrate: bool,
+          issue: bool | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs).
 
     Create tokens first with `ledger token create`. Pending schema migrations are
-    applied first (as `ledger migrate` does), unless --no-migrate.
+    applied first (as `ledger migrate` does), unless --no-migrate. The server holds no
+    credential key: it serves the credentials the issuing worker stored; with --issue
+    (the default when it projects in-process) it starts that worker as a child process.
     """
     import os
     import threading
@@ -224,8 +247,12 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
     # before it started: this one, so a stopped server exits 0 like relay and project.
     on_sigterm(threading.Event())
     # Our handler for uvicorn's loggers too (log_config=None), so LEDGER_LOG_FORMAT=json covers them.
-    uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", log_config=None)
+    from ledger.cli.issuing import child_beside
+
+    in_process = project if project is not None else not obj.settings.kafka_bootstrap
+    with child_beside(obj.settings, issue if issue is not None else in_process and workers == 1):
+        uvicorn.run("ledger.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", log_config=None)
 
 
 @click.command()
@@ -233,10 +260,11 @@ def serve(obj: Context, host: str, port: int, workers: int, project: bool | None
 @click.option("--page", default=2000, show_default=True, help="Events per publish batch.")
 @click.option("--checkpoint-every", default=60.0, show_default=True, metavar="SECONDS",
               help="Publish a signed checkpoint to <prefix>.checkpoints this often while advancing (0: never).")
+@click.option("--republish", is_flag=True, help="Publish the whole store again from its first event (after a topic was recreated).")
 @metrics_options
 @click.pass_obj
-def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, metrics_port: int | None,
-          metrics_host: str) -> None:
+def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, republish: bool,
+          metrics_port: int | None, metrics_host: str) -> None:
     """Publish the event store to Kafka, from the last published position.
 
     Officer events go to <prefix>.officers keyed by officer_id, reference events to
@@ -257,96 +285,18 @@ def relay(obj: Context, until_idle: bool, page: int, checkpoint_every: float, me
     bootstrap = require_kafka(obj.settings)
     serve_metrics(obj, metrics_host, metrics_port, "relay", projections=False)
     db = Database(obj.settings)
+    if republish:
+        from ledger.kafka.history import restart_relay
+        from ledger.kafka.relay import POSITION
+
+        with db.transaction() as c:
+            restart_relay(c, obj.settings.topic_prefix, POSITION)
     key = SigningKey.load_or_create(obj.settings.signing_key_path) if checkpoint_every > 0 else None
     worker = Relay(obj.ledger, db, bootstrap, obj.settings.topic_prefix, page=page,
                    signing_key=key, checkpoint_every=checkpoint_every)
     on_sigterm(worker.stop)
     stats = worker.run(until_idle=until_idle)
     err.print(f"relay: published {stats.published:,} events in {stats.batches:,} batches; position {stats.position:,}", highlight=False)
-
-
-@click.command()
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest message (default: only new ones).")
-@click.option("--json", "as_json", is_flag=True, help="One decoded event per line as JSON.")
-@click.option("--until-idle", is_flag=True, help="Exit once no message arrived for --idle seconds.")
-@click.option("--idle", default=3.0, show_default=True, help="Seconds of silence that count as idle.")
-@click.option("--reference", "reference_topic", is_flag=True, help="Tail <prefix>.reference instead of <prefix>.officers.")
-@click.option("--checkpoints", "checkpoints", is_flag=True,
-              help="Tail <prefix>.checkpoints instead (with --json, lines `ledger verify --checkpoints -` reads).")
-@click.pass_obj
-def tail(obj: Context, from_beginning: bool, as_json: bool, until_idle: bool, idle: float, reference_topic: bool,
-         checkpoints: bool) -> None:
-    """Decode and print the officer topic's events (for ops and integrators)."""
-    import threading
-
-    from ledger.kafka.client import checkpoints_topic, make_consumer, officers_topic, partitions_of
-    from ledger.kafka.client import reference_topic as ref_topic
-    from ledger.kafka.codec import DecodeError, default_codec
-
-    bootstrap = require_kafka(obj.settings)
-    prefix = obj.settings.topic_prefix
-    topic = (checkpoints_topic(prefix) if checkpoints else ref_topic(prefix) if reference_topic
-             else officers_topic(prefix))
-    codec = default_codec()
-    consumer = make_consumer(bootstrap)
-    stop = threading.Event()
-    on_sigterm(stop)
-    try:
-        partitions = partitions_of(consumer, topic)
-    except TimeoutError as exc:
-        raise LedgerError(str(exc)) from None
-    consumer.assign(partitions)
-    if from_beginning:
-        consumer.seek_to_beginning(*partitions)
-    else:
-        consumer.seek_to_end(*partitions)
-    quiet_since = time.monotonic()
-    try:
-        while not stop.is_set():
-            batches = consumer.poll(timeout_ms=500)
-            if not batches:
-                if until_idle and time.monotonic() - quiet_since > idle:
-                    break
-                continue
-            quiet_since = time.monotonic()
-            for tp, messages in batches.items():
-                for m in messages:
-                    try:
-                        event = codec.decode(m.value)
-                    except DecodeError as exc:
-                        err.print(f"{tp.topic}[{tp.partition}]@{m.offset}: {exc}", highlight=False)
-                        continue
-                    if as_json:
-                        emit_json({"partition": tp.partition, "offset": m.offset, "event": event})
-                    else:
-                        who = event.get("officer_id") or m.key.decode()
-                        sys.stdout.write(tail_line(tp.partition, m.offset, who, event))
-    finally:
-        consumer.close()
-
-
-@click.command()
-@click.option("--port", default=9092, show_default=True, help="Loopback port to listen on.")
-def broker(port: int) -> None:
-    """Run the bundled Tansu Kafka-protocol broker in the foreground (memory only).
-
-    For trying the production mode on one machine:
-    LEDGER_KAFKA_BOOTSTRAP=127.0.0.1:PORT ledger relay. Ctrl-C stops it.
-    """
-    import threading
-
-    from ledger.kafka.broker import start_tansu
-    from ledger.ops.supervisor import stop_process
-
-    stop = threading.Event()
-    on_sigterm(stop)  # SIGTERM and Ctrl-C: stop the broker child, never leave it holding the port
-    proc, bootstrap = start_tansu(port)
-    err.print(f"broker listening on {bootstrap} (memory only); Ctrl-C to stop", highlight=False)
-    while proc.poll() is None and not stop.wait(0.2):
-        pass
-    if proc.poll() is not None:
-        raise LedgerError(f"the broker exited by itself with status {proc.returncode}")
-    stop_process(proc, timeout=10)
 
 
 @click.command()
@@ -378,4 +328,4 @@ def _apply_migrations(obj: Context, report: bool = False) -> None:
         db.close()
 
 
-COMMANDS: tuple[click.Command, ...] = (project, rebuild, status, stats, serve, relay, tail, broker, migrate)
+COMMANDS: tuple[click.Command, ...] = (project, rebuild, status, stats, serve, relay, migrate)

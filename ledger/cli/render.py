@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -195,8 +196,10 @@ def print_status(report: dict[str, Any]) -> None:
     for name, why in unknown.items():
         out.print(f"* {name}: lag in seconds unknown: {why}", highlight=False, markup=False)
     out.print(f"dead letters: {report.get('dead_letters', 0)}", highlight=False)
+    for warning in report.get("warnings", []):
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     for problem in report.get("problems", []):
-        err.print(f"[bold red]problem:[/] {problem}", highlight=False)
+        err.print(f"[bold red]problem:[/] {escape(problem)}", highlight=False)
 
 
 def print_event_counts(store: str, counts: dict[str, int]) -> None:

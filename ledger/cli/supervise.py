@@ -25,13 +25,14 @@ def _base(settings: Settings) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The children's environment: this process's, with its settings as LEDGER_* variables."""
-    return {**os.environ, **settings.to_env()}
+    """The children's environment: this process's, with its settings as LEDGER_* variables (one not
+    set here, e.g. LEDGER_ISSUER_KEY, which only the commands that use it read, is passed on as it is)."""
+    return {**os.environ, **{name: value for name, value in settings.to_env().items() if value}}
 
 
 def children(settings: Settings, host: str, port: int, metrics_port: int, projectors: int,
              api: bool = True, checkpoint_every: float = 60.0) -> list[ChildSpec]:
-    """The children of ``ledger up``: relay (Kafka mode), projection consumers, the API."""
+    """The children of ``ledger up``: relay (Kafka mode), projection consumers, the issuing worker, the API."""
     base = _base(settings)
     found: list[ChildSpec] = []
     if settings.kafka_bootstrap:
@@ -40,7 +41,10 @@ def children(settings: Settings, host: str, port: int, metrics_port: int, projec
     for n in range(1, projectors + 1):
         # Each consumer takes its share of the officer topic's partitions (all of them when alone).
         share = ("--instance", f"{n - 1}/{projectors}") if projectors > 1 else ()
-        found.append(ChildSpec(f"projector-{n}", (*base, "project", *share, "--metrics-port", str(metrics_port + n))))
+        found.append(ChildSpec(f"projector-{n}", (*base, "project", *share, "--no-issue",
+                                                  "--metrics-port", str(metrics_port + n))))
+    # The one process holding the credential issuer key: signs credentials once, stores them.
+    found.append(ChildSpec("issuer", (*base, "issue")))
     if api:
         found.append(ChildSpec("api", (*base, "serve", "--host", host, "--port", str(port),
                                        "--no-project", "--no-migrate")))
@@ -64,11 +68,12 @@ def children(settings: Settings, host: str, port: int, metrics_port: int, projec
 @click.pass_obj
 def up(obj: Context, host: str, port: int, metrics_port: int, projectors: int, api: bool,
        checkpoint_every: float, max_backoff: float, stop_timeout: float) -> None:
-    """Run the production shape: relay, projection consumers and the API, supervised.
+    """Run the production shape: relay, projection consumers, the issuer and the API, supervised.
 
     Applies pending migrations, then starts each part as a child process: in Kafka
-    mode (LEDGER_KAFKA_BOOTSTRAP) the relay, the projection consumers and the API;
-    in embedded mode the projection consumer and the API. A child that exits is
+    mode (LEDGER_KAFKA_BOOTSTRAP) the relay, the projection consumers, the issuing
+    worker (`ledger issue`, the only one holding the credential issuer key) and the API;
+    in embedded mode the projection consumer, the issuing worker and the API. A child that exits is
     restarted with a backoff. SIGTERM or Ctrl-C stops every child cleanly (each
     finishes its batch) and exits 0; nothing is left running.
     """

@@ -130,6 +130,7 @@ async def integrity(request: Request, services: ServicesDep) -> Response:
 async def integrity_verify(request: Request, services: ServicesDep) -> Response:
     """Ask for a fresh verification (at most one runs at a time; the page shows the latest)."""
     async def build(who: Principal) -> Response:
+        views.VERIFY.check(who)  # before the body is read, as every form
         await session.read_form(request)
         await run_in_threadpool(views.request_verification, services, who)
         return RedirectResponse("/console/integrity", status_code=303)

@@ -130,10 +130,8 @@ def request_verification(services: Services, who: Principal) -> bool:
 
 def status_fragment(services: Services, who: Principal) -> dict[str, Any]:
     """What ``ledger status`` reports (GET /status's rule), with the dead letters themselves."""
-    from ledger.monitor.status import collect
-
     READ_STATUS.check(who)
-    report = collect(services.ledger, services.settings)
+    report = services.status.report()  # shared by every page polling it
     return {"report": report, "dead_letters": services.reads().dead_letters()[:100]}
 
 

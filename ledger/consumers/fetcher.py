@@ -49,8 +49,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from kafka.errors import KafkaError
-
+from ledger.consumers.positions import is_idle, seek
 from ledger.kafka.codec import Codec, DecodeError
 
 # No ledger.ops.metrics or ledger.projections imports here: the fetcher process starts faster.
@@ -89,36 +88,6 @@ def decode_row(codec: Codec, topic: str, partition: int, message: Any) -> Row:
         payload = base64.b64encode(message.value or b"").decode("ascii")
         return (topic, partition, message.offset, key, None, str(exc), payload)
     return (topic, partition, message.offset, key, event, None, None)
-
-
-def seek(consumer: Any, partitions: list[Any], start: dict[tuple[str, int], int]) -> None:
-    """Seek each assigned partition to its stored next offset (the beginning when none)."""
-    for tp in partitions:
-        offset = start.get((tp.topic, tp.partition), 0)
-        if offset > 0:
-            consumer.seek(tp, offset)
-        else:
-            consumer.seek_to_beginning(tp)
-
-
-def is_idle(consumer: Any, quiet: float, idle: float) -> bool:
-    """Whether a run to idle may stop: ``idle`` seconds without a message and, as far as
-    the broker tells, nothing left to read (a slow first fetch is not idleness).
-
-    The end offsets only confirm: a broker may under-report them (so they never decide
-    alone that we are done), and after five idle periods the quiet alone decides.
-    """
-    if quiet <= idle:
-        return False
-    if quiet > 5 * idle:
-        return True
-    try:
-        assigned = list(consumer.assignment())
-        ends = consumer.end_offsets(assigned)
-        return all(consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
-    except KafkaError as exc:  # the broker does not answer: the quiet decides, as before
-        log.warning("end offsets not available (%s): idle by the clock alone", exc)
-        return True
 
 
 def hand_over(out: queue.Queue[Any], done: threading.Event, value: Any) -> bool:
@@ -255,7 +224,7 @@ def _fetch(conn: Connection, setup: Setup, sender: _Sender) -> None:
             return True
 
     codec = default_codec()
-    consumer = make_consumer(setup.bootstrap)
+    consumer = make_consumer(setup.bootstrap, reset="none")  # see ledger.consumers.positions
     try:
         partitions = [TopicPartition(topic, part) for topic, part in setup.partitions]
         consumer.assign(partitions)

@@ -31,8 +31,9 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over, is_idle, seek
+from ledger.consumers.fetcher import END, LOST, Fetcher, Setup, decode_row, hand_over
 from ledger.consumers.log import FollowStats, TypedLogFollower
+from ledger.consumers.positions import check_history, is_idle, lost_position, recheck_identity, seek
 from ledger.domain.errors import LedgerError
 from ledger.kafka.client import make_consumer, officers_topic, partitions_of, reference_topic
 from ledger.kafka.codec import Codec, default_codec
@@ -44,6 +45,7 @@ log = logging.getLogger("ledger.consumers")
 PREFETCH = 4  # decoded batches waiting for the main thread
 HELPER_BACKLOG = 20_000  # messages waiting at the start of a run from which a fetcher process polls
 MERGE = 5  # at most this many polls' worth of waiting batches applied as one
+RECHECK = 10.0  # seconds between checks, while nothing arrives, that the topics were not recreated
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class KafkaFollower:
         if log_follower is not None:
             log_follower.stop = self.stop  # SIGTERM stops it too
         self._log_followed = 0.0
+        self._checked = 0.0  # when the topics' identity was last checked
 
     @property
     def fetcher_pid(self) -> int | None:
@@ -147,7 +150,7 @@ class KafkaFollower:
         """Start the thread that puts decoded batches on ``out``: the fetcher process's
         receiving thread (``helper`` and at least ``helper_backlog`` messages waiting, if
         the process starts) or the prefetch thread."""
-        consumer = make_consumer(self.bootstrap)
+        consumer = make_consumer(self.bootstrap, reset="none")  # see ledger.consumers.positions
         fetcher: Fetcher | None = None
         try:
             partitions = self._partitions(consumer)
@@ -157,6 +160,10 @@ class KafkaFollower:
                 fetcher = Fetcher()
                 if not fetcher.start():
                     fetcher = None
+            # Before the first poll (while a fetcher's interpreter starts): do the offsets
+            # still mean what they meant? HistoryLost otherwise (ledger.consumers.positions).
+            check_history(self.bootstrap, consumer, self.runner.db, partitions, start)
+            self._checked = time.monotonic()
             if fetcher is None:
                 consumer.assign(partitions)
                 seek(consumer, partitions, start)
@@ -198,9 +205,10 @@ class KafkaFollower:
                         if not poller.is_alive() and batches.empty():
                             break
                         self._follow_log(every=1.0)
+                        self._recheck()
                         continue
                 if isinstance(batch, BaseException):
-                    raise batch
+                    raise lost_position(batch)
                 if batch == LOST:
                     # The fetcher process died; every batch it sent is applied (they came
                     # first). Carry on here, from the positions just committed.
@@ -232,6 +240,18 @@ class KafkaFollower:
             poller.join()
             self._fetcher = None
         return stats
+
+    def _recheck(self) -> None:
+        """While nothing arrives: HistoryLost if a topic was recreated meanwhile (at most
+        every RECHECK seconds; a broker that cannot say is not a reason to stop)."""
+        if time.monotonic() - self._checked < RECHECK:
+            return
+        self._checked = time.monotonic()
+        try:
+            recheck_identity(self.bootstrap, self.runner.db, [self.officers, self.reference],
+                             self.runner.start_offsets())
+        except KafkaError as exc:
+            log.warning("could not check the topics' identity (%s)", exc)
 
     def _follow_log(self, every: float = 0.0) -> None:
         """Bring the log-following projections up to the store (at most once per ``every`` seconds)."""

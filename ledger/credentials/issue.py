@@ -10,9 +10,10 @@ officer gets nothing new. ``status_list`` signs a status list.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from ledger.credentials import build, proof, rules
 from ledger.credentials.issuer import Issuer
@@ -29,20 +30,39 @@ def json_line(credential: Mapping[str, Any]) -> str:
     return json.dumps(credential, ensure_ascii=False, separators=(",", ":"))
 
 
+def digest(document: Mapping[str, Any]) -> str:
+    """The sha256 of a document's one serialisation (what a signature is remembered by)."""
+    return hashlib.sha256(json_line(document).encode("utf-8")).hexdigest()
+
+
 def sign_credential(unsigned: dict[str, Any], issuer: Issuer) -> dict[str, Any]:
     """``unsigned`` signed by ``issuer``, after the same shape checks as the verifier's (rules)."""
     rules.check_credential(unsigned)
     return proof.sign(unsigned, issuer.private, issuer.verification_method, unsigned["validFrom"])
 
 
-class CredentialIssuer:
-    """Signs credentials for officers from the events of one ledger."""
+class Indexes(Protocol):
+    """Where each credential's status list index comes from (the ``credential_status`` read model)."""
 
-    def __init__(self, ledger: Ledger, issuer: Issuer, db: Database | None = None) -> None:
+    def indexes(self, officer_id: str, needed: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]: ...
+
+
+class CredentialIssuer:
+    """Signs credentials for officers from the events of one ledger.
+
+    ``status``: where indexes are read (default: the read model, brought up to date from
+    the log). ``signatures``: signed documents by the digest of the unsigned one, reused
+    instead of signing again (Ed25519 is deterministic, so a reused one is the same bytes).
+    """
+
+    def __init__(self, ledger: Ledger, issuer: Issuer, db: Database | None = None,
+                 status: Indexes | None = None, signatures: dict[str, dict[str, Any]] | None = None) -> None:
         self.ledger = ledger
         self.issuer = issuer
         self.base = ledger.settings.public_base  # where the status lists are published
-        self.status = StatusLists(ledger, db)
+        self.lists = StatusLists(ledger, db) if status is None else None
+        self.status: Indexes = status if status is not None else self.lists  # type: ignore[assignment]
+        self.signatures = signatures
         self._reference: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _first_event(self, kind: str, business_id: str) -> dict[str, Any]:
@@ -63,9 +83,13 @@ class CredentialIssuer:
     def competency(self, competency_id: str) -> dict[str, Any]:
         return self._first_event("competency", competency_id)
 
-    def for_officer(self, officer_id: str) -> list[dict[str, Any]] | None:
-        """The officer's signed credentials ([] when erased or nothing completed; None when unknown)."""
-        events = self.ledger.officer_events(officer_id)
+    def for_officer(self, officer_id: str, events: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+        """The officer's signed credentials ([] when erased or nothing completed; None when unknown).
+
+        ``events``: the officer's events to issue from (default: all the store holds).
+        """
+        if events is None:
+            events = self.ledger.officer_events(officer_id)
         facts = build.officer_facts(officer_id, events)
         if facts is None:
             return None
@@ -97,7 +121,13 @@ class CredentialIssuer:
         return achievements, clrs[-1]
 
     def _sign(self, unsigned: dict[str, Any]) -> dict[str, Any]:
-        return sign_credential(unsigned, self.issuer)
+        if self.signatures is None:
+            return sign_credential(unsigned, self.issuer)
+        key = digest(unsigned)
+        signed = self.signatures.get(key)
+        if signed is None:
+            signed = self.signatures[key] = sign_credential(unsigned, self.issuer)
+        return signed
 
     def officer_ids(self) -> list[str]:
         """Every registered officer, sorted (from the store's log)."""
@@ -105,14 +135,24 @@ class CredentialIssuer:
 
     def export(self) -> Iterator[dict[str, Any]]:
         """Every officer's credentials, officers in id order."""
-        self.status.catch_up()  # once, rather than for the first officer of each later write
+        if self.lists is not None:
+            self.lists.catch_up()  # once, rather than for the first officer of each later write
         for officer_id in self.officer_ids():
             yield from self.for_officer(officer_id) or []
 
     def status_list(self, list_no: int) -> dict[str, Any] | None:
         """Status list ``list_no``, signed (None when no credential has a place in it)."""
-        state = self.status.state(list_no)
+        if self.lists is None:
+            raise proof.CredentialError("status lists are read from the read model: this issuer has none")
+        state = self.lists.state(list_no)
         if state is None:
             return None
         valid_from, revoked = state
-        return self._sign(list_credential(self.base, list_no, valid_from, revoked, self.issuer.profile()))
+        return self.sign_list(list_no, valid_from, revoked)
+
+    def unsigned_list(self, list_no: int, valid_from: str, revoked: list[int]) -> dict[str, Any]:
+        return list_credential(self.base, list_no, valid_from, revoked, self.issuer.profile())
+
+    def sign_list(self, list_no: int, valid_from: str, revoked: list[int]) -> dict[str, Any]:
+        """Status list ``list_no`` in the given state, signed."""
+        return self._sign(self.unsigned_list(list_no, valid_from, revoked))

@@ -16,14 +16,16 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
-from ledger.events import is_officer_event
+from ledger.events import is_officer_event, reference_key
 
 log = logging.getLogger("ledger.kafka.client")
 
 OFFICER_PARTITIONS = 6
 REFERENCE_PARTITIONS = 1
 XAPI_PARTITIONS = 6
-_KEYS = ("officer_id", "post_id", "course_id", "competency_id", "org_id")
+# Every topic is created to keep its history for ever: a consumer started at any time,
+# or rebuilding, must find every event since the first (ledger.kafka.history checks it).
+UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 def officers_topic(prefix: str) -> str:
@@ -49,12 +51,10 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
         return officers_topic(prefix), event["officer_id"].encode("utf-8")
     if event["type"] == "StatementStored":
         return xapi_topic(prefix), str(event["statement_id"]).encode("utf-8")
-    if event["type"] == "CapacityPlanDeclared":  # one plan per ministry and financial year
-        return reference_topic(prefix), f"{event['ministry_id']}:{event['fy']}".encode()
-    for field in _KEYS[1:]:
-        if event.get(field):
-            return reference_topic(prefix), str(event[field]).encode("utf-8")
-    raise ValueError(f"no key for event {event['type']}")
+    key = reference_key(event)
+    if key is None:
+        raise ValueError(f"no key for event {event['type']}")
+    return reference_topic(prefix), key.encode("utf-8")
 
 
 def partition_for(key: bytes, partitions: tuple[int, ...]) -> int:
@@ -88,7 +88,9 @@ def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
 
 
 def ensure_topics(bootstrap: str, prefix: str) -> None:
-    """Create the officers, reference, checkpoints and xapi topics if they do not exist yet."""
+    """Create the officers, reference, checkpoints and xapi topics if they do not exist yet, with
+    unlimited retention (an existing topic's retention is checked, never changed: see
+    :func:`ledger.kafka.history.retention_problems`)."""
     check_reachable(bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
@@ -99,7 +101,8 @@ def ensure_topics(bootstrap: str, prefix: str) -> None:
             xapi_topic(prefix): XAPI_PARTITIONS,
         }
         existing = set(admin.list_topics())
-        new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        new = [NewTopic(name, n, 1, topic_configs=dict(UNLIMITED_RETENTION))
+               for name, n in wanted.items() if name not in existing]
         if new:
             try:
                 admin.create_topics(new)
@@ -156,6 +159,9 @@ class AckWindow:
         self.sent_to = position  # the position of the last event added
         # Next offset per (topic, partition) over the prefix only: saved with it.
         self.ends: dict[tuple[str, int], int] = {}
+        # Events folded into the prefix, and how many of them were counted as published
+        # (positions have gaps on PostgreSQL: they do not count events).
+        self.acknowledged = self.counted = 0
         self._pending: deque[tuple[int, Ack]] = deque()
 
     def __len__(self) -> int:
@@ -189,16 +195,23 @@ class AckWindow:
             self.position = position
             pending.popleft()
             folded += 1
+            self.acknowledged += 1
         return folded
 
 
-def make_consumer(bootstrap: str) -> KafkaConsumer:
-    """A group-less consumer; the caller assigns partitions and seeks."""
+def make_consumer(bootstrap: str, reset: str = "earliest") -> KafkaConsumer:
+    """A group-less consumer; the caller assigns partitions and seeks.
+
+    ``reset="none"`` (the projection consumers'): a position the broker no longer holds
+    (behind the log start, or past the end of a topic created again) raises
+    ``OffsetOutOfRangeError`` from ``poll`` instead of moving silently to the earliest
+    offset, which would skip the events in between.
+    """
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=reset,
         max_poll_records=2000,
         fetch_max_bytes=16 * 1024 * 1024,
         consumer_timeout_ms=1000,

@@ -57,6 +57,7 @@ from ledger.kafka.client import (
     reference_topic,
 )
 from ledger.kafka.codec import Codec, default_codec
+from ledger.kafka.history import describe, retention_problems
 from ledger.kafka.relay_pages import HELPER_BACKLOG, Outgoing, PageSource, Partitions
 from ledger.ops import metrics
 from ledger.store.db import RELAY_CHECKPOINT_REFUSED, Database, Positions
@@ -102,12 +103,26 @@ class Relay:
         self._refused = True  # unknown until the first checkpoint, which clears a marker an earlier run left
         self._checkpointed = 0  # the last position a checkpoint was published for
         self._checkpoint_at = self._saved_at = 0.0
+        self._retention_checked = False
 
     def _connect(self) -> Any:
         if self._producer is None:
             ensure_topics(self.bootstrap, self.prefix)
+            if not self._retention_checked:
+                self._check_retention()
             self._producer = make_producer(self.bootstrap)
         return self._producer
+
+    def _check_retention(self) -> None:
+        """Log each topic that may delete events (or whose retention cannot be checked), once a run."""
+        topics = [officers_topic(self.prefix), reference_topic(self.prefix), checkpoints_topic(self.prefix)]
+        try:
+            warnings = retention_problems(describe(self.bootstrap, topics), topics)
+        except KafkaError as exc:
+            warnings = [f"cannot check retention: {type(exc).__name__}: {exc}"]
+        for warning in warnings:
+            log.warning("%s", warning)
+        self._retention_checked = True
 
     def _drop_producer(self) -> None:
         if self._producer is not None:
@@ -146,7 +161,8 @@ class Relay:
                 "WHERE ledger_relay_offsets.next_offset < excluded.next_offset",
                 [(t, p, o) for (t, p), o in sorted(window.ends.items())],
             )
-        metrics.RELAY_PUBLISHED.inc(window.position - stats.position)  # gapless ids: events
+        metrics.RELAY_PUBLISHED.inc(window.acknowledged - window.counted)
+        window.counted = window.acknowledged
         metrics.RELAY_BATCH_DURATION.observe(took)  # since the last save: publish and acknowledge
         stats.position = window.position
 

@@ -45,33 +45,55 @@ def _timestamp(value: Any) -> float | None:
     return at.timestamp()
 
 
-class StatusCollector(Collector):
-    """Turns the status report into gauges: relay and/or projections, as this process runs them."""
+class CachedStatus:
+    """The status report, computed at most once every ``min_interval`` seconds however many ask.
 
-    def __init__(self, ledger: Any, settings: Settings, relay: bool = True, projections: bool = True,
-                 min_interval: float = 1.0) -> None:
+    Callers that ask while it is being computed wait for that computation and share it.
+    With ``fallback``, a failing store gives ``{"ok": False, "store": {"ok": False}}``
+    (a scrape must answer); without, the error is raised to the caller.
+    """
+
+    def __init__(self, ledger: Any, settings: Settings, min_interval: float = 1.0, fallback: bool = False,
+                 **options: Any) -> None:
         self.ledger = ledger
         self.settings = settings
-        self.relay = relay
-        self.projections = projections
         self.min_interval = min_interval
+        self.fallback = fallback
+        self.options = options
+        self.computed = 0  # how many reports were computed (for tests)
         self._lock = threading.Lock()
         self._report: dict[str, Any] | None = None
         self._at = 0.0
 
     def report(self) -> dict[str, Any]:
-        """The status report, reused for ``min_interval`` seconds."""
         from ledger.monitor.status import collect
 
         with self._lock:
             if self._report is None or time.monotonic() - self._at >= self.min_interval:
                 try:
-                    self._report = collect(self.ledger, self.settings, stuck_after=3600)
-                except Exception as exc:  # the scrape must answer even when the store does not
+                    report = collect(self.ledger, self.settings, **self.options)
+                except Exception as exc:
+                    if not self.fallback:
+                        raise
                     log.warning("status for metrics failed (%s)", type(exc).__name__)
-                    self._report = {"ok": False, "store": {"ok": False}}
-                self._at = time.monotonic()
+                    report = {"ok": False, "store": {"ok": False}}
+                self._report, self._at = report, time.monotonic()
+                self.computed += 1
             return self._report
+
+
+class StatusCollector(Collector):
+    """Turns the status report into gauges: relay and/or projections, as this process runs them."""
+
+    def __init__(self, ledger: Any, settings: Settings, relay: bool = True, projections: bool = True,
+                 min_interval: float = 1.0) -> None:
+        self.relay = relay
+        self.projections = projections
+        self.status = CachedStatus(ledger, settings, min_interval, fallback=True, stuck_after=3600)
+
+    def report(self) -> dict[str, Any]:
+        """The status report, reused for ``min_interval`` seconds."""
+        return self.status.report()
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # collected on scrape only: registering must not query the store

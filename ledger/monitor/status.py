@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ledger.config import Settings
+from ledger.credentials.stored import PROJECTION
 from ledger.domain.values import parse_instant
 from ledger.store.db import RELAY_CHECKPOINT_REFUSED as REFUSED
 from ledger.store.db import Database
@@ -20,7 +21,8 @@ def _recorded_at(ledger: Any, position: int) -> datetime | None:
 
 
 def _lag(ledger: Any, newest: int, newest_at: datetime | None, position: int) -> dict[str, Any]:
-    lag_events = max(newest - position, 0)
+    # Counted, not subtracted: PostgreSQL's notification ids have gaps (rolled-back inserts).
+    lag_events = ledger.recorder.count_notifications(position, newest) if newest > position else 0
     lag_seconds = 0.0
     if lag_events and newest_at is not None:
         # Behind by the age difference between the newest event and the first unprocessed one.
@@ -97,6 +99,51 @@ def _kafka_entry(settings: Settings, mine: dict[tuple[str, int], int], relayed: 
     return entry
 
 
+def _history(settings: Settings, db: Database, start: dict[tuple[str, int], int]) -> dict[str, Any]:
+    """Whether the topics still hold what the consumers' offsets say they read, and keep it:
+    the same topics (ids), nothing deleted before the offsets, unlimited retention."""
+    from ledger.kafka.client import (
+        checkpoints_topic,
+        make_consumer,
+        officers_topic,
+        partitions_of,
+        reference_topic,
+    )
+    from ledger.kafka.history import (
+        describe,
+        identity_problems,
+        log_start_problems,
+        recorded_ids,
+        retention_problems,
+    )
+
+    bootstrap, prefix = settings.kafka_bootstrap or "", settings.topic_prefix
+    consumed = [officers_topic(prefix), reference_topic(prefix)]
+    try:
+        described = describe(bootstrap, [*consumed, checkpoints_topic(prefix)])
+        existing = [t for t in consumed if t in described.ids]  # none before the relay's first run
+        consumer = make_consumer(bootstrap)
+        try:
+            parts = [tp for t in existing for tp in partitions_of(consumer, t, timeout=5)]
+            earliest = {(tp.topic, tp.partition): int(o) for tp, o in consumer.beginning_offsets(parts).items()}
+            ends = None
+            if any(described.ids[t] is None for t in existing):
+                ends = {(tp.topic, tp.partition): int(o) for tp, o in consumer.end_offsets(parts).items()}
+        finally:
+            consumer.close()
+    except Exception as exc:
+        return {"problems": [], "warnings": [f"cannot check the topics' history: {type(exc).__name__}: {exc}"]}
+    mine = {k: v for k, v in start.items() if k[0] in existing}
+    with db.reading() as c:
+        recorded = recorded_ids(c)
+    return {
+        "topics": {t: {"topic_id": described.ids.get(t), "recorded_id": recorded.get(t)} for t in existing},
+        "problems": identity_problems(recorded, {t: described.ids[t] for t in existing}, mine, ends)
+        or log_start_problems(earliest, mine),
+        "warnings": retention_problems(described, [t for t in described.ids]),
+    }
+
+
 def _broker(bootstrap: str) -> dict[str, Any]:
     from ledger.kafka.client import check_reachable
 
@@ -139,8 +186,15 @@ def _positions(report: dict[str, Any], ledger: Any, settings: Settings, newest: 
             entry = _lag(ledger, newest, newest_at, mine.get(("log", 0), 1) - 1)
         entry["last_processed_at"] = updated.get(projection.name)
         projections[projection.name] = entry
+    # The issuing worker's read model, once one has run (only a process with the issuer key applies it).
+    issued = offsets.get(PROJECTION, {}).get(("log", 0))
+    if issued is not None:
+        projections[PROJECTION] = {**_lag(ledger, newest, newest_at, issued - 1),
+                                   "last_processed_at": updated.get(PROJECTION)}
     report["projections"] = projections
     report["dead_letters"] = runner.dead_letter_count()
+    if settings.kafka_bootstrap and report["broker"]["ok"]:
+        report["kafka_history"] = _history(settings, db, runner.start_offsets())
     db.close()
 
 
@@ -149,6 +203,7 @@ def _problems(report: dict[str, Any], now: datetime, stuck_after: float) -> list
     problems = []
     if report.get("broker", {}).get("ok") is False:
         problems.append("broker unreachable")
+    problems.extend(f"consumers: {p}" for p in report.get("kafka_history", {}).get("problems", []))
     components: list[tuple[str, dict[str, Any]]] = list(report["projections"].items())
     if "relay" in report:
         components.insert(0, ("relay", report["relay"]))
@@ -184,5 +239,7 @@ def collect(ledger: Any, settings: Settings, stuck_after: float = 60.0) -> dict[
         report["broker"] = _broker(settings.kafka_bootstrap)
     _positions(report, ledger, settings, newest, newest_at)
     report["problems"] = _problems(report, now, stuck_after)
+    # What may go wrong but has not: the topics' retention (nothing is lost yet), or that it cannot be checked.
+    report["warnings"] = report.get("kafka_history", {}).get("warnings", [])
     report["ok"] = not report["problems"]
     return report

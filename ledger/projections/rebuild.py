@@ -57,7 +57,9 @@ def rebuild(
     ``page_size`` is the page of the log-order catch-up; ``workers`` processes share
     the sorted fold of the officers.
     """
-    chosen = [p for p in runner.projections if p.name in names]
+    # A projection that reads another's tables (``rebuilt_with``) is rebuilt with it, from the same pages.
+    wanted = set(names) | {d for p in runner.projections if p.name in names for d in getattr(p, "rebuilt_with", ())}
+    chosen = [p for p in runner.projections if p.name in wanted]
     with RebuildLease(runner.db, [p.name for p in chosen]):
         return _rebuild(ledger, runner, chosen, page_size, progress, embedded, workers)
 

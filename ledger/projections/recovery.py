@@ -34,7 +34,8 @@ store (events vanished from the store); its dead letters stay.
 Dead letters not under a registered officer:
 
 - A key naming a reference entity (an undecodable message on the reference topic
-  carries the post, course, competency or organisation id as its key): that entity's
+  carries the post, course, competency or organisation id, or a plan's ``ministry:fy``,
+  as its key), or a reference event that skipped a version or was held back: that entity's
   events are read from the store and applied again. Reference changes are idempotent
   (a post keeps its highest FRAC revision, a course its first publication, a
   ministry is a row), so this is harmless when nothing was missing. The same is done
@@ -53,6 +54,7 @@ from typing import Any
 
 from ledger.domain.ids import aggregate_id
 from ledger.events import to_public
+from ledger.projections import reference_gaps
 from ledger.projections.base import OfficerDocProjection
 from ledger.projections.runner import Runner
 from ledger.store.db import Cursor
@@ -60,7 +62,7 @@ from ledger.store.db import Cursor
 log = logging.getLogger("ledger.projections")
 
 # The aggregate kinds a reference message's key can name (see ledger.kafka.client.route).
-REFERENCE_KINDS = ("post", "course", "competency", "org")
+REFERENCE_KINDS = ("post", "course", "competency", "org", "plan")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def _recover(c: Cursor, ledger: Any, runner: Runner, key: str) -> Retried:
         for projection in runner.projections:
             if not projection.follows_log:  # it took every event of the log, dead letters or not
                 projection.apply_batch(c, reference)
+        reference_gaps.note_versions(c, reference)  # the entity is at the store's version now
     runner.clear_dead_letters(c, key)
     return Retried(key, "officer" if events else "reference", count, applied, len(reference), True)
 

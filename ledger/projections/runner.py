@@ -6,12 +6,13 @@ writes the read-model changes, the dead letters and the new positions together,
 so a crash, a restart or a duplicate delivery can never count an event twice or
 lose one.
 
-Poison: a message that cannot be decoded, or an officer event that skips a version,
-goes to the dead-letter table with its reason and position. From then on that
-officer's later events are held back (also recorded there, never applied out of
-order); every other officer keeps flowing. Once the cause is gone, ``recovery.retry``
-(``ledger dead-letters retry``) folds such an officer's events from the store and
-clears its dead letters in one transaction under the same lock. A projection that
+Poison: a message that cannot be decoded, or an officer or reference event that skips a
+version (:mod:`reference_gaps`), goes to the dead-letter table with its reason and
+position. From then on that officer's (or entity's) later events are held back (also
+recorded there, never applied out of order); every other officer keeps flowing. Once
+the cause is gone, ``recovery.retry`` (``ledger dead-letters retry``) folds such an
+officer's events from the store and clears its dead letters in one transaction under
+the same lock. A projection that
 ``follows_log`` (credential status) takes the store log's events, dead letters or not.
 
 Several consumer processes may run at once, each on its own partitions (Kafka:
@@ -44,8 +45,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.events import OFFICER_EVENTS
+from ledger.events import OFFICER_EVENTS, reference_key
 from ledger.ops import metrics
+from ledger.projections import reference_gaps
 from ledger.projections.base import (
     DocCache,
     OfficerDocProjection,
@@ -85,6 +87,13 @@ class Item:
         if self.event is None or self.event["type"] in _OFFICER_TYPES:
             return self.key
         return None
+
+    @property
+    def holder(self) -> str | None:
+        """Whose dead letter this message is: its officer's, else its reference entity's key."""
+        if self.event is None or self.event["type"] in _OFFICER_TYPES:
+            return self.key
+        return reference_key(self.event)
 
 
 # A batch's dead letters: by (source, partition, offset), the message and why.
@@ -285,6 +294,7 @@ class Runner:
         offsets = self.offsets(c)
         per_officer = any(not p.follows_log for p in self.projections)  # else no dead letter concerns it
         dead, good = self._sort_out(c, items) if per_officer else ({}, [])
+        good = reference_gaps.sort_out(c, good, dead)  # reference events that skip a version
         applied, counts = self._apply(c, good, offsets, dead, items)
         if dead:
             self._write_dead_letters(c, dead, now)
@@ -361,7 +371,7 @@ class Runner:
         c.executemany(
             "INSERT INTO ledger_dead_letters (source, part, position, officer_id, reason, payload, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(i.source, i.part, i.offset, i.officer,
+            [(i.source, i.part, i.offset, i.holder,
               reason, i.payload, now) for _, (i, reason) in sorted(dead.items())],
         )
         for i, reason in dead.values():

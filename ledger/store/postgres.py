@@ -259,6 +259,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
     def _events(self) -> Composed:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
+    def count_notifications(self, after: int, upto: int) -> int:
+        if upto <= after:
+            return 0
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {} WHERE notification_id > %s AND notification_id <= %s")
+                         .format(self._events()), (after, upto))
+            row = curs.fetchone()
+            return 0 if row is None else int(row["n"])
+
     def select_by_entity(
         self, upto: int, after: tuple[str, int] | None, below: str | None, limit: int
     ) -> list[tuple[str, int, str, bytes]]:

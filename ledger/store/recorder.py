@@ -36,6 +36,12 @@ class LedgerRecorder:
         """Every aggregate (hex UUID) that has events or chain entries."""
         raise NotImplementedError
 
+    def count_notifications(self, after: int, upto: int) -> int:
+        """How many events have a notification id above ``after`` and at most ``upto``: on
+        PostgreSQL ids come from a sequence, and a rolled-back insert leaves a gap in them,
+        so ``upto - after`` may count events that do not exist."""
+        raise NotImplementedError
+
     def select_receipts(self, command_ids: Iterable[str]) -> dict[str, Receipt]:
         """The stored receipt of each of these command ids that was accepted."""
         raise NotImplementedError

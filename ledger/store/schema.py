@@ -72,6 +72,10 @@ READ_MODEL_TABLES: dict[str, str] = {
                             "PRIMARY KEY (officer_id, version, kind)",
     "rm_credential_revoked": "idx BIGINT PRIMARY KEY, revoked_at TEXT NOT NULL",
     "rm_credential_lists": "list_no BIGINT PRIMARY KEY, entries BIGINT NOT NULL, valid_from TEXT NOT NULL",
+    "rm_issued_credentials": "officer_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, "
+                             "digest TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (officer_id, seq)",
+    "rm_issued_lists": "list_no BIGINT PRIMARY KEY, digest TEXT NOT NULL, doc TEXT NOT NULL",
+    "rm_issuer": "name TEXT PRIMARY KEY, doc TEXT NOT NULL",
 }
 
 

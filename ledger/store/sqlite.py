@@ -166,6 +166,13 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             row = c.fetchone()
             return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def count_notifications(self, after: int, upto: int) -> int:
+        if upto <= after:
+            return 0
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COUNT(*) FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ?", (after, upto))
+            return int(c.fetchone()[0])
+
     def originators(self) -> set[str]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

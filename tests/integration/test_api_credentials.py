@@ -1,4 +1,8 @@
-"""Credentials over HTTP on a real store: who may read them, the access log, the public issuer."""
+"""Credentials over HTTP on a real store: who may read them, the access log, the public issuer.
+
+The API is given an issuer key path that does not exist (in a folder that does not either):
+it serves what the issuing worker stored, never loads or creates a key.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from ledger.credentials.issuer import for_settings
 from ledger.credentials.verify import verify_credential
 from ledger.store.db import Database
 from ledger.write.application import Ledger
+from tests.helpers import issue_credentials
 from tests.test_credentials import career
 
 
@@ -42,13 +47,15 @@ class Api:
 
 @pytest.fixture
 def api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
-    settings = replace(settings, issuer_key=str(tmp_path / "issuer.pem"))
-    # No projection: credentials come from the event store, never from a read model.
-    with TestClient(create_app(settings, project=False, token_ttl=0.3)) as client:
-        a = Api(settings, client)
+    signer = replace(settings, issuer_key=str(tmp_path / "issuer.pem"))  # the issuing worker's
+    server = replace(settings, issuer_key=str(tmp_path / "no-such-folder" / "issuer.pem"))  # the API's: none
+    with TestClient(create_app(server, project=False, token_ttl=0.3)) as client:
+        a = Api(signer, client)
         answers = client.post("/commands", json=career(), headers={"Authorization": f"Bearer {a.tokens['ingest']}"})
         assert answers.status_code == 200 and {r["status"] for r in answers.json()} == {"accepted"}, answers.text
+        issue_credentials(signer)
         yield a
+    assert not (tmp_path / "no-such-folder").exists()  # the API never created a key
 
 
 def test_only_the_officer_and_the_auditor_read_credentials(api: Api) -> None:
@@ -105,16 +112,31 @@ def test_get_issuer_only_reads_it_never_creates_the_issuer_key(settings: Setting
     fresh = replace(settings, issuer_key=str(path))
     with TestClient(create_app(fresh, project=False)) as client:
         before = client.get("/issuer")
-        assert before.status_code == 503 and "no key yet" in before.json()["detail"]
+        assert before.status_code == 503 and "published no key yet" in before.json()["detail"]
         assert str(tmp_path) not in before.text
         assert not path.exists() and not path.parent.exists()
-        for_settings(fresh)  # created where credentials are signed (`ledger credentials export`)
+        assert client.get("/officers/O1/credentials").status_code == 401  # nothing signs on a request either
+        issue_credentials(fresh)  # the worker creates the key where it signs, and publishes the public part
         after = client.get("/issuer")
-        assert after.status_code == 200 and after.json()["issuer"]["id"].startswith("did:key:")
+        assert after.status_code == 200 and after.json() == for_settings(fresh).public_view()
+
+
+def test_a_lagging_issuer_serves_what_it_stored_and_says_how_far_behind(api: Api) -> None:
+    before = api.get("auditor", "/officers/O1/credentials")
+    assert before.headers["Ledger-Credentials-Lag"] == "0"
+    retract = {"type": "retract", "officer_id": "O1", "versions": [9], "reason": "recorded_in_error"}
+    answers = api.client.post("/commands", json=[retract], headers={"Authorization": f"Bearer {api.tokens['admin']}"})
+    assert answers.status_code == 200 and answers.json()[0]["status"] == "accepted"
+    lagging = api.get("auditor", "/officers/O1/credentials")
+    assert lagging.json() == before.json() and int(lagging.headers["Ledger-Credentials-Lag"]) == 1
+    through = int(lagging.headers["Ledger-Credentials-Through"])
+    issue_credentials(api.settings)
+    after = api.get("auditor", "/officers/O1/credentials")
+    assert after.headers["Ledger-Credentials-Lag"] == "0" and int(after.headers["Ledger-Credentials-Through"]) == through + 1
+    assert [c["name"] for c in after.json()] == ["Budgeting", "Comprehensive Learner Record"]
 
 
 def test_the_issuer_is_public_and_shows_no_secret(api: Api) -> None:
-    for_settings(api.settings)  # the key exists once credentials were signed
     response = api.get(None, "/issuer")
     assert response.status_code == 200
     body = response.json()
@@ -126,9 +148,14 @@ def test_the_issuer_is_public_and_shows_no_secret(api: Api) -> None:
     assert "/issuer" in api.client.get("/openapi.json").json()["paths"]
 
 
-def test_an_issuer_key_that_cannot_be_created_is_a_503_that_names_no_path(settings: Settings, tmp_path: Path) -> None:
-    (tmp_path / "not-a-folder").write_text("")
-    broken = replace(settings, issuer_key=str(tmp_path / "not-a-folder" / "issuer.pem"))
-    with TestClient(create_app(broken, project=False)) as client:
-        response = client.get("/issuer")
-    assert response.status_code == 503 and "not-a-folder" not in response.text
+def test_an_issuer_key_that_cannot_be_read_changes_nothing_for_the_api(api: Api, tmp_path: Path) -> None:
+    """The API never opens a key: one it cannot read (mode 000) serves the same stored documents."""
+    unreadable = tmp_path / "locked.pem"
+    unreadable.write_text("not a key")
+    unreadable.chmod(0)
+    served = api.get("auditor", "/officers/O1/credentials").json()
+    with TestClient(create_app(replace(api.settings, issuer_key=str(unreadable)), project=False)) as client:
+        headers = {"Authorization": f"Bearer {api.tokens['auditor']}"}
+        assert client.get("/officers/O1/credentials", headers=headers).json() == served
+        assert client.get("/issuer").json()["issuer"]["id"] == served[0]["issuer"]["id"]
+        assert client.get("/credentials/status/0").status_code == 200

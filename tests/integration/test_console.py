@@ -479,3 +479,55 @@ def test_a_signed_in_reviewer_may_sign_in_again_with_another_token(
     again = client.post("/console/sign-in", data={"csrf": csrf_of(wrong.text), "token": tokens["cbc"]},
                         follow_redirects=False)
     assert again.status_code == 303 and "commission" in client.get("/console").text
+
+
+# Every console form that changes something, and the one role that may send it.
+FORMS = [("/console/integrity/verify", "auditor"), ("/console/erase/confirm", "admin"), ("/console/erase", "admin")]
+
+
+def test_every_form_is_refused_to_other_roles_before_its_body_is_read(
+    world: tuple[TestClient, dict[str, str], Settings], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ledger.console import session
+
+    client, tokens, settings = world
+    read: list[str] = []
+    real = session.read_form
+
+    async def spy(request: Any, sign_in: bool = False) -> dict[str, str]:
+        read.append(request.url.path)
+        return await real(request, sign_in)
+
+    monkeypatch.setattr(session, "read_form", spy)
+    for path, allowed in FORMS:
+        for role in ROLES:
+            if role == allowed:
+                continue
+            home = _as(client, tokens[role]).get("/console").text
+            answer = client.post(path, data={"csrf": csrf_of(home), "officer_id": "O1", "reason": "other",
+                                             "confirm": "yes"})
+            assert answer.status_code == 403, (path, role, answer.status_code)
+            huge = client.post(path, content=b"a=" + b"x" * (20 * 1024 * 1024),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert huge.status_code == 403, (path, role, huge.status_code)
+    forms = {path for path, _ in FORMS}
+    assert [p for p in read if p in forms] == []  # no refused form was read (signing in reads its own)
+    _as(client, tokens["auditor"])
+    page = client.get("/console/integrity")
+    assert client.post("/console/integrity/verify", data={"csrf": csrf_of(page.text)},
+                       follow_redirects=False).status_code == 303
+    assert [p for p in read if p in forms] == ["/console/integrity/verify"]  # the spy sees a form that is read
+
+
+def test_pages_polling_the_status_share_one_report(world: tuple[TestClient, dict[str, str], Settings]) -> None:
+    client, tokens, _ = world
+    _as(client, tokens["auditor"])
+    services = client.app.state.services  # type: ignore[attr-defined]
+    before = services.status.computed
+    started = time.monotonic()
+    polls = 0
+    while time.monotonic() - started < 1.0:
+        assert client.get("/console/integrity/status").status_code == 200
+        polls += 1
+    # Two-second reports: one or two computed for every poll of that second (was one per poll).
+    assert polls >= 5 and services.status.computed - before <= 2, (polls, services.status.computed - before)

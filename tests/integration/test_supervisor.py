@@ -47,8 +47,10 @@ def _roles(supervisor: int) -> dict[str, int]:
 
 def _caught_up(settings: Settings) -> bool:
     report = collect(Ledger(settings), settings, stuck_after=3600)
+    # The issuer child signs at its own pace (seconds per officer): not what is waited for here.
     return bool(report["relay"]["lag_events"] == 0
-                and all(p["lag_events"] == 0 for p in report["projections"].values()))
+                and all(p["lag_events"] == 0 for name, p in report["projections"].items()
+                        if name != "issued_credentials"))
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -140,6 +142,8 @@ def _assert_agree(report: dict[str, Any], relay: dict[Any, float], projector: di
     for scraped in (projector, api):
         assert scraped[("ledger_dead_letters", ())] == report["dead_letters"]
         for name, entry in report["projections"].items():
+            if name == "issued_credentials":  # the issuer child still signing: it moves between the scrapes
+                continue
             label = (("projection", name),)
             assert scraped[("ledger_projection_position", label)] == entry["position"] > 0
             assert scraped[("ledger_projection_lag_events", label)] == entry["lag_events"] == 0
@@ -158,11 +162,12 @@ def _assert_agree(report: dict[str, Any], relay: dict[Any, float], projector: di
 def _assert_json_logs_without_personal_data(text: str, personal: set[str]) -> None:
     records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     started = [r for r in records if r["component"] == "supervisor" and r["message"].startswith("started")]
-    assert {r["child"] for r in started} == set(ROLES) and all(r["pid"] > 0 for r in started)
+    children = (*ROLES, "issuer")  # the issuing worker, found by the supervisor's records only
+    assert {r["child"] for r in started} == set(children) and all(r["pid"] > 0 for r in started)
     assert any(r.get("child") == "projector-1" and r.get("status") == -signal.SIGKILL for r in records)
-    stopped = {r["child"]: r["status"] for r in records if r["message"].startswith(ROLES)
+    stopped = {r["child"]: r["status"] for r in records if r["message"].startswith(children)
                and "stopped" in r["message"]}
-    assert stopped == dict.fromkeys(ROLES, 0)  # each finished and exited 0 on SIGTERM
+    assert stopped == dict.fromkeys(children, 0)  # each finished and exited 0 on SIGTERM
     assert {"time", "level", "component", "message"} <= set(records[0])
     leaked = {p for p in personal if p in text}
     assert personal and leaked == set()

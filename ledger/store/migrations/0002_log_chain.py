@@ -30,7 +30,13 @@ OLD = "ledger_chain_v1"
 
 
 def _rows(c: Cursor, select: str, keys: str, order: str) -> Iterator[Any]:
-    """Stream ``select`` ordered by ``order`` with keyset paging on the ``keys`` columns."""
+    """Stream ``select`` ordered by ``order`` with keyset paging on the ``keys`` columns.
+
+    The keys are the first columns of ``select`` and must be stored columns with an
+    index in that order, never expressions: each page is then one index range scan,
+    so the whole stream costs time linear in the store (a key computed per row, as
+    PostgreSQL's uuid turned into text was, made every page sort the whole table).
+    """
     last: tuple[Any, ...] | None = None
     width = len(order.split(","))
     while True:
@@ -43,11 +49,9 @@ def _rows(c: Cursor, select: str, keys: str, order: str) -> Iterator[Any]:
         last = tuple(rows[-1][:width])
 
 
-def _event(r: Any, at: int) -> StoredEvent:
-    return StoredEvent(
-        originator_id=chain.originator_key(r[at]), originator_version=int(r[at + 1]),
-        topic=str(r[at + 2]), state=bytes(r[at + 3]),
-    )
+def _event(entity: Any, version: Any, topic: Any, state: Any) -> StoredEvent:
+    return StoredEvent(originator_id=chain.originator_key(entity), originator_version=int(version),
+                       topic=str(topic), state=bytes(state))
 
 
 def _insert_paged(c: Cursor, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -95,11 +99,13 @@ def _create_tables(c: Cursor, postgres: bool) -> None:
 def _rechain_entities(c: Cursor, events: str, entity: str) -> None:
     """1. Entity by entity, in version order: every old link must hold; new links beside."""
     broken: list[str] = []
+    # Keyed on the stored (originator_id, originator_version), the events' primary key:
+    # a uuid orders as its hex text does, so this is the entity chains' order too.
     by_entity = (
-        f"SELECT {entity} AS entity, e.originator_version AS version, e.topic, e.state, o.hash "
-        f"FROM {events} e LEFT JOIN {OLD} o ON o.originator_id = {entity} AND o.version = e.originator_version"
+        f"SELECT e.originator_id AS k, e.originator_version AS version, {entity} AS entity, e.topic, e.state, "
+        f"o.hash FROM {events} e LEFT JOIN {OLD} o ON o.originator_id = {entity} AND o.version = e.originator_version"
     )
-    rows = _rows(c, by_entity, "entity, version", "entity, version")
+    rows = _rows(c, by_entity, "k, version", "k, version")
     count = _insert_paged(c, f"INSERT INTO {chain.TABLE} VALUES (?, ?, ?)", _relinked(rows, broken))
     c.execute(f"SELECT COUNT(*) FROM {OLD}")
     recorded = int(c.fetchone()[0])
@@ -118,12 +124,12 @@ def _relinked(rows: Iterable[Any], broken: list[str]) -> Iterator[tuple[str, int
     """The new entity-chain rows; each event whose old link does not hold is added to ``broken``."""
     current, version, old_head, new_head = "", 0, chain.GENESIS, chain.GENESIS
     for r in rows:
-        s = _event(r, 0)
-        key = str(r[0])
+        s = _event(r[2], r[1], r[3], r[4])  # k, version, entity, topic, state, old hash
+        key = str(r[2])
         if key != current:
             current, version, old_head, new_head = key, 0, chain.GENESIS, chain.GENESIS
         old_head = hashlib.sha256(old_head + s.state).digest()  # the old rule
-        if s.originator_version != version + 1 or r[4] is None or bytes(r[4]) != old_head:
+        if s.originator_version != version + 1 or r[5] is None or bytes(r[5]) != old_head:
             broken.append(f"{key} v{s.originator_version}")
         new_head = chain.link_of(new_head, s)
         version = s.originator_version
@@ -140,6 +146,6 @@ def _chain_log(c: Cursor, events: str, position: str, entity: str) -> None:
 def _log_links(rows: Iterable[Any]) -> Iterator[chain.Link]:
     head = chain.GENESIS
     for r in rows:
-        s = _event(r, 1)
+        s = _event(*r[1:5])  # position, entity, version, topic, state
         head = chain.link_of(head, s)
         yield int(r[0]), str(s.originator_id), s.originator_version, head
