@@ -36,6 +36,8 @@ class Settings:
     issuer_did: str | None = None  # a did:web for the credentials' issuer (default: did:key of the key)
     issuer_name: str | None = None  # the issuer profile's name (default: DEFAULT_ISSUER_NAME)
     public_url: str | None = None  # where the API is reached from outside (default: DEFAULT_PUBLIC_URL)
+    xapi_homepage: str | None = None  # an officer's xAPI account homePage (default: the public URL)
+    xapi_activity_base: str | None = None  # a course's xAPI activity id prefix (default: <public URL>/courses)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +54,8 @@ class Settings:
             issuer_did=env.get("LEDGER_ISSUER_DID") or None,
             issuer_name=env.get("LEDGER_ISSUER_NAME") or None,
             public_url=env.get("LEDGER_PUBLIC_URL") or None,
+            xapi_homepage=env.get("LEDGER_XAPI_HOMEPAGE") or None,
+            xapi_activity_base=env.get("LEDGER_XAPI_ACTIVITY_BASE") or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -62,8 +66,19 @@ class Settings:
                   "LEDGER_TOPIC_PREFIX": self.topic_prefix, "LEDGER_SIGNING_KEY": self.signing_key,
                   "LEDGER_TRUSTED_PUBLIC_KEY": self.trusted_public_key,
                   "LEDGER_ISSUER_KEY": self.issuer_key, "LEDGER_ISSUER_DID": self.issuer_did,
-                  "LEDGER_ISSUER_NAME": self.issuer_name, "LEDGER_PUBLIC_URL": self.public_url}
+                  "LEDGER_ISSUER_NAME": self.issuer_name, "LEDGER_PUBLIC_URL": self.public_url,
+                  "LEDGER_XAPI_HOMEPAGE": self.xapi_homepage, "LEDGER_XAPI_ACTIVITY_BASE": self.xapi_activity_base}
         return {name: value or "" for name, value in values.items()}
+
+    @property
+    def officer_homepage(self) -> str:
+        """The xAPI account ``homePage`` that names an officer of this ledger (LEDGER_XAPI_HOMEPAGE)."""
+        return self.xapi_homepage or (self.public_url or DEFAULT_PUBLIC_URL)
+
+    @property
+    def course_activity_base(self) -> str:
+        """The prefix of a course's xAPI activity id (LEDGER_XAPI_ACTIVITY_BASE), without the last slash."""
+        return (self.xapi_activity_base or f"{self.public_url or DEFAULT_PUBLIC_URL}/courses").rstrip("/")
 
     @property
     def store_shown(self) -> str:

@@ -24,6 +24,8 @@ OFFICER_EVENTS = (
 )
 REFERENCE_EVENTS = ("OrganisationDefined", "CompetencyDefined", "PostDefined", "CoursePublished",
                     "CapacityPlanDeclared")
+# The xAPI Learning Record Store's statements (ledger.xapi.statement), on <prefix>.xapi.
+XAPI_EVENTS = ("StatementStored",)
 
 # A FRAC revision is a second PostDefined for the same post; inside the aggregate it
 # needs its own class, so its class name differs from its public name.

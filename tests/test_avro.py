@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.config import Settings
-from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS
+from ledger.events import OFFICER_EVENTS, REFERENCE_EVENTS, XAPI_EVENTS
 from ledger.generate import generate_lines
 from ledger.kafka.codec import SCHEMAS, Codec, DecodeError, crc64_avro, current_schema_files
 from ledger.kafka.compat import check_full_transitive, problems
@@ -36,7 +36,7 @@ def test_crc64_avro_matches_the_specification_vector() -> None:
 def test_there_is_one_schema_per_event_named_after_it() -> None:
     names = {name for name, _ in current_schema_files(SCHEMAS)}
     # Besides the events: the signed checkpoints published on <prefix>.checkpoints.
-    assert names == set(OFFICER_EVENTS) | set(REFERENCE_EVENTS) | {"Checkpoint"}
+    assert names == set(OFFICER_EVENTS) | set(REFERENCE_EVENTS) | set(XAPI_EVENTS) | {"Checkpoint"}
     namespaces = set()
     for name, path in current_schema_files(SCHEMAS):
         schema = json.loads(path.read_text())

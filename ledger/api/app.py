@@ -98,6 +98,9 @@ def create_app(settings: Settings, project: bool | None = None, token_ttl: float
     from ledger.console.routes import router as console  # the reviewers' pages at /console
 
     app.include_router(console)
+    from ledger.api.routes import xapi  # the xAPI Learning Record Store at /xapi
+
+    app.mount("/xapi", xapi.build(app))
     return app
 
 

@@ -24,7 +24,7 @@ import anyio
 from ledger.domain.errors import AlreadyExists, LedgerError
 from ledger.store.db import Database
 
-ROLES = ("ingest", "registrar", "officer", "ministry_hr", "cbc", "auditor", "admin")
+ROLES = ("ingest", "registrar", "officer", "ministry_hr", "cbc", "auditor", "admin", "lrs")
 
 # What create_token makes: 8 random bytes in hex, then 32 in URL-safe base64 (unpadded).
 _SHAPE = re.compile(r"lrl_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")

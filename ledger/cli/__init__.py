@@ -23,6 +23,7 @@ from ledger.cli import (
     supervise,
     topics,
     writing,
+    xapi,
 )
 from ledger.cli.common import Context
 from ledger.cli.render import LedgerGroup
@@ -52,7 +53,7 @@ def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topi
     ctx.obj = Context(settings)
 
 
-for _audience in (writing, reading, operations, topics, supervise, audit, admin, credentials, issuing):
+for _audience in (writing, reading, operations, topics, supervise, audit, admin, credentials, issuing, xapi):
     for _command in _audience.COMMANDS:
         cli.add_command(_command)
 

@@ -54,7 +54,7 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--role", required=True, type=click.Choice(["ingest", "registrar", "officer", "ministry_hr", "cbc", "auditor", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["ingest", "registrar", "officer", "ministry_hr", "cbc", "auditor", "admin", "lrs"]))
 @click.option("--ministry", "ministry_id", help="The ministry (ministry_hr).")
 @click.option("--officer", "officer_id", help="The officer (officer role).")
 @click.option("--name", required=True, help="A unique name; it appears in the access log.")

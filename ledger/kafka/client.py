@@ -22,6 +22,7 @@ log = logging.getLogger("ledger.kafka.client")
 
 OFFICER_PARTITIONS = 6
 REFERENCE_PARTITIONS = 1
+XAPI_PARTITIONS = 6
 # Every topic is created to keep its history for ever: a consumer started at any time,
 # or rebuilding, must find every event since the first (ledger.kafka.history checks it).
 UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -35,6 +36,11 @@ def reference_topic(prefix: str) -> str:
     return f"{prefix}.reference"
 
 
+def xapi_topic(prefix: str) -> str:
+    """The xAPI statements' topic (``StatementStored``, keyed by statement id)."""
+    return f"{prefix}.xapi"
+
+
 def checkpoints_topic(prefix: str) -> str:
     return f"{prefix}.checkpoints"
 
@@ -43,6 +49,8 @@ def route(prefix: str, event: dict[str, Any]) -> tuple[str, bytes]:
     """The topic and key of a public event: officer events by officer_id, others by entity id."""
     if is_officer_event(event):
         return officers_topic(prefix), event["officer_id"].encode("utf-8")
+    if event["type"] == "StatementStored":
+        return xapi_topic(prefix), str(event["statement_id"]).encode("utf-8")
     key = reference_key(event)
     if key is None:
         raise ValueError(f"no key for event {event['type']}")
@@ -80,7 +88,7 @@ def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
 
 
 def ensure_topics(bootstrap: str, prefix: str) -> None:
-    """Create the officers, reference and checkpoints topics if they do not exist yet, with
+    """Create the officers, reference, checkpoints and xapi topics if they do not exist yet, with
     unlimited retention (an existing topic's retention is checked, never changed: see
     :func:`ledger.kafka.history.retention_problems`)."""
     check_reachable(bootstrap)
@@ -90,6 +98,7 @@ def ensure_topics(bootstrap: str, prefix: str) -> None:
             officers_topic(prefix): OFFICER_PARTITIONS,
             reference_topic(prefix): REFERENCE_PARTITIONS,
             checkpoints_topic(prefix): 1,
+            xapi_topic(prefix): XAPI_PARTITIONS,
         }
         existing = set(admin.list_topics())
         new = [NewTopic(name, n, 1, topic_configs=dict(UNLIMITED_RETENTION))

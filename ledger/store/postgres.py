@@ -184,6 +184,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
         actors: list[Actor] = kwargs.get("actors") or []
         self._insert_rows(curs, SQL("{} (officer_id, version, role, token_name)").format(self.actors_table),
                           ("text", "bigint", "text", "text"), actors)
+        for sql, rows in kwargs.get("side_rows") or ():
+            # Statements of the ledger's own (``?`` placeholders, e.g. the xAPI statements' index).
+            curs.executemany(sql.replace("?", "%s"), rows)
         for officer_id in kwargs.get("destroy_keys") or ():
             curs.execute(
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)

@@ -88,6 +88,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         actors: list[Actor] = kwargs.get("actors") or []
         if actors:
             c.executemany(f"INSERT INTO {ACTORS} (officer_id, version, role, token_name) VALUES (?, ?, ?, ?)", actors)
+        for sql, rows in kwargs.get("side_rows") or ():
+            c.executemany(sql, rows)  # e.g. the xAPI statements' index (ledger.xapi.statement)
         destroy = kwargs.get("destroy_keys") or ()
         if destroy:
             # Overwrite the deleted key's bytes in the page instead of leaving them
