@@ -46,6 +46,7 @@ from ledger.store import schema
 from ledger.store.receipts import Access
 from ledger.write.bulk import BulkUnit
 from ledger.write.commands import Command
+from ledger.write.erasure import scrub_after_erasure
 from ledger.write.rows import Snapshot
 from ledger.write.unit import (
     ACCEPTED,
@@ -365,20 +366,7 @@ class Ledger(Application[UUID]):
                     raise
                 self._remember(officer)
                 break
-        # Outside the write lock: a VACUUM takes seconds and writers need not wait.
-        for attempt, pause in enumerate((0.2, 1.0, 0.0)):
-            try:
-                self.recorder.scrub()  # type: ignore[attr-defined]
-                return True
-            except Exception as exc:
-                log.warning(
-                    "officer %s erased, but scrubbing the database files failed (attempt %d): %s",
-                    officer_id, attempt + 1, exc,
-                )
-                time.sleep(pause)
-        return False
-
-    # ---- the notification log -------------------------------------------------
+        return scrub_after_erasure(self.recorder, officer_id)  # outside the write lock: a VACUUM takes seconds
 
     def read_log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
         """Up to ``limit`` events after notification id ``after``, as (id, public event)."""
@@ -395,8 +383,6 @@ class Ledger(Application[UUID]):
     def log_pages(self, after: int = 0, page: int = 1000) -> Iterator[Sequence[tuple[int, dict[str, Any]]]]:
         """The events after ``after`` as ``read_log`` pages them, each page read once the one before was handled."""
         return pages(partial(self.read_log, limit=page), itemgetter(0), after)
-
-    # ---- reading one officer's stream ------------------------------------------
 
     def officer_events(self, officer_id: str) -> list[dict[str, Any]]:
         """The officer's events in order, in the public shape."""
