@@ -14,6 +14,7 @@ state document is a 409 too, where 1.0.3 lets it replace the document.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -62,7 +63,10 @@ def _params(xreq: XRequest, required: tuple[str, ...], optional: tuple[str, ...]
 
 def _agent(value: str) -> dict[str, Any]:
     """The ``agent`` parameter: JSON, an Agent or identified Group, else 400."""
-    parsed = parse_json_body(value.encode("utf-8", "surrogatepass"))
+    try:
+        parsed = parse_json_body(value.encode("utf-8", "surrogatepass"))
+    except XapiError as exc:
+        raise XapiError(400, "agent: " + exc.message.removeprefix("body: ")) from None
     agents.actor(parsed, "agent")  # XapiInvalid: 400 with the property path
     if agent_key(parsed) is None:
         raise XapiError(400, "agent: an Agent or an identified Group (one inverse functional identifier)")
@@ -97,8 +101,6 @@ def _document_response(doc: Document | None, head: bool) -> Response:
 
 
 def _ids_response(found: tuple[list[str], int | None], head: bool) -> Response:
-    import json
-
     ids, last = found
     response = Response(b"" if head else json.dumps(ids, ensure_ascii=False), media_type="application/json")
     if last is not None:
@@ -113,6 +115,10 @@ def _body(xreq: XRequest) -> tuple[bytes, str, Any]:
     value: Any = None
     if documents.is_json_type(content_type):
         value = parse_json_body(xreq.body)
+        try:  # a lone surrogate (an escape JSON's grammar allows) is no Unicode text
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise XapiError(400, "body: a string holds a lone surrogate (not Unicode text)") from None
         if xreq.method == "POST" and not isinstance(value, dict):
             raise XapiError(400, "body: a POST of JSON sends a JSON object (it is merged into the document)")
     return xreq.body, content_type, value
@@ -180,8 +186,6 @@ async def agent_profile(request: Request, services: Services, xreq: XRequest) ->
 
 
 def _json(value: Any, head: bool) -> Response:
-    import json
-
     return Response(b"" if head else json.dumps(value, ensure_ascii=False), media_type="application/json")
 
 
