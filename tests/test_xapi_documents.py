@@ -54,12 +54,11 @@ class Lrs:
         name, token = self.tokens[who]
         query = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in (params or {}).items()}
         sent = {"X-Experience-API-Version": version, "Authorization": f"Bearer {token}", **(headers or {})}
-        if isinstance(body, bytes):
-            return self.client.request(method, path, params=query, content=body, headers=sent)
-        if body is not None:
+        content = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+        if body is not None and not isinstance(body, bytes):
             sent.setdefault("Content-Type", "application/json")
-            return self.client.request(method, path, params=query, content=json.dumps(body).encode(), headers=sent)
-        return self.client.request(method, path, params=query, headers=sent)
+        answer: Response = self.client.request(method, path, params=query, content=content, headers=sent)
+        return answer
 
 
 @pytest.fixture
