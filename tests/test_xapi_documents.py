@@ -400,3 +400,48 @@ def test_an_agent_nested_100_000_deep_in_the_alternate_syntax_is_400(lite: Lrs) 
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 400, answer.text[:200]
     assert "agent" in answer.json()["error"]
+
+
+def test_concurrent_first_puts_with_if_none_match_store_exactly_one(settings: Settings) -> None:
+    """Eight writers race to create one document with ``If-None-Match: *``: one wins, seven get 412,
+    and the stored document is the winner's (PostgreSQL: row locks and the key's uniqueness)."""
+    import threading
+
+    from ledger.xapi.documents import Conditions, DocumentStore, Refused, Scope
+
+    ledger = Ledger(settings)
+    local = threading.local()
+    opened: list[Database] = []
+
+    def db() -> Database:
+        if getattr(local, "db", None) is None:
+            local.db = Database(settings)
+            opened.append(local.db)
+        found: Database = local.db
+        return found
+
+    store = DocumentStore(ledger, settings.officer_homepage, db)
+    scope = Scope("state", ACTIVITY, {"mbox": "mailto:racer@example.org"}, "")
+    barrier = threading.Barrier(8)
+    results: dict[int, int] = {}
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            store.write(scope, "race", "lms", "PUT", json.dumps({"i": i}).encode(), "application/json", {"i": i},
+                        Conditions(if_none_match="*"))
+            results[i] = 204
+        except Refused as exc:
+            results[i] = exc.status
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, status in results.items() if status == 204]
+    assert len(winners) == 1 and sorted(results.values()) == [204] + [412] * 7
+    found = store.get(scope, "race", "lms")
+    for handle in opened:
+        handle.close()
+    assert found is not None and json.loads(found.content) == {"i": winners[0]}

@@ -29,16 +29,18 @@ _MERGED = ("name", "description", "extensions")
 
 
 def _docs(db: Database, table: str, column: str, value: str, writer: str | None) -> list[dict[str, Any]]:
-    sql = (f"SELECT s.doc FROM xapi_statements s WHERE s.seq IN (SELECT t.seq FROM {table} t WHERE t.{column} = ?)")
+    """The most recent ``RECENT`` statements (as stored) whose ``table`` row has ``column`` = value,
+    oldest first: a walk down the table's (value, seq) key that stops after ``RECENT``."""
+    recent = f"SELECT DISTINCT t.seq FROM {table} t"
     params: list[Any] = [value]
     if writer is not None:
-        sql += " AND s.writer = ?"
-        params.append(writer)
-    sql += f" ORDER BY s.seq DESC LIMIT {RECENT}"
+        recent += " JOIN xapi_statements w ON w.seq = t.seq AND w.writer = ?"
+        params.insert(0, writer)
+    recent += f" WHERE t.{column} = ? ORDER BY t.seq DESC LIMIT {RECENT}"
     with db.reading() as c:
-        c.execute(sql, params)
+        c.execute(f"SELECT s.doc FROM xapi_statements s WHERE s.seq IN ({recent}) ORDER BY s.seq", params)
         rows = c.fetchall()
-    return [json.loads(r[0]) for r in reversed(rows)]
+    return [json.loads(r[0]) for r in rows]
 
 
 def person(db: Database, agent: dict[str, Any], writer: str | None,
