@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli import admin, audit, credentials, operations, reading, supervise, writing
+from ledger.cli import admin, audit, credentials, operations, reading, supervise, writing, xapi
 from ledger.cli.common import Context
 from ledger.cli.render import LedgerGroup
 from ledger.config import Settings
@@ -42,7 +42,7 @@ def cli(ctx: click.Context, store: str | None, kafka_bootstrap: str | None, topi
     ctx.obj = Context(settings)
 
 
-for _audience in (writing, reading, operations, supervise, audit, admin, credentials):
+for _audience in (writing, reading, operations, supervise, audit, admin, credentials, xapi):
     for _command in _audience.COMMANDS:
         cli.add_command(_command)
 

@@ -108,6 +108,11 @@ HTTP_DURATION = Histogram(
     "ledger_http_request_duration_seconds", "HTTP request durations, by route template, method and status.",
     ["route", "method", "status"], buckets=DURATION_BUCKETS, registry=REGISTRY,
 )
+XAPI_UNMAPPED = Counter(
+    "ledger_xapi_unmapped_total",
+    "xAPI statements that map to a ledger command the ledger's rules refused (stored all the same), by verb.",
+    ["verb"], registry=REGISTRY,
+)
 AUTH_FAILURES = Counter(
     "ledger_auth_failures_total", "Requests refused by authentication or authorization, by reason.",
     ["reason"], registry=REGISTRY,

@@ -162,7 +162,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder, LedgerRecorder):
                           ("text", "bigint", "text", "text"), actors)
         for sql, rows in kwargs.get("side_rows") or ():
             # Statements of the ledger's own (``?`` placeholders, e.g. the xAPI statements' index).
-            curs.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
+            curs.executemany(sql.replace("?", "%s"), rows)
         for officer_id in kwargs.get("destroy_keys") or ():
             curs.execute(
                 SQL("DELETE FROM {} WHERE officer_id = %s").format(self.keys_table), (officer_id,)

@@ -189,6 +189,23 @@ class Ledger(Application[UUID]):
             return outcomes
         raise AssertionError("unreachable")
 
+    def apply_with(self, work: Callable[[UnitOfWork], tuple[Sequence[Aggregate], dict[str, Any]]]) -> None:
+        """Run ``work`` on a fresh unit of work, then save what the unit holds together with the
+        aggregates and save options ``work`` returns, in one transaction (the xAPI LRS stores a
+        statement and the command it maps to together, ``ledger.xapi.store``). No retries: the
+        store's errors reach the caller, and the cache forgets what did not commit."""
+        with self._write_lock:
+            unit = UnitOfWork(self)
+            try:
+                extra, options = work(unit)
+                self.save(*unit.aggregates.values(), *extra, receipts=unit.receipts, keys=unit.keys,
+                          actors=unit.actors, **options)
+            except BaseException:
+                self._cache.clear()
+                raise
+            for aggregate in unit.aggregates.values():
+                self._remember(aggregate)
+
     def _isolate(self, parsed: Parsed, exc: Exception) -> list[Outcome]:
         """The store refused the batch: redo it in halves, so only the culprit is rejected.
 

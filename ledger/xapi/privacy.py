@@ -78,7 +78,7 @@ def person_of(agent: dict[str, Any], key_of: Callable[[dict[str, Any]], str | No
     account = agent.get("account")
     if (isinstance(account, dict) and account.get("homePage") == homepage and isinstance(account.get("name"), str)
             and "mbox" not in agent and "openid" not in agent and "mbox_sha1sum" not in agent):
-        return OFFICER + account["name"]
+        return OFFICER + str(account["name"])
     key = key_of(agent)
     return PERSON + agent_ref(key if key is not None else fallback)
 

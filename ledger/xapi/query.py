@@ -9,6 +9,7 @@ however deep it is. Voided statements are left out (they are fetched by ``voided
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +55,11 @@ def find(db: Database, f: Filters) -> Page:
     limit = MAX_PAGE if f.limit <= 0 else min(f.limit, MAX_PAGE)
     outer = ["s.voided = 0"]
     outer_params: list[Any] = []
+    narrowed = any(v is not None for v in (f.agent, f.activity, f.verb, f.registration))
     if f.writer is not None:
-        outer.append("s.writer = ?")
+        # With another filter its own index leads; the writer is then checked row by row
+        # (``|| ''`` keeps the planner off the writer's index, which would scan all its rows).
+        outer.append("s.writer || '' = ?" if narrowed else "s.writer = ?")
         outer_params.append(f.writer)
     if f.since_us is not None:
         outer.append("s.stored_us > ?")
@@ -63,23 +67,23 @@ def find(db: Database, f: Filters) -> Page:
     if f.until_us is not None:
         outer.append("s.stored_us <= ?")
         outer_params.append(f.until_us)
-    if f.cursor is not None:
-        outer.append("s.seq > ?" if f.ascending else "s.seq < ?")
-        outer_params.append(f.cursor)
-    match, match_params = _matching(f, "m")
     order = "ASC" if f.ascending else "DESC"
-    tail = f" ORDER BY s.seq {order} LIMIT {limit + 1}"
     columns = "SELECT s.seq, s.stored_us, s.doc FROM xapi_statements s"
+    direct, direct_params, source = _direct(f)
+    page_on = "d.seq" if source else "s.seq"
+    cursor = [] if f.cursor is None else [f"{page_on} {'>' if f.ascending else '<'} ?"]
+    cursor_params = [] if f.cursor is None else [f.cursor]
     with db.reading() as c:
-        if not match:
-            c.execute(f"{columns} WHERE {' AND '.join(outer)}{tail}", outer_params)
-            rows = c.fetchall()
-        else:
-            direct = [w.replace("m.", "s.") for w in match]
-            c.execute(f"{columns} WHERE {' AND '.join(outer + direct)}{tail}", outer_params + match_params)
-            rows = c.fetchall()
-            c.execute(f"{columns} JOIN xapi_statements m ON m.statement_id = s.ref "
-                      f"WHERE {' AND '.join(outer + match)}{tail}", outer_params + match_params)
+        c.execute(f"{columns}{source} WHERE {' AND '.join(outer + direct + cursor)} "
+                  f"ORDER BY {page_on} {order} LIMIT {limit + 1}", outer_params + direct_params + cursor_params)
+        rows = c.fetchall()
+        if narrowed:
+            match, match_params = _matching(f, "m")
+            refs_cursor = [] if f.cursor is None else [f"s.seq {'>' if f.ascending else '<'} ?"]
+            # CROSS JOIN: the statements with a StatementRef lead (few, on their partial index).
+            c.execute(f"{columns} CROSS JOIN xapi_statements m "
+                      f"WHERE m.statement_id = s.ref AND s.ref IS NOT NULL AND {' AND '.join(outer + match + refs_cursor)} "
+                      f"ORDER BY s.seq {order} LIMIT {limit + 1}", outer_params + match_params + cursor_params)
             found = {int(r[0]): r for r in rows}
             found.update({int(r[0]): r for r in c.fetchall()})
             rows = [found[k] for k in sorted(found, reverse=not f.ascending)][: limit + 1]
@@ -87,6 +91,31 @@ def find(db: Database, f: Filters) -> Page:
     rows = rows[:limit]
     return Page([json.loads(r[2]) for r in rows], int(rows[-1][0]) if more and rows else None,
                 max((int(r[1]) for r in rows), default=None))
+
+
+def _direct(f: Filters) -> tuple[list[str], list[Any], str]:
+    """The filters on the returned statement itself: conditions, parameters and the table that
+    leads (an agent's or an activity's rows, in ``seq`` order on their primary key), if any."""
+    where: list[str] = []
+    params: list[Any] = []
+    source = ""
+    if f.agent is not None:
+        source = " JOIN xapi_agents d ON d.seq = s.seq"
+        where.append("d.agent = ?" + ("" if f.related_agents else " AND d.related = 0"))
+        params.append(f.agent)
+        if f.related_agents:  # one row per statement: the lowest ``related`` it has
+            where.append("d.related = (SELECT min(x.related) FROM xapi_agents x WHERE x.agent = d.agent "
+                         "AND x.seq = d.seq)")
+    elif f.activity is not None:
+        source = " JOIN xapi_activities d ON d.seq = s.seq"
+        where.append("d.activity_id = ?" + ("" if f.related_activities else " AND d.related = 0"))
+        params.append(f.activity)
+        if f.related_activities:
+            where.append("d.related = (SELECT min(x.related) FROM xapi_activities x WHERE x.activity_id = "
+                         "d.activity_id AND x.seq = d.seq)")
+    rest = dataclasses.replace(f, agent=None) if f.agent is not None else dataclasses.replace(f, activity=None)
+    more, more_params = _matching(rest, "s")
+    return where + more, params + more_params, source
 
 
 def _matching(f: Filters, alias: str) -> tuple[list[str], list[Any]]:
@@ -123,14 +152,6 @@ def one(db: Database, statement_id: str, voided: bool, writer: str | None) -> tu
     return None if row is None else (json.loads(row[0]), int(row[1]))
 
 
-def latest_stored(db: Database) -> int | None:
-    """The newest ``stored`` instant (microseconds), or None for an empty LRS."""
-    with db.reading() as c:
-        c.execute("SELECT max(stored_us) FROM xapi_statements")
-        row = c.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
-
-
 def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]:
     """Stored attachment contents by SHA-2 (content type, bytes)."""
     if not hashes:
@@ -140,3 +161,13 @@ def attachments(db: Database, hashes: list[str]) -> dict[str, tuple[str, bytes]]
                   hashes)
         return {str(r[0]): (str(r[1]), bytes(r[2])) for r in c.fetchall()}
 
+
+
+def unmapped(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest statements that map to a command the ledger's rules refused, with the rule."""
+    with db.reading() as c:
+        c.execute("SELECT statement_id, stored_us, writer, verb, command, rule FROM xapi_unmapped "
+                  "ORDER BY seq DESC LIMIT ?", (limit,))
+        rows = c.fetchall()
+    return [{"statement_id": r[0], "stored_us": int(r[1]), "writer": r[2], "verb": r[3], "command": r[4],
+             "rule": r[5]} for r in rows]

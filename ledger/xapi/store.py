@@ -22,8 +22,10 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 from ledger.config import Settings
 from ledger.integrity import crypto
 from ledger.store.db import Database
+from ledger.write.unit import UnitOfWork
 from ledger.xapi import privacy
 from ledger.xapi.compat import XapiInvalid, agent_key, same_statement
+from ledger.xapi.mapping import Mapper
 from ledger.xapi.statement import Statement
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
@@ -163,6 +165,7 @@ class StatementStore:
         for stmt in new:
             seq += 1
             stmt["stored"] = iso_of(now_us)
+            stmt.setdefault("timestamp", stmt["stored"])  # xAPI: a statement without one happened when stored
             prepared = index_terms(stmt)
             refs = {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
             persons.update({p: b"" for p in refs})
@@ -189,7 +192,24 @@ class StatementStore:
             ("INSERT INTO xapi_attachments (sha2, content_type, content) VALUES (?, ?, ?) ON CONFLICT (sha2) DO NOTHING",
              [(sha, ctype, content) for sha, (ctype, content) in attachments.items()]),
         ]
-        self.ledger.save(*aggregates, side_rows=[(sql, rows) for sql, rows in side if rows])
+        mapper = Mapper(self.settings, writer, self._mapped_before)
+
+        def work(unit: UnitOfWork) -> tuple[list[Statement], dict[str, Any]]:
+            for stmt, row in zip(new, statement_rows, strict=True):
+                mapper.apply(unit, stmt, row[0], row[2])
+            side.append(("INSERT INTO xapi_mapped (statement_id, writer, officer_id, versions) VALUES (?, ?, ?, ?)",
+                         mapper.mapped))
+            side.append(("INSERT INTO xapi_unmapped (statement_id, seq, writer, verb, command, rule, stored_us) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", mapper.unmapped))
+            return aggregates, {"side_rows": [(sql, rows) for sql, rows in side if rows]}
+
+        self.ledger.apply_with(work)
+
+    def _mapped_before(self, statement_id: str) -> tuple[str, str, list[int]] | None:
+        with self.db().reading() as c:
+            c.execute("SELECT writer, officer_id, versions FROM xapi_mapped WHERE statement_id = ?", (statement_id,))
+            row = c.fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), json.loads(row[2]))
 
     def _persons(self) -> Callable[[dict[str, Any]], str]:
         """Who seals each agent: an officer with a data key, else a person of their own."""
