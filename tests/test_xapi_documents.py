@@ -445,3 +445,17 @@ def test_concurrent_first_puts_with_if_none_match_store_exactly_one(settings: Se
     for handle in opened:
         handle.close()
     assert found is not None and json.loads(found.content) == {"i": winners[0]}
+
+
+@pytest.mark.parametrize("params,named", [
+    (state("nul\x00here"), "stateId"),
+    (state("s" * 5000), "stateId"),
+    ({**state(), "activityId": ACTIVITY + "/" + "a" * 5000}, "activityId"),
+    ({"activityId": ACTIVITY, "profileId": "p" * 1025}, "profileId"),
+])
+def test_a_hostile_document_key_is_400_on_both_stores(lrs: Lrs, params: dict[str, Any], named: str) -> None:
+    path = ACTIVITY_PROFILE if "profileId" in params else STATE
+    answer = lrs.call("PUT", path, params, {"a": 1}, {"If-None-Match": "*"})
+    assert answer.status_code == 400, answer.text[:200]
+    assert named in answer.json()["error"]
+    assert lrs.call("PUT", STATE, state("fine"), {"a": 1}).status_code == 204

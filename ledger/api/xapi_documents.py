@@ -36,6 +36,10 @@ from ledger.xapi.store import StatementStore
 Handler = Callable[[Request, Services, XRequest], Awaitable[Response]]
 _READS = ("GET", "HEAD")
 _WRITES = ("PUT", "POST", "DELETE")
+# The parameters that key a document: each fits the database's index rows (PostgreSQL's B-tree
+# takes about 2,700 bytes a row) with room for the others.
+_KEYS = ("activityId", "stateId", "profileId")
+MAX_KEY_BYTES = 1024
 
 
 def _documents(request: Request, services: Services) -> DocumentStore:
@@ -58,6 +62,11 @@ def _params(xreq: XRequest, required: tuple[str, ...], optional: tuple[str, ...]
     for name in required:
         if name not in params:
             raise XapiError(400, f"{name}: required with {xreq.method} on this resource")
+    for name, value in params.items():
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise XapiError(400, f"{name}: holds NUL or a lone surrogate")
+        if name in _KEYS and len(value.encode("utf-8")) > MAX_KEY_BYTES:
+            raise XapiError(400, f"{name}: longer than {MAX_KEY_BYTES} bytes")
     return params
 
 
