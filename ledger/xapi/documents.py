@@ -69,8 +69,16 @@ class Scope:
         return privacy.agent_ref(key) if key is not None else ""
 
     def where(self) -> tuple[str, list[Any]]:
+        """One document's scope: without a registration, the documents that have none."""
         return ("kind = ? AND activity_id = ? AND agent = ? AND registration = ?",
                 [self.kind, self.activity_id, self.agent_ref, self.registration])
+
+    def where_all(self) -> tuple[str, list[Any]]:
+        """Many documents' scope (ids, delete all): the activity and agent, and the registration
+        only if one is given ("Activity + Agent [+ registration if specified]")."""
+        if self.registration:
+            return self.where()
+        return "kind = ? AND activity_id = ? AND agent = ?", [self.kind, self.activity_id, self.agent_ref]
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,7 @@ class DocumentStore:
 
     def ids(self, scope: Scope, writer: str | None, since_us: int | None) -> tuple[list[str], int | None]:
         """The ids of the documents in ``scope`` (updated after ``since_us``) and the latest update."""
-        where, params = scope.where()
+        where, params = scope.where_all()
         sql = f"SELECT doc_id, person, updated_us FROM xapi_documents WHERE {where}"
         if writer is not None:
             sql += " AND writer = ?"
@@ -293,10 +301,11 @@ class DocumentStore:
         """Delete one document (its preconditions checked) or, ``doc_id`` None, every document
         of the scope (the State Resource's DELETE without stateId)."""
         with self._transaction() as c:
-            where, params = scope.where()
             if doc_id is None:
+                where, params = scope.where_all()
                 c.execute(f"DELETE FROM xapi_documents WHERE {where} AND writer = ?", [*params, writer])
                 return
+            where, params = scope.where()
             found = self._decode(c, self._select(c, scope, doc_id, writer, lock=True))
             check(conditions, found[0][1] if found else None, "DELETE")
             c.execute(f"DELETE FROM xapi_documents WHERE {where} AND doc_id = ? AND writer = ?",
