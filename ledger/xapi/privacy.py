@@ -17,10 +17,13 @@ The query index keeps only such hashes of agent identifiers (``agent_ref``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import orjson
 
 from ledger.integrity import crypto
 
@@ -30,6 +33,16 @@ PERSON = "p:"
 FIELD = "xapi-agent"
 # What an agent whose key was destroyed reads as: an identifier that names nobody.
 ERASED_NAME = "erased"
+
+
+def clone(value: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON object (orjson's round trip; the standard library's for what orjson
+    cannot write, e.g. integers beyond 64 bits)."""
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    except (orjson.JSONEncodeError, TypeError):
+        copied = copy.deepcopy(value)
+    return copied
 
 
 def agent_ref(key: str) -> str:
@@ -73,19 +86,19 @@ def members(agent: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def person_of(agent: dict[str, Any], key_of: Callable[[dict[str, Any]], str | None], homepage: str,
-              fallback: str) -> str:
+              fallback: Callable[[], str]) -> str:
     """The person whose key seals this agent: ``o:<officer id>`` or ``p:<hash>``."""
     account = agent.get("account")
     if (isinstance(account, dict) and account.get("homePage") == homepage and isinstance(account.get("name"), str)
             and "mbox" not in agent and "openid" not in agent and "mbox_sha1sum" not in agent):
         return OFFICER + str(account["name"])
     key = key_of(agent)
-    return PERSON + agent_ref(key if key is not None else fallback)
+    return PERSON + agent_ref(key if key is not None else fallback())
 
 
 def seal(stmt: dict[str, Any], persons: Callable[[dict[str, Any]], str], keys: dict[str, bytes]) -> dict[str, Any]:
     """A deep copy of ``stmt`` with every agent's personal fields sealed (``keys`` by person)."""
-    out: dict[str, Any] = json.loads(json.dumps(stmt))
+    out = clone(stmt)
     for container, key, _ in list(agent_slots(out)):
         container[key] = _seal_agent(container[key], persons, keys)
     return out
@@ -120,7 +133,7 @@ def persons_in(sealed: dict[str, Any]) -> set[str]:
 
 def unseal(sealed: dict[str, Any], keys: dict[str, bytes], homepage: str) -> dict[str, Any]:
     """The statement as received, as far as the keys allow (an erased person's agent names nobody)."""
-    out: dict[str, Any] = json.loads(json.dumps(sealed))
+    out = clone(sealed)
     for container, key, _ in list(agent_slots(out)):
         container[key] = _unseal_agent(container[key], keys, homepage)
     return out

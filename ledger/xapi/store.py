@@ -217,7 +217,7 @@ class StatementStore:
         known: dict[str, bool] = {}
 
         def person(agent: dict[str, Any]) -> str:
-            ref = privacy.person_of(agent, agent_key, homepage, json.dumps(agent, sort_keys=True))
+            ref = privacy.person_of(agent, agent_key, homepage, lambda: json.dumps(agent, sort_keys=True))
             if ref.startswith(privacy.OFFICER):
                 officer = ref[len(privacy.OFFICER):]
                 if officer not in known:

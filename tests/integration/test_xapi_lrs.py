@@ -202,3 +202,20 @@ def test_alternate_request_syntax_is_1_0_only(lrs: Any) -> None:
     assert got.status_code == 200 and got.json()["version"] == "1.0.0"
     form["X-Experience-API-Version"] = "2.0.0"
     assert client.post("/xapi/statements?method=PUT", data=form).status_code == 400
+
+
+def test_activities_and_agents_resources(lrs: Any) -> None:
+    client, auth = lrs
+    stmt = statement(activity="http://example.com/a/defined")
+    stmt["object"]["definition"] = {"name": {"en-US": "Defined"}}
+    post(client, h(auth, "lms-a"), stmt)
+    got = client.get("/xapi/activities?activityId=" + quote("http://example.com/a/defined"), headers=h(auth, "lms-a"))
+    assert got.status_code == 200 and got.json()["definition"] == {"name": {"en-US": "Defined"}}
+    unknown = client.get("/xapi/activities?activityId=" + quote("http://example.com/none"), headers=h(auth, "lms-a"))
+    assert unknown.json() == {"objectType": "Activity", "id": "http://example.com/none"}
+    assert client.get("/xapi/activities", headers=h(auth, "lms-a")).status_code == 400
+    person = client.get("/xapi/agents?agent=" + quote('{"mbox": "mailto:x@example.org"}'), headers=h(auth, "audit"))
+    assert person.json() == {"objectType": "Person", "mbox": ["mailto:x@example.org"]}
+    assert client.get("/xapi/agents?agent=" + quote("{}"), headers=h(auth, "audit")).status_code == 400
+    assert client.head("/xapi/agents?agent=" + quote('{"mbox": "mailto:x@example.org"}'),
+                       headers=h(auth, "audit")).content == b""
