@@ -177,7 +177,7 @@ class DocumentStore:
     def person(self, agent: dict[str, Any]) -> str:
         """Whose key seals documents about ``agent``: an officer with a data key, else the person."""
         key = agent_key(agent) or json.dumps(agent, sort_keys=True)
-        ref = privacy.person_of(agent, agent_key, self.homepage, key)
+        ref = privacy.person_of(agent, agent_key, self.homepage, lambda: key)
         if ref.startswith(privacy.OFFICER) and self.ledger.recorder.select_key(ref[len(privacy.OFFICER):]) is None:
             return privacy.PERSON + privacy.agent_ref(key)
         return ref

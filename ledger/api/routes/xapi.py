@@ -238,10 +238,11 @@ def build(parent: Any) -> Starlette:
     app = Starlette(routes=[
         Route("/about", endpoint(about, needs_version=False), methods=methods),
         Route("/statements", endpoint(statements), methods=methods),
+        # The document resources, /agents and /activities of ledger.api.xapi_documents; listed first,
+        # so its /agents and /activities (definitions merged over statements) answer, not the two below.
+        *(Route(path, endpoint(handler), methods=methods) for path, handler in xapi_documents.HANDLERS),
         Route("/activities", endpoint(activities), methods=methods),
         Route("/agents", endpoint(agents), methods=methods),
-        # The document resources (ledger.api.xapi_documents).
-        *(Route(path, endpoint(handler), methods=methods) for path, handler in xapi_documents.HANDLERS),
         Route("/{rest:path}", endpoint(unknown), methods=methods),
     ])
     app.state.parent = parent
