@@ -61,3 +61,26 @@ def test_an_id_is_stored_once_and_other_content_under_it_is_a_conflict(parts: tu
         store.store([{**stmt, "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"}}], "lms")
     assert Statement.create_id(str(stmt["id"])) == Statement.create_id(str(stmt["id"]).upper())
     assert Statement.create_id(str(stmt["id"])) != uuid.UUID(str(stmt["id"]))  # never another aggregate's stream
+
+
+def test_concurrent_requests_share_transactions_yet_each_is_answered_alone(parts: tuple[Ledger, StatementStore]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger, store = parts
+    taken = a_statement()
+    store.store([dict(taken)], "lms")
+    requests = [[a_statement(), a_statement()] for _ in range(30)]
+    requests[7] = [a_statement(), {**taken, "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"}}]
+
+    def send(batch: list[dict[str, object]]) -> str:
+        try:
+            store.store([dict(s) for s in batch], "lms")
+        except Conflict:
+            return "conflict"
+        return "stored"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, requests))
+    assert answers == ["conflict" if i == 7 else "stored" for i in range(30)]
+    ids = {e["statement_id"] for _, e in ledger.read_log()}
+    assert ids == {str(taken["id"])} | {str(s["id"]) for i, batch in enumerate(requests) if i != 7 for s in batch}

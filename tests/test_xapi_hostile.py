@@ -44,17 +44,28 @@ def test_an_extension_nested_100_000_deep_is_refused_without_recursion() -> None
     assert message.startswith("result.extensions.http://example.org/ext.a[0]") and "nested" in message
 
 
-def test_nesting_the_validator_reads_itself_is_refused_too() -> None:
+def test_substatements_nested_5_000_deep_are_refused_at_the_second_level() -> None:
     deep: Any = minimal()
     for _ in range(5_000):
         outer = minimal()
         outer["object"] = {"objectType": "SubStatement", **deep}
         deep = outer
-    assert "nested" in _refused(deep)
+    assert _refused(deep).startswith("object.object.objectType: a SubStatement must not contain")
 
 
 def test_moderate_nesting_inside_extensions_is_fine() -> None:
     validate_statement(changed(minimal(), result={"extensions": {EXT: _nested(20)}}), "2.0.0")
+
+
+@pytest.mark.parametrize("where", ["actor", "verb.display", "result.score", "context.contextActivities"])
+def test_deep_values_where_the_model_expects_a_shape_are_refused_at_the_top(where: str) -> None:
+    stmt = minimal()
+    parent: Any = stmt
+    steps = where.split(".")
+    for step in steps[:-1]:
+        parent = parent.setdefault(step, {})
+    parent[steps[-1]] = {"x": _nested(100_000)} if where != "verb.display" else {"en": _nested(100_000)}
+    _refused(stmt)
 
 
 @pytest.mark.parametrize("where", ["result.score.raw", "result.extensions", "context.extensions"])
@@ -114,17 +125,25 @@ def test_values_that_are_not_json_are_refused(value: object) -> None:
     _refused(changed(minimal(), result={"extensions": {EXT: value}}))
 
 
-def test_a_key_that_is_not_a_string_is_refused() -> None:
-    stmt = minimal()
-    stmt["context"] = {"extensions": {1: "x"}}
-    _refused(stmt)
+@pytest.mark.parametrize("where", ["", "actor", "verb.display", "context.extensions", "result.extensions"])
+def test_a_key_that_is_not_a_string_is_refused(where: str) -> None:
+    stmt: dict[Any, Any] = minimal()
+    node = stmt
+    for step in [s for s in where.split(".") if s]:
+        node = node.setdefault(step, {})
+    node[1] = "x"
+    if where == "result.extensions":
+        node.pop(1)
+        node[EXT] = {2: "y"}
+    assert "not a string" in _refused(stmt)
 
 
-def _json_values() -> st.SearchStrategy[Any]:
+def _json_values(keys: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Any]:
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    key_strategy = st.text(max_size=10) if keys is None else keys
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(key_strategy, inner, max_size=4),
         max_leaves=25,
     )
 
@@ -138,6 +157,20 @@ def test_any_json_is_answered_with_a_verdict_never_a_crash(body: Any, version: s
         assert "\n" not in error.message
     else:
         assert isinstance(body, dict) and {"actor", "verb", "object"} <= body.keys()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.fixed_dictionaries({"actor": _json_values(st.text(max_size=5) | st.integers()),
+                                "verb": _json_values(st.sampled_from(["id", "display", 0])),
+                                "object": _json_values(st.sampled_from(["id", "objectType", "definition", 1.5]))}),
+    version=st.sampled_from(BOTH),
+)
+def test_python_values_with_keys_of_any_type_get_a_verdict(body: dict[str, Any], version: str) -> None:
+    try:
+        validate_statement(body, version)
+    except XapiInvalid as error:
+        assert "\n" not in error.message
 
 
 _PATHS = st.sampled_from([

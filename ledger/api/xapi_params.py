@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ledger.api.xapi_http import XapiError
-from ledger.xapi import privacy
+from ledger.xapi import params, privacy
 from ledger.xapi.compat import agent_key
 from ledger.xapi.query import Filters
 
@@ -18,14 +16,10 @@ QUERY_PARAMS = {"statementId", "voidedStatementId", "agent", "verb", "activity",
 SINGLE_ALLOWED = {"statementId", "voidedStatementId", "format", "attachments"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FORMATS = ("exact", "ids", "canonical")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 
 
 def check_uuid(name: str, value: str) -> str:
-    if not _UUID.match(value):
-        raise XapiError(400, f"{name}: not a UUID")
-    return value.lower()
+    return params.uuid_param(name, value)
 
 
 def _bool(name: str, params: dict[str, str]) -> bool:
@@ -35,27 +29,16 @@ def _bool(name: str, params: dict[str, str]) -> bool:
     return value == "true"
 
 
-def instant_us(name: str, value: str) -> int:
-    if not _INSTANT.match(value):
-        raise XapiError(400, f"{name}: not an ISO 8601 timestamp with a time zone")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise XapiError(400, f"{name}: not an ISO 8601 timestamp") from None
+def instant_us(name: str, value: str, version: str) -> int:
+    parsed = params.instant_param(name, value, version)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
     return (parsed - _EPOCH) // timedelta(microseconds=1)
 
 
 def agent_ref_of(value: str) -> str:
-    try:
-        agent = json.loads(value)
-    except ValueError:
-        raise XapiError(400, "agent: not JSON") from None
-    if not isinstance(agent, dict):
-        raise XapiError(400, "agent: an Agent or identified Group object")
-    identifiers = [k for k in ("mbox", "mbox_sha1sum", "openid", "account") if k in agent]
-    if len(identifiers) != 1:
-        raise XapiError(400, "agent: exactly one inverse functional identifier")
-    key = agent_key(agent)
+    """The index key of the ``agent`` parameter (an Agent or identified Group, checked as in a statement)."""
+    key = agent_key(params.agent_param("agent", value))
     if key is None:
         raise XapiError(400, "agent: no inverse functional identifier")
     return privacy.agent_ref(key)
@@ -80,31 +63,31 @@ def check_names(params: dict[str, str]) -> None:
         raise XapiError(400, f"{extra}: not allowed with statementId or voidedStatementId")
 
 
-def filters(params: dict[str, str], writer: str | None) -> Filters:
+def filters(given: dict[str, str], writer: str | None, version: str) -> Filters:
     """The filters of a GET statements without a statement id."""
     values: dict[str, Any] = {"writer": writer}
-    if "agent" in params:
-        values["agent"] = agent_ref_of(params["agent"])
-    if "verb" in params:
-        values["verb"] = params["verb"]
-    if "activity" in params:
-        values["activity"] = params["activity"]
-    if "registration" in params:
-        values["registration"] = check_uuid("registration", params["registration"])
-    values["related_activities"] = _bool("related_activities", params)
-    values["related_agents"] = _bool("related_agents", params)
-    values["ascending"] = _bool("ascending", params)
-    if "since" in params:
-        values["since_us"] = instant_us("since", params["since"])
-    if "until" in params:
-        values["until_us"] = instant_us("until", params["until"])
-    if "limit" in params:
-        limit = params["limit"]
+    if "agent" in given:
+        values["agent"] = agent_ref_of(given["agent"])
+    if "verb" in given:
+        values["verb"] = params.iri_param("verb", given["verb"])
+    if "activity" in given:
+        values["activity"] = params.iri_param("activity", given["activity"])
+    if "registration" in given:
+        values["registration"] = check_uuid("registration", given["registration"])
+    values["related_activities"] = _bool("related_activities", given)
+    values["related_agents"] = _bool("related_agents", given)
+    values["ascending"] = _bool("ascending", given)
+    if "since" in given:
+        values["since_us"] = instant_us("since", given["since"], version)
+    if "until" in given:
+        values["until_us"] = instant_us("until", given["until"], version)
+    if "limit" in given:
+        limit = given["limit"]
         if not (limit.isascii() and limit.isdigit()) or len(limit) > 9:
             raise XapiError(400, "limit: a non-negative integer")
         values["limit"] = int(limit)
-    if "cursor" in params:
-        cursor = params["cursor"]
+    if "cursor" in given:
+        cursor = given["cursor"]
         if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise XapiError(400, "cursor: not one this LRS gave")
         values["cursor"] = int(cursor)

@@ -11,37 +11,35 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Collection, Iterable
 from typing import Any, NoReturn
 
 from ledger.xapi import formats
 from ledger.xapi.errors import XapiInvalid
 
 MAX_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SHOWN = 100
-_SHOWN_PATH = 2 * _SHOWN + 3
+_SHOWN_PATH = 2 * _SHOWN + 3  # both ends and the dots between
 # Beyond the double range a JSON number cannot be kept with IEEE 754 precision either way.
 _MAX_INT_BITS = 1024
 
 
 def fail(path: str, rule: str) -> NoReturn:
-    """Reject the statement at ``path``."""
+    """Reject the statement at ``path``: one short line, whatever the keys in the path (a
+    long path is cut in the middle, one with unprintable text is shown JSON-escaped)."""
     shown = path or "statement"
     if len(shown) > _SHOWN_PATH:
         shown = shown[:_SHOWN] + "..." + shown[-_SHOWN:]
+    if not shown.isprintable():
+        shown = json.dumps(shown)
     raise XapiInvalid(f"{shown}: {rule}")
 
 
 def child(path: str, key: str) -> str:
-    """The path of property ``key`` inside ``path`` (a key that is long or not printable
-    text is shown JSON-escaped and shortened, so a message stays one short line)."""
-    shown = key if len(key) <= _SHOWN and key.isprintable() else _escaped(key)
-    return f"{path}.{shown}" if path else shown
-
-
-def _escaped(key: str) -> str:
-    cut = key[:_SHOWN]
-    return json.dumps(cut) + ("..." if len(key) > _SHOWN else "")
+    """The path of property ``key`` inside ``path``."""
+    return path + "." + key if path else key
 
 
 def item(path: str, index: int) -> str:
@@ -82,12 +80,13 @@ def array(value: object, path: str, *, non_empty: bool = False) -> list[Any]:
 
 
 def keys(
-    value: dict[str, Any], path: str, allowed: Iterable[str], required: Iterable[str] = ()
+    value: dict[str, Any], path: str, allowed: Collection[str], required: Iterable[str] = ()
 ) -> None:
     """Only ``allowed`` properties (case-sensitive), and every ``required`` one."""
-    allowed_set = frozenset(allowed)
     for key in value:
-        if key not in allowed_set:
+        if key not in allowed:
+            if not isinstance(key, str):
+                fail(path, "has a key that is not a string")
             fail(child(path, key), "is not a property allowed here")
     for key in required:
         if key not in value:
@@ -95,9 +94,11 @@ def keys(
 
 
 def string(value: object, path: str) -> str:
-    """A JSON string."""
+    """A JSON string of Unicode text (no lone surrogates, which JSON's \\u escapes allow)."""
     if not isinstance(value, str):
         fail(path, f"must be a string, not {_kind(value)}")
+    if not value.isascii() and _SURROGATE.search(value):
+        fail(path, "contains a lone surrogate (not Unicode text)")
     return value
 
 
@@ -147,6 +148,8 @@ def language_map(value: object, path: str) -> dict[str, Any]:
     """An object whose keys are RFC 5646 language tags and whose values are strings."""
     mapping = obj(value, path)
     for key, text in mapping.items():
+        if not isinstance(key, str):
+            fail(path, "has a key that is not a string")
         if not formats.is_language_tag(key):
             fail(child(path, key), "the key must be an RFC 5646 language tag")
         string(text, child(path, key))
@@ -154,12 +157,20 @@ def language_map(value: object, path: str) -> dict[str, Any]:
 
 
 def extensions(value: object, path: str) -> dict[str, Any]:
-    """An object whose keys are IRIs; its values are anything (Data 4.1)."""
+    """An object whose keys are IRIs; its values are any JSON this LRS can keep (Data 4.1:
+    an LRS does not reject a statement for its extension values, ``json_tree`` aside)."""
     mapping = obj(value, path)
-    for key in mapping:
+    for key, inner in mapping.items():
+        if not isinstance(key, str):
+            fail(path, "has a key that is not a string")
         if not formats.is_iri(key):
             fail(child(path, key), "an extension key must be an absolute IRI")
+        json_tree(inner, child(path, key))
     return mapping
+
+
+# A link is (parent link, key or index): the path is only spelled out for a failure.
+_Link = tuple[Any, str | int] | None
 
 
 def json_tree(value: object, path: str) -> None:
@@ -168,36 +179,42 @@ def json_tree(value: object, path: str) -> None:
 
     Iterative, so a 100,000-deep value is refused without recursion.
     """
-    stack: list[tuple[object, str, int]] = [(value, path, 0)]
+    stack: list[tuple[object, int, _Link]] = [(value, 0, None)]
     while stack:
-        node, where, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            fail(where, f"is nested more than {MAX_DEPTH} levels deep")
-        if isinstance(node, dict):
+        node, depth, link = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and _SURROGATE.search(node):
+                fail(_spelled(path, link), "contains a lone surrogate (not Unicode text)")
+        elif isinstance(node, dict):
+            if node and depth >= MAX_DEPTH:
+                fail(_spelled(path, link), f"is nested more than {MAX_DEPTH} levels deep")
             for key, inner in node.items():
                 if not isinstance(key, str):
-                    fail(where, "has a key that is not a string")
-                here = child(where, key)
-                if _has_surrogate(key):
-                    fail(where, "has a key with a lone surrogate (not Unicode text)")
-                stack.append((inner, here, depth + 1))
+                    fail(_spelled(path, link), "has a key that is not a string")
+                if not key.isascii() and _SURROGATE.search(key):
+                    fail(_spelled(path, link), "has a key with a lone surrogate (not Unicode text)")
+                stack.append((inner, depth + 1, (link, key)))
         elif isinstance(node, list):
-            for index, inner in enumerate(node):
-                stack.append((inner, item(where, index), depth + 1))
-        elif isinstance(node, str):
-            if _has_surrogate(node):
-                fail(where, "contains a lone surrogate (not Unicode text)")
+            if node and depth >= MAX_DEPTH:
+                fail(_spelled(path, link), f"is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((inner, depth + 1, (link, index)) for index, inner in enumerate(node))
         elif isinstance(node, bool) or node is None:
             continue
-        elif isinstance(node, int | float):
-            number(node, where)
+        elif isinstance(node, int):
+            if node.bit_length() > _MAX_INT_BITS:
+                number(node, _spelled(path, link))
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                number(node, _spelled(path, link))
         else:
-            fail(where, "is not a JSON value")
+            fail(_spelled(path, link), "is not a JSON value")
 
 
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+def _spelled(path: str, link: _Link) -> str:
+    steps: list[str | int] = []
+    while link is not None:
+        link, step = link
+        steps.append(step)
+    for step in reversed(steps):
+        path = item(path, step) if isinstance(step, int) else child(path, step)
+    return path

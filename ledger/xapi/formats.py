@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 # Characters RFC 3987 allows nowhere in an IRI: controls, space, the excluded delimiters
@@ -22,8 +23,22 @@ _NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f-\x9f<>"{}|\\^`\ud800-\udfff\ufffe\ufff
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
+# Verb, activity and extension IRIs and language tags repeat across statements; short
+# ones are remembered (bounded, so a client cannot fill memory with long unique values).
+_CACHED_LENGTH = 512
+
+
 def is_iri(value: str) -> bool:
     """An absolute IRI (RFC 3987): a scheme, ":", then at least one allowed character."""
+    return _cached_iri(value) if len(value) <= _CACHED_LENGTH else _iri(value)
+
+
+@lru_cache(maxsize=4096)
+def _cached_iri(value: str) -> bool:
+    return _iri(value)
+
+
+def _iri(value: str) -> bool:
     scheme, colon, rest = value.partition(":")
     if not colon or not rest or not _SCHEME.fullmatch(scheme):
         return False
@@ -82,6 +97,11 @@ _LANGUAGE_TAG = re.compile(rf"(?:{_LANGTAG}|{_PRIVATEUSE}|{_GRANDFATHERED})", re
 
 def is_language_tag(value: str) -> bool:
     """A well-formed RFC 5646 language tag (syntax and subtag lengths; Data 2.2.s4.b2)."""
+    return len(value) <= _CACHED_LENGTH and _cached_language_tag(value)
+
+
+@lru_cache(maxsize=1024)
+def _cached_language_tag(value: str) -> bool:
     return value.isascii() and bool(_LANGUAGE_TAG.fullmatch(value))
 
 

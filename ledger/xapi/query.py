@@ -61,12 +61,6 @@ def find(db: Database, f: Filters) -> Page:
         # (``|| ''`` keeps the planner off the writer's index, which would scan all its rows).
         outer.append("s.writer || '' = ?" if narrowed else "s.writer = ?")
         outer_params.append(f.writer)
-    if f.since_us is not None:
-        outer.append("s.stored_us > ?")
-        outer_params.append(f.since_us)
-    if f.until_us is not None:
-        outer.append("s.stored_us <= ?")
-        outer_params.append(f.until_us)
     order = "ASC" if f.ascending else "DESC"
     columns = "SELECT s.seq, s.stored_us, s.doc FROM xapi_statements s"
     direct, direct_params, source = _direct(f)
@@ -74,6 +68,19 @@ def find(db: Database, f: Filters) -> Page:
     cursor = [] if f.cursor is None else [f"{page_on} {'>' if f.ascending else '<'} ?"]
     cursor_params = [] if f.cursor is None else [f.cursor]
     with db.reading() as c:
+        # ``stored`` grows with ``seq`` (both assigned under one lock, refused on a race): since
+        # and until become a range of seq, found on the stored index, so the page walks the
+        # primary key (or the writer's index) and never the statements outside the range.
+        for bound, instant in (("since", f.since_us), ("until", f.until_us)):
+            if instant is None:
+                continue
+            c.execute("SELECT seq FROM xapi_statements WHERE stored_us > ? ORDER BY stored_us LIMIT 1"
+                      if bound == "since" else
+                      "SELECT seq FROM xapi_statements WHERE stored_us <= ? ORDER BY stored_us DESC LIMIT 1",
+                      (instant,))
+            edge = c.fetchone()
+            outer.append("s.seq >= ?" if bound == "since" else "s.seq <= ?")
+            outer_params.append(int(edge[0]) if edge is not None else (2**62 if bound == "since" else 0))
         c.execute(f"{columns}{source} WHERE {' AND '.join(outer + direct + cursor)} "
                   f"ORDER BY {page_on} {order} LIMIT {limit + 1}", outer_params + direct_params + cursor_params)
         rows = c.fetchall()

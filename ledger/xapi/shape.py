@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ledger.xapi.compare import same_statement
@@ -35,7 +34,7 @@ _COMPONENT_LISTS = ("choices", "scale", "source", "target", "steps")
 def normalise(stmt: dict[str, Any]) -> dict[str, Any]:
     """A copy of a valid statement as the LRS keeps and returns it: each contextActivities
     value an array (a single Activity becomes an array of one), in a SubStatement too."""
-    out = copy.deepcopy(stmt)
+    out: dict[str, Any] = _copy(stmt)
     for one in (out, out.get("object")):
         if not isinstance(one, dict):
             continue
@@ -46,6 +45,16 @@ def normalise(stmt: dict[str, Any]) -> dict[str, Any]:
                 if not isinstance(value, list):
                     activities[key] = [value]
     return out
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value (several times faster than ``copy.deepcopy``; a stored
+    statement is nested a bounded number of levels, see ``checks.MAX_DEPTH``)."""
+    if isinstance(value, dict):
+        return {key: _copy(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_copy(inner) for inner in value]
+    return value
 
 
 def agent_key(agent: object) -> str | None:
@@ -147,7 +156,7 @@ def formatted(stmt: dict[str, Any], fmt: str, languages: list[str]) -> dict[str,
     ``languages`` are the Accept-Language ranges (``parse_accept_language``), used by
     "canonical" only. Returns a new dict; ``stmt`` is left as it is.
     """
-    out = copy.deepcopy(stmt)
+    out: dict[str, Any] = _copy(stmt)
     if fmt == "ids":
         _to_ids(out)
     elif fmt == "canonical":

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -30,6 +31,7 @@ from ledger.xapi.statement import Statement
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 RETRIES = 10
+MAX_GROUP = 500  # statements in one transaction
 
 
 class Conflict(Exception):
@@ -84,6 +86,21 @@ def index_terms(stmt: dict[str, Any]) -> Prepared:
     return prepared
 
 
+@dataclass
+class _Request:
+    """One request's statements waiting to be stored, and its answer to come."""
+
+    statements: list[dict[str, Any]]
+    writer: str
+    attachments: dict[str, tuple[str, bytes]]
+    done: Future[list[str]] = field(default_factory=Future)
+
+    def names(self) -> set[str]:
+        """The statement ids this request stores or refers to."""
+        found = {s["id"].lower() for s in self.statements}
+        return found | {t for t in (_ref(s) for s in self.statements) if t is not None}
+
+
 class StatementStore:
     """Writes statements through the ledger's event store (see the module's docstring)."""
 
@@ -92,6 +109,8 @@ class StatementStore:
         self.settings = settings
         self.db = db
         self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._leading = False
 
     # ---- reading what is stored ----------------------------------------------------
 
@@ -125,83 +144,165 @@ class StatementStore:
               attachments: dict[str, tuple[str, bytes]] | None = None) -> list[str]:
         """Store statements (validated, ids set) written by token ``writer``; their ids.
 
-        Raises Conflict, or XapiInvalid for a voiding rule broken.
+        Raises Conflict, or XapiInvalid for a voiding rule broken. Concurrent requests share
+        transactions (group commit): the first waiting caller commits everyone's requests that
+        arrived meanwhile, each still stored whole or not at all (see ``_commit_group``).
         """
         ids = [s["id"].lower() for s in statements]
         if len(set(ids)) != len(ids):
             raise XapiInvalid("statements: the same id appears twice in one request")
-        for attempt in range(RETRIES):
-            with self._lock:
-                try:
-                    self._store_once(statements, writer, attachments or {})
-                    return [s["id"] for s in statements]
-                except (IntegrityError, OperationalError):
-                    if attempt == RETRIES - 1:
-                        raise
-            time.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
+        request = _Request(statements, writer, attachments or {})
+        with self._lock:
+            self._pending.append(request)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._lead()
+        return request.done.result()
 
-    def _store_once(self, statements: list[dict[str, Any]], writer: str,
-                    attachments: dict[str, tuple[str, bytes]]) -> None:
-        existing = self.stored_docs(s["id"] for s in statements)
+    def _lead(self) -> None:
+        """Commit the waiting requests, a group at a time, until none is left."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._leading = False
+                    return
+                group: list[_Request] = []
+                rest: list[_Request] = []
+                named: set[str] = set()
+                taken = 0
+                for r in self._pending:
+                    # A request naming a statement of the group (the same id, a StatementRef to it)
+                    # waits for the next one: it must see that statement stored.
+                    if group and (taken + len(r.statements) > MAX_GROUP or r.names() & named):
+                        rest.append(r)
+                        continue
+                    group.append(r)
+                    taken += len(r.statements)
+                    named |= {s["id"].lower() for s in r.statements}
+                self._pending = rest
+            try:
+                self._commit_group(group)
+            except BaseException as exc:  # never leave a caller waiting
+                for r in group:
+                    if not r.done.done():
+                        r.done.set_exception(exc)
+
+    def _commit_group(self, group: list[_Request]) -> None:
+        """One transaction for the group's requests; a request refused by its checks is answered
+        alone, and a group the store refuses for another reason than a race is redone one by one."""
+        for attempt in range(RETRIES):
+            live: list[tuple[_Request, list[dict[str, Any]], list[str]]] = []
+            for r in group:
+                if r.done.done():
+                    continue
+                try:
+                    live.append((r, *self._check(r)))
+                except (Conflict, XapiInvalid) as exc:
+                    r.done.set_exception(exc)
+            if not live:
+                return
+            try:
+                self._write(live)
+            except (IntegrityError, OperationalError):
+                if attempt < RETRIES - 1:
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                if len(live) == 1:
+                    raise
+                self._one_by_one([r for r, _, _ in live])
+                return
+            except Exception:
+                if len(live) == 1:
+                    raise
+                self._one_by_one([r for r, _, _ in live])
+                return
+            for r, _, _ in live:
+                r.done.set_result([s["id"] for s in r.statements])
+            return
+
+    def _one_by_one(self, requests: list[_Request]) -> None:
+        for r in requests:
+            try:
+                self._commit_group([r])
+            except BaseException as exc:
+                if not r.done.done():
+                    r.done.set_exception(exc)
+
+    def _check(self, r: _Request) -> tuple[list[dict[str, Any]], list[str]]:
+        """The request's statements not stored yet and the ids they void; Conflict or XapiInvalid."""
+        existing = self.stored_docs(s["id"] for s in r.statements)
         new = []
-        for stmt in statements:
+        for stmt in r.statements:
             found = existing.get(stmt["id"].lower())
             if found is None:
                 new.append(stmt)
             elif not same_statement(found, stmt):
                 raise Conflict(f"statement {stmt['id']}: already stored with other content")
-        if not new:
-            return
-        targets = self._void_targets(new)
+        return new, self._void_targets(new) if new else []
+
+    def _write(self, live: list[tuple[_Request, list[dict[str, Any]], list[str]]]) -> None:
+        """Store the new statements of these requests in one transaction, with their mapping."""
         with self.db().reading() as c:
-            c.execute("SELECT max(seq), max(stored_us) FROM xapi_statements")
+            # Two subqueries: each max is one index probe (one query with both would scan the table).
+            c.execute("SELECT (SELECT max(seq) FROM xapi_statements), (SELECT max(stored_us) FROM xapi_statements)")
             row = c.fetchone()
         seq, last_us = int(row[0] or 0), int(row[1] or 0)
         now_us = max(time.time_ns() // 1000, last_us + 1)
-        persons: dict[str, bytes] = {}
-        statement_rows, activity_rows, agent_rows, aggregates = [], [], [], []
+        persons: set[str] = set()
+        statement_rows: list[list[Any]] = []
+        activity_rows: list[tuple[str, int, int]] = []
+        agent_rows: list[tuple[str, int, int]] = []
         person_of = self._persons()
-        for stmt in new:
-            seq += 1
-            stmt["stored"] = iso_of(now_us)
-            stmt.setdefault("timestamp", stmt["stored"])  # xAPI: a statement without one happened when stored
-            prepared = index_terms(stmt)
-            refs = {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
-            persons.update({p: b"" for p in refs})
-            statement_rows.append([seq, stmt["id"].lower(), now_us, stmt["verb"]["id"], _registration(stmt),
-                                   _ref(stmt), writer, stmt])
-            activity_rows += [(a, seq, r) for a, r in prepared.activities]
-            agent_rows += [(a, seq, r) for a, r in prepared.agents]
-            now_us += 1
-        keys = self.keys_for(set(persons))
+        for r, new, _ in live:
+            for stmt in new:
+                seq += 1
+                stmt["stored"] = iso_of(now_us)
+                stmt.setdefault("timestamp", stmt["stored"])  # xAPI: a statement without one happened when stored
+                prepared = index_terms(stmt)
+                persons |= {person_of(a) for c_, k, _ in privacy.agent_slots(stmt) for a in _with_members(c_[k])}
+                statement_rows.append([seq, stmt["id"].lower(), now_us, stmt["verb"]["id"], _registration(stmt),
+                                       _ref(stmt), r.writer, stmt])
+                activity_rows += [(a, seq, rel) for a, rel in prepared.activities]
+                agent_rows += [(a, seq, rel) for a, rel in prepared.agents]
+                now_us += 1
+        keys = self.keys_for(persons)
         fresh = {p: crypto.new_data_key() for p in persons if p not in keys}
         keys.update(fresh)
+        aggregates = []
         for row in statement_rows:
             stmt = row[-1]
             doc = json.dumps(privacy.seal(stmt, person_of, keys), ensure_ascii=False, separators=(",", ":"))
             row[-1] = doc
-            aggregates.append(Statement(statement_id=row[1], stored=stmt["stored"], writer=writer, doc=doc))
+            aggregates.append(Statement(statement_id=row[1], stored=stmt["stored"], writer=row[6], doc=doc))
+        attachments = {sha: part for r, _, _ in live for sha, part in r.attachments.items()}
         side = [
             ("INSERT INTO xapi_person_keys (person, data_key) VALUES (?, ?)", list(fresh.items())),
             ("INSERT INTO xapi_statements (seq, statement_id, stored_us, verb, registration, ref, writer, doc) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in statement_rows]),
             ("INSERT INTO xapi_activities (activity_id, seq, related) VALUES (?, ?, ?)", activity_rows),
             ("INSERT INTO xapi_agents (agent, seq, related) VALUES (?, ?, ?)", agent_rows),
-            ("UPDATE xapi_statements SET voided = 1 WHERE statement_id = ?", [(t,) for t in targets]),
+            ("UPDATE xapi_statements SET voided = 1 WHERE statement_id = ?", [(t,) for _, _, ts in live for t in ts]),
             ("INSERT INTO xapi_attachments (sha2, content_type, content) VALUES (?, ?, ?) ON CONFLICT (sha2) DO NOTHING",
              [(sha, ctype, content) for sha, (ctype, content) in attachments.items()]),
         ]
-        mapper = Mapper(self.settings, writer, self._mapped_before)
+        rows_of = {row[1]: row for row in statement_rows}
 
         def work(unit: UnitOfWork) -> tuple[list[Statement], dict[str, Any]]:
-            for stmt, row in zip(new, statement_rows, strict=True):
-                mapper.apply(unit, stmt, row[0], row[2])
-            side.append(("INSERT INTO xapi_mapped (statement_id, writer, officer_id, versions) VALUES (?, ?, ?, ?)",
-                         mapper.mapped))
-            side.append(("INSERT INTO xapi_unmapped (statement_id, seq, writer, verb, command, rule, stored_us) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)", mapper.unmapped))
-            return aggregates, {"side_rows": [(sql, rows) for sql, rows in side if rows]}
+            mapped: list[Any] = []
+            unmapped: list[Any] = []
+            for r, new, _ in live:
+                mapper = Mapper(self.settings, r.writer, self._mapped_before)
+                for stmt in new:
+                    row = rows_of[stmt["id"].lower()]
+                    mapper.apply(unit, stmt, row[0], row[2])
+                mapped += mapper.mapped
+                unmapped += mapper.unmapped
+            rows = [*side,
+                    ("INSERT INTO xapi_mapped (statement_id, writer, officer_id, versions) VALUES (?, ?, ?, ?)", mapped),
+                    ("INSERT INTO xapi_unmapped (statement_id, seq, writer, verb, command, rule, stored_us) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", unmapped)]
+            return aggregates, {"side_rows": [(sql, values) for sql, values in rows if values]}
 
         self.ledger.apply_with(work)
 

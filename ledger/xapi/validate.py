@@ -26,7 +26,6 @@ from ledger.xapi.checks import (
     fail,
     iri,
     item,
-    json_tree,
     keys,
     language_map,
     language_tag,
@@ -66,7 +65,6 @@ def validate_statement(stmt: object, version: str) -> None:
         raise XapiInvalid(f"X-Experience-API-Version: must be one of {', '.join(VERSIONS)}")
     if not isinstance(stmt, dict):
         raise XapiInvalid("statement: must be a JSON object")
-    json_tree(stmt, "")
     _statement(stmt, "", version, sub=False)
 
 

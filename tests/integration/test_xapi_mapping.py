@@ -34,8 +34,19 @@ PROGRESS = "https://w3id.org/xapi/cmi5/result/extensions/progress"
 
 
 @pytest.fixture
-def world(sqlite_settings: Settings) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Settings]]:
-    configured = lrs_settings(sqlite_settings)
+def world(settings: Settings) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Settings]]:
+    """The LRS on each backend."""
+    yield from _world(settings)
+
+
+@pytest.fixture
+def sqlite_world(sqlite_settings: Settings) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Settings]]:
+    """The LRS on SQLite, whose files the byte scans read."""
+    yield from _world(sqlite_settings)
+
+
+def _world(settings: Settings) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Settings]]:
+    configured = lrs_settings(settings)
     tokens = build(configured)
     with TestClient(create_app(configured, project=False)) as client:
         yield client, {name: basic(name, token) for name, token in tokens.items()}, configured
@@ -182,8 +193,8 @@ def test_attachments_travel_in_multipart_with_their_sha2(world: Any) -> None:
     assert post(client, auth["lms-a"], missing).status_code == 400  # no part and no fileUrl
 
 
-def test_personal_data_is_sealed_in_the_store_and_erased_with_the_officer(world: Any) -> None:
-    client, auth, settings = world
+def test_personal_data_is_sealed_in_the_store_and_erased_with_the_officer(sqlite_world: Any) -> None:
+    client, auth, settings = sqlite_world
     stmt = officer_statement("experienced")
     stmt["actor"]["name"] = "Zubeida Quraishi-Pemberton"
     other = statement()

@@ -34,7 +34,7 @@ from ledger.api.xapi_http import (
     read_request,
     response_version,
 )
-from ledger.xapi import multipart, privacy, query
+from ledger.xapi import multipart, params, privacy, query
 from ledger.xapi.compat import XapiInvalid, formatted, parse_accept_language
 from ledger.xapi.store import Conflict, StatementStore
 
@@ -167,7 +167,7 @@ async def _read(request: Request, services: Services, xreq: XRequest, writer: st
         stmt = formatted(_unseal(services, store, [doc])[0], fmt, languages)
         headers["Last-Modified"] = _http_date(stored_us)
         return _result(stmt, [stmt], with_attachments, head, headers, services)
-    page = await anyio.to_thread.run_sync(query.find, services.db(), xapi_params.filters(params, writer))
+    page = await anyio.to_thread.run_sync(query.find, services.db(), xapi_params.filters(params, writer, "2.0.0" if xreq.is_v2 else "1.0.3"))
     found_statements = [formatted(s, fmt, languages) for s in _unseal(services, store, page.docs)]
     more = ""
     if page.last_seq is not None:
@@ -203,7 +203,7 @@ async def activities(request: Request, services: Services, xreq: XRequest) -> Re
     who = await authenticate(services, xreq, READ)
     if set(xreq.params) != {"activityId"}:
         raise XapiError(400, "activityId: the one parameter of GET activities")
-    activity_id = xreq.params["activityId"]
+    activity_id = params.iri_param("activityId", xreq.params["activityId"])
     writer = who.name if who.role == "lrs" else None
     found = await anyio.to_thread.run_sync(query.find, services.db(),
                                            query.Filters(activity=activity_id, limit=1, writer=writer))
