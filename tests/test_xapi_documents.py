@@ -235,6 +235,8 @@ BAD = [
     ("GET", STATE, {"agent": LEARNER}, "activityId"),
     ("DELETE", STATE, {"activityId": ACTIVITY}, "agent"),
     ("POST", STATE, {"activityId": ACTIVITY, "agent": LEARNER}, "stateId"),
+    ("PUT", STATE, state(""), "stateId"),
+    ("GET", STATE, {**state(), "since": "2024-01-01T00:00:00"}, "since"),  # 2.0.0: a time zone is required
     ("PUT", STATE, {**state(), "agent": '{"mbox": "mailto:a@example.org"'}, "agent"),
     ("GET", STATE, {**state(), "agent": {"name": "no identifier"}}, "agent"),
     ("GET", STATE, {**state(), "agent": {"objectType": "Group", "member": [LEARNER]}}, "agent"),

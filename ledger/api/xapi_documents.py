@@ -31,6 +31,7 @@ from ledger.xapi import agents, documents, lookup, privacy
 from ledger.xapi.checks import iri
 from ledger.xapi.compat import agent_key
 from ledger.xapi.documents import Conditions, Document, DocumentStore, Refused, Scope
+from ledger.xapi.params import id_param
 from ledger.xapi.store import StatementStore
 
 Handler = Callable[[Request, Services, XRequest], Awaitable[Response]]
@@ -88,8 +89,12 @@ def _activity_id(value: str) -> str:
     return value
 
 
-def _since(params: dict[str, str]) -> int | None:
-    return instant_us("since", params["since"]) if "since" in params else None
+def _since(params: dict[str, str], version: str) -> int | None:
+    return instant_us("since", params["since"], version) if "since" in params else None
+
+
+def _doc_id(params: dict[str, str], name: str) -> str | None:
+    return id_param(name, params[name]) if name in params else None
 
 
 async def _who(services: Services, xreq: XRequest) -> str | None:
@@ -171,7 +176,7 @@ async def state(request: Request, services: Services, xreq: XRequest) -> Respons
                                                          *(("since",) if xreq.method in _READS else ())))
     registration = check_uuid("registration", params["registration"]) if "registration" in params else ""
     scope = Scope(documents.STATE, _activity_id(params["activityId"]), _agent(params["agent"]), registration)
-    return await _serve(request, services, xreq, scope, params.get("stateId"), writer, _since(params))
+    return await _serve(request, services, xreq, scope, _doc_id(params, "stateId"), writer, _since(params, xreq.version))
 
 
 async def activity_profile(request: Request, services: Services, xreq: XRequest) -> Response:
@@ -181,7 +186,7 @@ async def activity_profile(request: Request, services: Services, xreq: XRequest)
     else:
         params = _params(xreq, ("activityId", "profileId"), ())
     scope = Scope(documents.ACTIVITY_PROFILE, _activity_id(params["activityId"]))
-    return await _serve(request, services, xreq, scope, params.get("profileId"), writer, _since(params))
+    return await _serve(request, services, xreq, scope, _doc_id(params, "profileId"), writer, _since(params, xreq.version))
 
 
 async def agent_profile(request: Request, services: Services, xreq: XRequest) -> Response:
@@ -191,7 +196,7 @@ async def agent_profile(request: Request, services: Services, xreq: XRequest) ->
     else:
         params = _params(xreq, ("agent", "profileId"), ())
     scope = Scope(documents.AGENT_PROFILE, agent=_agent(params["agent"]))
-    return await _serve(request, services, xreq, scope, params.get("profileId"), writer, _since(params))
+    return await _serve(request, services, xreq, scope, _doc_id(params, "profileId"), writer, _since(params, xreq.version))
 
 
 def _json(value: Any, head: bool) -> Response:
