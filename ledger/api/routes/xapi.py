@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledger.api import xapi_params
+from ledger.api import xapi_documents, xapi_params
 from ledger.api.deps import Services
 from ledger.api.xapi_body import check_attachments, prepare, read_statements
 from ledger.api.xapi_http import (
@@ -238,6 +238,9 @@ def build(parent: Any) -> Starlette:
     app = Starlette(routes=[
         Route("/about", endpoint(about, needs_version=False), methods=methods),
         Route("/statements", endpoint(statements), methods=methods),
+        # The document resources, /agents and /activities of ledger.api.xapi_documents; listed first,
+        # so its /agents and /activities (definitions merged over statements) answer, not the two below.
+        *(Route(path, endpoint(handler), methods=methods) for path, handler in xapi_documents.HANDLERS),
         Route("/activities", endpoint(activities), methods=methods),
         Route("/agents", endpoint(agents), methods=methods),
         Route("/{rest:path}", endpoint(unknown), methods=methods),
