@@ -34,7 +34,7 @@ from ledger.api.xapi_http import (
     read_request,
     response_version,
 )
-from ledger.xapi import multipart, params, privacy, query
+from ledger.xapi import multipart, privacy, query
 from ledger.xapi.compat import XapiInvalid, formatted, parse_accept_language
 from ledger.xapi.store import Conflict, StatementStore
 
@@ -195,39 +195,6 @@ def _result(value: Any, stmts: list[dict[str, Any]], with_attachments: bool, hea
     return Response(b"" if head else body, media_type=ctype, headers=headers)
 
 
-async def activities(request: Request, services: Services, xreq: XRequest) -> Response:
-    """GET /activities?activityId=: the Activity as the newest statement the reader may see gave it
-    (an Activity of only its id when none names it)."""
-    if xreq.method not in ("GET", "HEAD"):
-        raise XapiError(405, "activities: GET only")
-    who = await authenticate(services, xreq, READ)
-    if set(xreq.params) != {"activityId"}:
-        raise XapiError(400, "activityId: the one parameter of GET activities")
-    activity_id = params.iri_param("activityId", xreq.params["activityId"])
-    writer = who.name if who.role == "lrs" else None
-    found = await anyio.to_thread.run_sync(query.find, services.db(),
-                                           query.Filters(activity=activity_id, limit=1, writer=writer))
-    obj = found.docs[0]["object"] if found.docs and found.docs[0]["object"].get("id") == activity_id else {}
-    return _json({**obj, "objectType": "Activity", "id": activity_id}, head=xreq.method == "HEAD")
-
-
-async def agents(request: Request, services: Services, xreq: XRequest) -> Response:
-    """GET /agents?agent=: the Person object of the identifiers this LRS knows for the agent (the
-    ones given: statements keep no link between a person's several identifiers)."""
-    if xreq.method not in ("GET", "HEAD"):
-        raise XapiError(405, "agents: GET only")
-    await authenticate(services, xreq, READ)
-    if set(xreq.params) != {"agent"}:
-        raise XapiError(400, "agent: the one parameter of GET agents")
-    xapi_params.agent_ref_of(xreq.params["agent"])  # 400 unless an agent with one identifier
-    agent = json.loads(xreq.params["agent"])
-    person: dict[str, Any] = {"objectType": "Person"}
-    for key in ("name", "mbox", "mbox_sha1sum", "openid", "account"):
-        if key in agent:
-            person[key] = [agent[key]]
-    return _json(person, head=xreq.method == "HEAD")
-
-
 async def unknown(request: Request, services: Services, xreq: XRequest) -> Response:
     raise XapiError(404, f"{request.url.path}: no such xAPI resource")
 
@@ -238,11 +205,8 @@ def build(parent: Any) -> Starlette:
     app = Starlette(routes=[
         Route("/about", endpoint(about, needs_version=False), methods=methods),
         Route("/statements", endpoint(statements), methods=methods),
-        # The document resources, /agents and /activities of ledger.api.xapi_documents; listed first,
-        # so its /agents and /activities (definitions merged over statements) answer, not the two below.
+        # The document resources, /agents and /activities (ledger.api.xapi_documents).
         *(Route(path, endpoint(handler), methods=methods) for path, handler in xapi_documents.HANDLERS),
-        Route("/activities", endpoint(activities), methods=methods),
-        Route("/agents", endpoint(agents), methods=methods),
         Route("/{rest:path}", endpoint(unknown), methods=methods),
     ])
     app.state.parent = parent
