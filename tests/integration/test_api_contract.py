@@ -28,6 +28,7 @@ from ledger.generate import generate_lines
 from ledger.projections.runner import Runner
 from ledger.store.db import Database
 from ledger.write.application import Ledger
+from tests.helpers import issue_credentials
 
 _STORE = Path(__file__).resolve().parent / ".schemathesis-store"
 
@@ -36,11 +37,12 @@ def _app_with_data() -> tuple[FastAPI, dict[str, str]]:
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="ledger-api-"))
-    settings = Settings(store=f"sqlite:///{folder / 'api.db'}")
+    settings = Settings(store=f"sqlite:///{folder / 'api.db'}", issuer_key=str(folder / "issuer-key.pem"))
     ledger = Ledger(settings)
     list(ledger.ingest(generate_lines(20, seed=9)))
     db = Database(settings)
     LogFollower(ledger, Runner(db)).run(until_idle=True)
+    issue_credentials(settings)  # the issuing worker has run: /issuer and the credentials are stored
     tokens = {"ingest": create_token(db, "feed", "ingest"), "auditor": create_token(db, "audit", "auditor")}
     return create_app(settings, project=False), tokens
 
