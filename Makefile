@@ -10,7 +10,7 @@ DEMO_OFFICERS ?= 2000
 # database and child processes, so more workers than the two cores pays (measured: README).
 TEST_WORKERS ?= 4
 
-.PHONY: help install demo test test-fast lint clean bench bench-quick
+.PHONY: help install demo test test-fast lint clean bench bench-quick conformance
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); wri
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick
+
+conformance: $(STAMP) ## ADL's xAPI LRS conformance suite (statement and about tests) against a fresh ledger; fails below 95 %
+	$(BIN)/python bench/xapi_conformance.py --min-percent 95
 
 lint: $(STAMP) ## ruff, mypy --strict and vulture (dead code) on ledger and tests, as configured in pyproject.toml (CI runs it after the tests)
 	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1 vulture==2.16
