@@ -59,6 +59,7 @@ bench: $(STAMP) ## Full benchmarks (1M-event rebuild, 100k-officer queries); wri
 	$(BIN)/python bench/credentials_bench.py  # credentials export, 10,000 officers (~15 min on 2 cores)
 	$(BIN)/python bench/corrections_bench.py  # a late fact and a retraction against history length and store size
 	$(BIN)/python bench/migration_bench.py  # every migration over 100k and 1M events (linear in the store)
+	$(BIN)/python bench/xapi_bench.py  # the LRS: 1M statements stored, GET with each filter, POST single and 50 (~40 min)
 
 bench-quick: $(STAMP) ## Small benchmarks, under two minutes; writes BENCHMARKS-quick.md
 	$(BIN)/python bench/run.py --quick
