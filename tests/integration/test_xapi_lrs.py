@@ -219,3 +219,31 @@ def test_activities_and_agents_resources(lrs: Any) -> None:
     assert client.get("/xapi/agents?agent=" + quote("{}"), headers=h(auth, "audit")).status_code == 400
     assert client.head("/xapi/agents?agent=" + quote('{"mbox": "mailto:x@example.org"}'),
                        headers=h(auth, "audit")).content == b""
+
+
+def test_strangers_and_other_roles_are_refused_before_a_byte_of_the_body_is_read(
+    lrs: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ledger.api import xapi_http
+
+    client, auth = lrs
+    read: list[str] = []
+    real = xapi_http.read_body
+
+    async def spy(request: Any, limit: int) -> bytes:
+        read.append(request.url.path)
+        return await real(request, limit)
+
+    monkeypatch.setattr(xapi_http, "read_body", spy)
+    huge = b"[" + b"0," * (8 * 1024 * 1024) + b"0]"  # 16 MiB of JSON
+    stranger = "lrl_" + "0" * 16 + "_" + "A" * 43
+    for path in ("/xapi/statements", "/xapi/activities/state?activityId=http%3A%2F%2Fx.example%2Fa&stateId=s"
+                 "&agent=%7B%22mbox%22%3A%22mailto%3Aa%40x.example%22%7D"):
+        for headers, code in (({**V2}, 401), ({**V2, "Authorization": f"Bearer {stranger}"}, 401),
+                              ({**V2, "Authorization": auth["feed"]}, 403), ({**V2, "Authorization": auth["dpo"]}, 403)):
+            answer = client.post(path, content=huge, headers={**headers, "Content-Type": "application/json"})
+            assert answer.status_code == code, (path, headers.get("Authorization", "")[:12], answer.status_code)
+            assert answer.headers["X-Experience-API-Version"]
+    assert read == []  # no refused request was read
+    ok = client.get("/xapi/statements", headers=h(auth, "lms-a"))
+    assert ok.status_code == 200 and read == ["/xapi/statements"]  # the spy sees a request that is read
