@@ -225,10 +225,10 @@ def test_strangers_and_other_roles_are_refused_before_a_byte_of_the_body_is_read
     lrs: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ledger.api import xapi_http
+    from ledger.api.body import read_body as real
 
     client, auth = lrs
     read: list[str] = []
-    real = xapi_http.read_body
 
     async def spy(request: Any, limit: int) -> bytes:
         read.append(request.url.path)
