@@ -93,6 +93,26 @@ def metrics_options(command: F) -> F:
                         help="Serve Prometheus metrics at http://HOST:PORT/metrics.")(command)
 
 
+def issuer_options(command: F) -> F:
+    """``--issuer-key``, ``--issuer-did``, ``--issuer-name`` and ``--public-url``: who signs credentials, and where."""
+    import click
+
+    for option in reversed((
+        click.option("--issuer-key", envvar="LEDGER_ISSUER_KEY", metavar="FILE",
+                     help="Ed25519 issuer key file, created on first use (default ~/.config/ledger/issuer-key.pem). "
+                          "[env LEDGER_ISSUER_KEY]"),
+        click.option("--issuer-did", envvar="LEDGER_ISSUER_DID", metavar="DID",
+                     help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]"),
+        click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
+                     help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]"),
+        click.option("--public-url", envvar="LEDGER_PUBLIC_URL", metavar="URL",
+                     help="Where `ledger serve` is reached: status lists are <URL>/credentials/status/<n> "
+                          "(default http://127.0.0.1:8080). [env LEDGER_PUBLIC_URL]"),
+    )):
+        command = option(command)
+    return command
+
+
 def serve_metrics(obj: Context, host: str, port: int | None, component: str, relay: bool = True,
                   projections: bool = True) -> None:
     """Start this process's /metrics endpoint (positions and lags as ``ledger status`` has them)."""

@@ -9,21 +9,12 @@ from typing import IO, Any
 
 import click
 
-from ledger.cli.common import Context
+from ledger.cli.common import Context, issuer_options
 from ledger.cli.render import emit_json, err, fail
 
 
 @click.group("credentials")
-@click.option("--issuer-key", envvar="LEDGER_ISSUER_KEY", metavar="FILE",
-              help="Ed25519 issuer key file, created on first use (default ~/.config/ledger/issuer-key.pem). "
-                   "[env LEDGER_ISSUER_KEY]")
-@click.option("--issuer-did", envvar="LEDGER_ISSUER_DID", metavar="DID",
-              help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]")
-@click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
-              help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]")
-@click.option("--public-url", envvar="LEDGER_PUBLIC_URL", metavar="URL",
-              help="Where `ledger serve` is reached: status lists are <URL>/credentials/status/<n> "
-                   "(default http://127.0.0.1:8080). [env LEDGER_PUBLIC_URL]")
+@issuer_options
 @click.pass_obj
 def credentials(obj: Context, issuer_key: str | None, issuer_did: str | None, issuer_name: str | None,
                 public_url: str | None) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from ledger.cli.common import Context, log_to_stderr, on_sigterm
+from ledger.cli.common import Context, issuer_options, log_to_stderr, on_sigterm
 from ledger.cli.render import err
 from ledger.config import Settings
 from ledger.domain.errors import LedgerError
@@ -133,16 +133,7 @@ def child_beside(settings: Settings, enabled: bool) -> Iterator[None]:
 @click.option("--until-idle", is_flag=True, help="Issue what the store holds, then exit.")
 @click.option("--page", default=200, show_default=True, help="Log events per batch (signed, then stored in one transaction).")
 @click.option("--poll", default=0.2, show_default=True, help="Seconds between looks at the log when it is idle.")
-@click.option("--issuer-key", envvar="LEDGER_ISSUER_KEY", metavar="FILE",
-              help="Ed25519 issuer key file, created on first use (default ~/.config/ledger/issuer-key.pem). "
-                   "[env LEDGER_ISSUER_KEY]")
-@click.option("--issuer-did", envvar="LEDGER_ISSUER_DID", metavar="DID",
-              help="Issue as this did:web (default: the did:key of the issuer key). [env LEDGER_ISSUER_DID]")
-@click.option("--issuer-name", envvar="LEDGER_ISSUER_NAME", metavar="NAME",
-              help="The issuer profile's name (default 'iGOT Karmayogi'). [env LEDGER_ISSUER_NAME]")
-@click.option("--public-url", envvar="LEDGER_PUBLIC_URL", metavar="URL",
-              help="Where `ledger serve` is reached: status lists are <URL>/credentials/status/<n>. "
-                   "[env LEDGER_PUBLIC_URL]")
+@issuer_options
 @click.pass_obj
 def issue(obj: Context, until_idle: bool, page: int, poll: float, issuer_key: str | None, issuer_did: str | None,
           issuer_name: str | None, public_url: str | None) -> None:
