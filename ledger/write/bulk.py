@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ledger.domain.errors import AlreadyExists, LedgerError, NotFound, OfficerErasedError
+from ledger.domain.errors import AlreadyExists, LedgerError, NotFound
 from ledger.domain.history import OfficerState, Reference, SameAsInForce, accept, decide, is_late
 from ledger.domain.officer import Officer
 from ledger.events import public_type
@@ -166,21 +166,10 @@ class BulkUnit(UnitOfWork):
 
     def correct_details(self, f: Mapping[str, Any], ref: Reference) -> None:
         """``correct_officer_details``: the new values under the officer's key, as the plain handler does."""
-        officer_id = f["officer_id"]
-        officer = self._require(officer_id)
-        if officer.state.erased:
-            raise OfficerErasedError(f"officer_id: officer {officer_id!r} was erased")
-        key = self.key_of(officer_id)
-        if key is None:
-            raise OfficerErasedError(f"officer_id: officer {officer_id!r} has no data key (erased)")
-        sealed = dict(f)
-        for name in ("name", "email"):
-            if name in f:
-                sealed[f"{name}_ct"] = crypto.encrypt(key, officer_id, name, f[name])
+        from ledger.write.handlers import sealed_details
 
-        def same_as_in_force(name: str, ciphertext: str) -> bool:
-            return bool(ciphertext) and crypto.decrypt(key, officer_id, name, ciphertext) == f[name]
-
+        officer = self._require(f["officer_id"])
+        sealed, same_as_in_force = sealed_details(self, f, officer.state.erased)
         self.execute("correct_officer_details", sealed, ref, same_as_in_force, officer)
 
     # ---- what the unit of work does differently for fast officers ------------------

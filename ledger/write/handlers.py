@@ -7,7 +7,7 @@ entry in ``HANDLERS`` (plus its schema in :mod:`ledger.write.commands`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -193,9 +193,17 @@ def correct_officer_details(unit: UnitOfWork, f: Fields) -> None:
     if unit.bulk is not None:
         unit.bulk.correct_details(f, UnitReference(unit))
         return
+    officer = _officer(unit, f["officer_id"])
+    sealed, same_as_in_force = sealed_details(unit, f, officer.erased)
+    officer.execute("correct_officer_details", sealed, UnitReference(unit), same_as_in_force)
+
+
+def sealed_details(unit: Any, f: Mapping[str, Any], erased: bool) -> tuple[Fields, Callable[[str, str], bool]]:
+    """A detail correction's fields with the new values sealed under the officer's key, and
+    the test of whether a sealed value equals the new one (no change). The plain handler's
+    and the fast path's (``ledger.write.bulk``); refused for an erased officer."""
     officer_id = f["officer_id"]
-    officer = _officer(unit, officer_id)
-    if officer.erased:
+    if erased:
         raise OfficerErasedError(f"officer_id: officer {officer_id!r} was erased")
     key = unit.key_of(officer_id)
     if key is None:
@@ -208,7 +216,7 @@ def correct_officer_details(unit: UnitOfWork, f: Fields) -> None:
     def same_as_in_force(field: str, ciphertext: str) -> bool:
         return bool(ciphertext) and crypto.decrypt(key, officer_id, field, ciphertext) == f[field]
 
-    officer.execute("correct_officer_details", sealed, UnitReference(unit), same_as_in_force)
+    return sealed, same_as_in_force
 
 
 HANDLERS: dict[str, Handler] = {
